@@ -1,0 +1,1 @@
+"""click commands: parse, call the core, print."""

@@ -1,0 +1,1 @@
+"""Configuration: team.toml and config.json loading, validation, defaults."""

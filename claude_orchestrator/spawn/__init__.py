@@ -1,0 +1,1 @@
+"""Child processes: start, stream, stop (arrives with the worker runtime)."""

@@ -1,0 +1,1 @@
+"""The supervisor / leader (arrives with the supervisor issue)."""

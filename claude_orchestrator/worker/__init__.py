@@ -1,0 +1,1 @@
+"""The worker loop (arrives with the worker runtime)."""

@@ -1,0 +1,1 @@
+"""ZooKeeper coordination: connection, paths, registry, tasks, inboxes, context."""
