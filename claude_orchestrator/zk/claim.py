@@ -1,0 +1,108 @@
+"""Claiming: exactly one claimer wins each task, whatever the race.
+
+Order (DESIGN §4): tasks assigned to the claimer by name or role first, then
+priority, then FIFO — the entry names carry priority and sequence, so only
+``get_children`` of three folders is read, never every task. A claim is one
+``multi()``: check the claimer's instance node, set the record with the
+version read, delete the queue entry, create the ``active`` entry. A racer
+that loses moves on to a later candidate (spread over the next few, so N
+racers do not all hit the head) instead of re-reading everything.
+
+SUSPENDED: the attempt is retried after reconnection and recognised by its
+token if it had landed. LOST: a session-bound claimer's instance node is
+gone, so its claims fail the instance check until it registers again.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from claude_orchestrator.errors import IdentityError, NotFoundError
+from claude_orchestrator.zk.codec import encode, iso, token
+from claude_orchestrator.zk.registry import Actor
+from claude_orchestrator.zk.taskmodel import (
+    Action,
+    Change,
+    TaskRecord,
+    TaskStatus,
+    apply,
+    task_id_of_entry,
+)
+from claude_orchestrator.zk.tasks import TaskStore
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+
+
+def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
+    """Queue entry paths in claim order: assigned (name, role) first, then anyone's."""
+    paths = store.paths
+    assigned = [(e, f"{paths.queue_name(name)}/{e}") for e in store.entries(paths.queue_name(name))]
+    if role:
+        folder = paths.queue_role(role)
+        assigned += [(e, f"{folder}/{e}") for e in store.entries(folder)]
+    open_ = [f"{paths.queue_any}/{e}" for e in store.entries(paths.queue_any)]
+    return [p for _, p in sorted(assigned)] + open_
+
+
+def claim(store: TaskStore, actor: Actor, now: float, spread: int = 4) -> TaskRecord | None:
+    """Claim the first task ``actor`` may take; None when nothing is claimable."""
+    if actor.instance_id is None or actor.name is None:
+        raise IdentityError("claiming needs an instance identity: register first, or pass -i ID")
+    store.ensure_layout()
+    store.registry.require_alive(actor.instance_id, now)
+    queue = candidates(store, actor.name, actor.role)
+    i = 0
+    while i < len(queue):
+        won = _attempt(store, queue[i], actor, now)
+        if won is not None:
+            return won
+        i += 1 + (random.randrange(spread) if spread > 1 else 0)
+    if i > len(queue) and queue:
+        return claim(store, actor, now, spread=1)  # skipped some: one ordered pass
+    return None
+
+
+def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> TaskRecord | None:
+    tok = token()
+
+    def step() -> TaskRecord | None:
+        try:
+            rec, version = store.read(task_id_of_entry(entry_path.rsplit("/", 1)[1]))
+        except NotFoundError:
+            return None
+        if rec.get("_op") == tok:
+            return rec
+        if rec["status"] != TaskStatus.PENDING.value:
+            return None
+        return _commit_claim(store, entry_path, rec, version, actor, now, tok)
+
+    return retrying(store.client, step)
+
+
+def _commit_claim(
+    store: TaskStore,
+    entry_path: str,
+    rec: TaskRecord,
+    version: int,
+    actor: Actor,
+    now: float,
+    tok: str,
+) -> TaskRecord | None:
+    change = Change(Action.CLAIM, by=actor.label, at=iso(now), claimer=actor.instance_id)
+    new: dict[str, Any] = apply(rec, change)
+    new["_op"] = tok
+    paths = store.paths
+    t = Txn(store.client)
+    t.check(paths.instance(str(actor.instance_id)))
+    t.set_data(paths.record(rec["id"]), encode(new, "task record"), version)
+    t.delete(entry_path)
+    t.create(f"{paths.state_folder('active')}/{entry_path.rsplit('/', 1)[1]}")
+    try:
+        t.commit()
+    except TxnConflict as exc:
+        if exc.op[0] == "check":
+            raise IdentityError(
+                f"instance {actor.instance_id} is no longer registered; register again"
+            ) from exc
+        return None  # another claimer won this one
+    return new

@@ -1,0 +1,105 @@
+"""The one ZooKeeper client factory, and the connection-state flag.
+
+Every component takes the client this module builds as its first argument.
+
+Connection states: the listener installed here only records the state (kazoo
+calls it on its session thread, where no ZooKeeper call may be made).
+SUSPENDED: callers see ``ConnectionLoss`` on their next call and retry through
+:func:`claude_orchestrator.zk.txn.retrying` until the deadline. LOST: the
+session and every ephemeral node of it are gone; ``SessionWatch.lost`` turns
+true so long-running owners (workers, the leader) re-register and re-arm.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from claude_orchestrator.errors import ZkUnavailableError
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+
+@dataclass(frozen=True)
+class ZkOptions:
+    """What a client needs to know: hosts, timeouts, and digest credentials."""
+
+    hosts: str
+    connect_timeout: float = 10.0
+    session_timeout: float = 10.0
+    auth: str | None = None  # "user:password"
+    read_only: bool = False
+
+
+def build_client(opts: ZkOptions) -> KazooClient:
+    """Build, but do not start, a client with bounded retries and ACLs."""
+    from kazoo.client import KazooClient
+    from kazoo.retry import KazooRetry
+
+    # Reconnect attempts never wait longer than a third of the session
+    # timeout (kazoo's default max_delay is an hour).
+    conn_retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=opts.session_timeout / 3)
+    auth_data, acl = _acl_for(opts.auth)
+    return KazooClient(
+        hosts=opts.hosts,
+        timeout=opts.session_timeout,
+        connection_retry=conn_retry,
+        auth_data=auth_data,
+        default_acl=acl,
+        read_only=opts.read_only,
+    )
+
+
+def connect(opts: ZkOptions) -> KazooClient:
+    """Start a client, or raise ZkUnavailableError within ``connect_timeout``."""
+    client = build_client(opts)
+    try:
+        client.start(timeout=opts.connect_timeout)
+    except Exception as exc:  # kazoo's handler-specific timeout type
+        _quiet_close(client)
+        raise ZkUnavailableError(
+            f"cannot reach ZooKeeper at {opts.hosts} within {opts.connect_timeout:g}s"
+        ) from exc
+    return client
+
+
+def disconnect(client: KazooClient) -> None:
+    """Stop a client cleanly: its ephemeral nodes go at once, not at session expiry."""
+    _quiet_close(client)
+
+
+def _quiet_close(client: KazooClient) -> None:
+    try:
+        client.stop()
+        client.close()
+    except Exception:  # closing a half-started client is best effort
+        pass
+
+
+def _acl_for(auth: str | None) -> tuple[list[tuple[str, str]] | None, list[object] | None]:
+    if not auth:
+        return None, None
+    from kazoo.security import make_digest_acl
+
+    user, _, password = auth.partition(":")
+    return [("digest", auth)], [make_digest_acl(user, password, all=True)]
+
+
+@dataclass
+class SessionWatch:
+    """Records connection-state changes; never calls ZooKeeper itself."""
+
+    suspended: bool = False
+    lost: bool = False
+    changed: threading.Event = field(default_factory=threading.Event)
+
+    def attach(self, client: KazooClient) -> None:
+        client.add_listener(self._listener)
+
+    def _listener(self, state: str) -> None:
+        self.suspended = state == "SUSPENDED"
+        if state == "LOST":
+            self.lost = True
+        self.changed.set()

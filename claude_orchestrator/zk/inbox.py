@@ -1,0 +1,173 @@
+"""Inboxes: messages to one instance, a role, or everyone; each taken once.
+
+``inboxes/<id>/unread/m-<seq>`` holds what is waiting; taking a message is
+one ``multi()`` that creates ``read/m-<seq>`` and deletes the unread node
+with the version read, so a worker and a CLI ``poll-messages`` can never
+both take it. ``read/`` is pruned to the newest READ_KEEP messages.
+
+SUSPENDED: steps are retried after reconnection; a take whose outcome was
+lost is recognised by the read node it created. LOST: nothing is held here;
+a re-registered instance has a new (empty) inbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+READ_KEEP = 100
+MESSAGE_TYPES = ("info", "help", "request", "reply", "task", "control")
+
+
+class Inboxes:
+    def __init__(self, client: KazooClient, team: str) -> None:
+        self.client = client
+        self.paths = TeamPaths(team)
+
+    def send(
+        self,
+        recipients: list[str],
+        body: str,
+        sender: str,
+        kind: str,
+        now: float,
+        meta: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Deliver one message to each recipient in one transaction."""
+        check_size("message", body)
+        msg = {"from": sender, "type": kind, "body": body, "sent_at": iso(now), "_op": token()}
+        msg.update(meta or {})
+
+        def step() -> list[dict[str, Any]]:
+            t = Txn(self.client)
+            for rid in recipients:
+                t.check(self.paths.instance(rid))
+                t.create(f"{self.paths.unread(rid)}/m-", encode({**msg, "to": rid}), sequence=True)
+            try:
+                results = t.commit()
+            except TxnConflict as exc:
+                raise NotFoundError(f"recipient gone: {exc.op[1].rsplit('/', 1)[1]}") from exc
+            created = [r for r in results if isinstance(r, str)]
+            return [
+                _public({**msg, "to": rid, "id": p.rsplit("/", 1)[1]})
+                for rid, p in zip(recipients, created, strict=True)
+            ]
+
+        return retrying(self.client, step)
+
+    def unread_ids(self, instance_id: str) -> list[str]:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return sorted(self.client.get_children(self.paths.unread(instance_id)))
+        except NoNodeError:
+            raise NotFoundError(f"instance {instance_id} has no inbox") from None
+
+    def take(self, instance_id: str, msg_id: str, by: str, now: float) -> dict[str, Any] | None:
+        """Move one unread message to read/; None if someone else took it first."""
+        from kazoo.exceptions import NoNodeError
+
+        src = f"{self.paths.unread(instance_id)}/{msg_id}"
+        dst = f"{self.paths.read(instance_id)}/{msg_id}"
+
+        def step() -> dict[str, Any] | None:
+            try:
+                data, stat = self.client.get(src)
+            except NoNodeError:
+                return None
+            msg = decode(data, src)
+            msg.update(id=msg_id, read_at=iso(now), read_by=by)
+            t = Txn(self.client)
+            t.create(dst, encode(msg))
+            t.delete(src, stat.version)
+            try:
+                t.commit()
+            except TxnConflict:
+                return None
+            return _public(msg)
+
+        return retrying(self.client, step)
+
+    def poll(
+        self, instance_id: str, by: str, now: float, include_read: bool = False
+    ) -> list[dict[str, Any]]:
+        """Take every unread message (oldest first); with include_read, the read ones too."""
+        earlier = self.read_messages(instance_id) if include_read else []
+        taken = [
+            m
+            for mid in self.unread_ids(instance_id)
+            if (m := self.take(instance_id, mid, by, now)) is not None
+        ]
+        if taken:
+            self.prune(instance_id)
+        return earlier + taken
+
+    def read_messages(self, instance_id: str) -> list[dict[str, Any]]:
+        from kazoo.exceptions import NoNodeError
+
+        out = []
+        folder = self.paths.read(instance_id)
+        for mid in sorted(self.client.get_children(folder)):
+            try:
+                data, _ = self.client.get(f"{folder}/{mid}")
+            except NoNodeError:
+                continue
+            out.append(_public({**decode(data), "id": mid}))
+        return out
+
+    def wait(self, instance_id: str, by: str, timeout: float, now_fn: Any) -> list[dict[str, Any]]:
+        """Block until an unread message arrives (then take them all) or timeout."""
+        arrived = threading.Event()
+
+        def on_children(children: list[str]) -> None:
+            if children:
+                arrived.set()
+
+        self.unread_ids(instance_id)  # raises NotFoundError for a missing inbox
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        ChildrenWatch(self.client, self.paths.unread(instance_id), on_children)
+        deadline_ok = arrived.wait(timeout)
+        while deadline_ok:
+            taken = self.poll(instance_id, by, now_fn())
+            if taken:
+                return taken
+            arrived.clear()  # another taker beat us: keep waiting
+            deadline_ok = arrived.wait(timeout)
+        return []
+
+    def dismiss(self, instance_id: str, msg_id: str) -> dict[str, Any]:
+        from kazoo.exceptions import NoNodeError
+
+        for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
+            try:
+                self.client.delete(f"{folder}/{msg_id}")
+                return {"id": msg_id, "status": "dismissed"}
+            except NoNodeError:
+                continue
+        raise NotFoundError(f"no message {msg_id} in the inbox of {instance_id}")
+
+    def prune(self, instance_id: str) -> int:
+        from kazoo.exceptions import NoNodeError
+
+        folder = self.paths.read(instance_id)
+        names = sorted(self.client.get_children(folder))
+        excess = names[: max(0, len(names) - READ_KEEP)]
+        for mid in excess:
+            try:
+                self.client.delete(f"{folder}/{mid}")
+            except NoNodeError:
+                pass
+        return len(excess)
+
+
+def _public(msg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in msg.items() if not k.startswith("_")}

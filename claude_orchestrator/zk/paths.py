@@ -1,0 +1,145 @@
+"""Pure functions from (team, names) to ZooKeeper paths; the node layout is
+documented in docs/zookeeper.md and is an interface.
+
+No ZooKeeper access happens here, so connection states do not apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+ROOT = "/claude-orchestrator"
+
+#: index folders holding one entry per task in that state
+STATE_FOLDERS = ("waiting", "active", "blocked", "failed", "completed", "cancelled")
+
+
+@dataclass(frozen=True)
+class TeamPaths:
+    """Every path of one team's tree."""
+
+    team: str
+
+    @property
+    def root(self) -> str:
+        return f"{ROOT}/{self.team}"
+
+    # -- instances -------------------------------------------------------
+    @property
+    def instances(self) -> str:
+        return f"{self.root}/instances"
+
+    def instance(self, instance_id: str) -> str:
+        return f"{self.instances}/{instance_id}"
+
+    @property
+    def names(self) -> str:
+        return f"{self.root}/names"
+
+    def name(self, name: str) -> str:
+        return f"{self.names}/{name}"
+
+    @property
+    def roles(self) -> str:
+        return f"{self.root}/roles"
+
+    def role(self, role: str) -> str:
+        return f"{self.roles}/{role}"
+
+    def role_member(self, role: str, instance_id: str) -> str:
+        return f"{self.role(role)}/{instance_id}"
+
+    # -- tasks -------------------------------------------------------------
+    @property
+    def tasks(self) -> str:
+        return f"{self.root}/tasks"
+
+    @property
+    def counter(self) -> str:
+        return f"{self.tasks}/counter"
+
+    @property
+    def records(self) -> str:
+        return f"{self.tasks}/records"
+
+    def record(self, task_id: str) -> str:
+        return f"{self.records}/{task_id}"
+
+    @property
+    def dependents_root(self) -> str:
+        return f"{self.tasks}/dependents"
+
+    def dependents(self, task_id: str) -> str:
+        return f"{self.dependents_root}/{task_id}"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.tasks}/queue"
+
+    @property
+    def queue_any(self) -> str:
+        return f"{self.queue}/any"
+
+    @property
+    def queue_names(self) -> str:
+        return f"{self.queue}/name"
+
+    def queue_name(self, name: str) -> str:
+        return f"{self.queue_names}/{name}"
+
+    @property
+    def queue_roles(self) -> str:
+        return f"{self.queue}/role"
+
+    def queue_role(self, role: str) -> str:
+        return f"{self.queue_roles}/{role}"
+
+    def state_folder(self, folder: str) -> str:
+        return f"{self.tasks}/{folder}"
+
+    # -- messages and context ---------------------------------------------
+    @property
+    def inboxes(self) -> str:
+        return f"{self.root}/inboxes"
+
+    def inbox(self, instance_id: str) -> str:
+        return f"{self.inboxes}/{instance_id}"
+
+    def unread(self, instance_id: str) -> str:
+        return f"{self.inbox(instance_id)}/unread"
+
+    def read(self, instance_id: str) -> str:
+        return f"{self.inbox(instance_id)}/read"
+
+    @property
+    def context(self) -> str:
+        return f"{self.root}/context"
+
+    def context_key(self, key: str) -> str:
+        return f"{self.context}/{encode_key(key)}"
+
+    # -- leadership ----------------------------------------------------------
+    @property
+    def leader(self) -> str:
+        return f"{self.root}/leader"
+
+    def folders(self) -> list[str]:
+        """Folders that must exist before anyone watches or writes under them."""
+        fixed = [self.instances, self.names, self.roles, self.tasks, self.records]
+        fixed += [self.dependents_root, self.queue, self.queue_any, self.queue_names]
+        fixed += [self.queue_roles, self.inboxes, self.context]
+        return fixed + [self.state_folder(f) for f in STATE_FOLDERS]
+
+
+def encode_key(key: str) -> str:
+    """Encode an arbitrary context key into one legal node name.
+
+    Percent-encoding of everything but ASCII letters, digits, '-' and '_'
+    keeps '/', '.', '..' and control characters out of node names.
+    """
+    return quote(key, safe="").replace(".", "%2E").replace("~", "%7E")
+
+
+def decode_key(name: str) -> str:
+    return unquote(name)

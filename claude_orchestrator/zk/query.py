@@ -1,0 +1,96 @@
+"""Read-only views of the task store: lists, counts (not on any hot path).
+
+``list_tasks`` reads the records of the folders it is asked about — fine for
+people and scripts; claimers never call it. SUSPENDED: reads are retried
+after reconnection until the deadline. LOST: nothing held, nothing to do.
+"""
+
+from __future__ import annotations
+
+from claude_orchestrator.errors import NotFoundError, UsageError
+from claude_orchestrator.zk.taskmodel import TaskRecord, TaskStatus, task_id_of_entry
+from claude_orchestrator.zk.tasks import TaskStore
+from claude_orchestrator.zk.txn import retrying
+
+STATUSES = [s.value for s in TaskStatus]
+
+
+def folders_for(store: TaskStore, status: str | None) -> list[str]:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown status '{status}' (valid: {', '.join(STATUSES)})")
+    wanted = [TaskStatus(status)] if status else list(TaskStatus)
+    folders: list[str] = []
+    for st in wanted:
+        folder = _folder_of(store, st)
+        if folder is None:
+            folders += [f for f in store.pending_folders() if f not in folders]
+        elif folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def _folder_of(store: TaskStore, status: TaskStatus) -> str | None:
+    if status is TaskStatus.PENDING:
+        return None
+    if status in (TaskStatus.CLAIMED, TaskStatus.IN_PROGRESS):
+        return store.paths.state_folder("active")
+    return store.paths.state_folder(status.value)
+
+
+def list_tasks(
+    store: TaskStore,
+    status: str | None = None,
+    assignee: str | None = None,
+    chain_id: str | None = None,
+) -> list[TaskRecord]:
+    def step() -> list[TaskRecord]:
+        store.ensure_layout()
+        entries = []
+        for folder in folders_for(store, status):
+            entries += store.entries(folder)
+        return _read_matching(store, sorted(set(entries)), status, assignee, chain_id)
+
+    return retrying(store.client, step)
+
+
+def _read_matching(
+    store: TaskStore,
+    entries: list[str],
+    status: str | None,
+    assignee: str | None,
+    chain_id: str | None,
+) -> list[TaskRecord]:
+    out = []
+    for entry in entries:
+        try:
+            rec = store.read(task_id_of_entry(entry))[0]
+        except NotFoundError:
+            continue  # moved on (pruned) between the listing and the read
+        if status and rec["status"] != status:
+            continue
+        if assignee and rec.get("assignee") != assignee and rec.get("claimed_by") != assignee:
+            continue
+        if chain_id and rec.get("chain_id") != chain_id:
+            continue
+        out.append(rec)
+    return out
+
+
+def counts(store: TaskStore) -> dict[str, int]:
+    """Tasks per index folder, from get_children alone (no record reads)."""
+
+    def step() -> dict[str, int]:
+        store.ensure_layout()
+        pending = waiting = 0
+        for folder in store.pending_folders():
+            n = len(store.entries(folder))
+            if folder.endswith("/waiting"):
+                waiting += n
+            else:
+                pending += n
+        out = {"pending": pending, "waiting": waiting}
+        for name in ("active", "blocked", "failed", "completed", "cancelled"):
+            out[name] = len(store.entries(store.paths.state_folder(name)))
+        return out
+
+    return retrying(store.client, step)

@@ -1,0 +1,106 @@
+"""The orphan sweep: a function of (ZooKeeper state, now), idempotent.
+
+Run by the leader at leadership start, on instance changes, on lease expiry
+and periodically (DESIGN §3.4); safe to run from anywhere, any number of
+times, concurrently. It expires run-out leases, re-queues (or fails, when
+spent) tasks held by instances that are gone, promotes waiting tasks whose
+dependencies are done, removes inboxes of vanished instances and prunes
+finished tasks beyond the retention limit.
+
+SUSPENDED: the sweep's steps are retried until their deadline, then it
+stops; the next sweep starts over. LOST: nothing is held by the sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.zk.registry import is_alive
+from claude_orchestrator.zk.taskmodel import seq_of, task_id_of_entry
+from claude_orchestrator.zk.tasks import TaskStore
+
+FINISHED_KEEP = 10_000
+
+
+@dataclass
+class SweepReport:
+    expired: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    promoted: list[str] = field(default_factory=list)
+    inboxes_removed: list[str] = field(default_factory=list)
+    pruned: int = 0
+
+
+def sweep(store: TaskStore, now: float, finished_keep: int = FINISHED_KEEP) -> SweepReport:
+    store.ensure_layout()
+    report = SweepReport(expired=store.registry.expire_leases(now))
+    recover_orphans(store, now, report)
+    for entry in store.entries(store.paths.state_folder("waiting")):
+        if store.promote(task_id_of_entry(entry), now):
+            report.promoted.append(task_id_of_entry(entry))
+    report.inboxes_removed = remove_stale_inboxes(store)
+    report.pruned = prune_finished(store, finished_keep)
+    return report
+
+
+def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
+    """Re-queue every held task whose claimer is no longer alive."""
+    for entry in store.entries(store.paths.state_folder("active")):
+        task_id = task_id_of_entry(entry)
+        try:
+            rec = store.read(task_id)[0]
+        except NotFoundError:
+            continue
+        claimer = rec.get("claimed_by")
+        if claimer is None or _alive(store, claimer, now):
+            continue
+        new = store.recover(task_id, claimer, now, note=f"recovered: claimer {claimer} is gone")
+        if new is not None:
+            target = report.recovered if new["status"] == "pending" else report.failed
+            target.append(task_id)
+
+
+def recover_instance(store: TaskStore, instance_id: str, now: float, note: str) -> list[str]:
+    """The supervisor's fast path: recover what one dead instance held, now."""
+    out = []
+    for entry in store.entries(store.paths.state_folder("active")):
+        task_id = task_id_of_entry(entry)
+        if store.recover(task_id, instance_id, now, note) is not None:
+            out.append(task_id)
+    return out
+
+
+def _alive(store: TaskStore, instance_id: str, now: float) -> bool:
+    inst = store.registry.find(instance_id)
+    return inst is not None and is_alive(inst, now)
+
+
+def remove_stale_inboxes(store: TaskStore) -> list[str]:
+    live = set(store.registry.ids())
+    stale = [i for i in store.entries(store.paths.inboxes) if i not in live]
+    for iid in stale:
+        if store.registry.find(iid) is None:  # re-check: it may have just registered
+            store.registry.remove_inbox(iid)
+    return stale
+
+
+def prune_finished(store: TaskStore, keep: int) -> int:
+    """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence)."""
+    from kazoo.exceptions import NoNodeError
+
+    entries: list[tuple[int, str]] = []
+    for name in ("completed", "cancelled"):
+        folder = store.paths.state_folder(name)
+        entries += [(seq_of(task_id_of_entry(e)), f"{folder}/{e}") for e in store.entries(folder)]
+    entries.sort()
+    excess = entries[: max(0, len(entries) - keep)]
+    for _, path in excess:
+        task_id = task_id_of_entry(path.rsplit("/", 1)[1])
+        for node in (path, store.paths.record(task_id), store.paths.dependents(task_id)):
+            try:
+                store.client.delete(node, recursive=True)
+            except NoNodeError:
+                pass
+    return len(excess)

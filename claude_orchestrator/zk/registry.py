@@ -1,0 +1,245 @@
+"""Instances: who is in the team, and whether each is alive.
+
+An instance is either session-bound (an ephemeral node: worker processes) or
+lease-held (a persistent node with ``lease_expires_at``: one-shot CLI
+registrations, renewed by ``heartbeat``; the leader's sweep removes expired
+ones). Beside each instance: ``names/<name>`` (name → id) and
+``roles/<role>/<id>`` (role membership), created in the same transaction and
+with the same lifetime, so sending never reads every instance.
+
+SUSPENDED: calls raise ConnectionLoss and are retried by ``retrying`` until
+the deadline. LOST: session-bound instances of this client are gone; their
+owner must register again under a new id (``register`` never revives one).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from claude_orchestrator.errors import IdentityError, NotFoundError
+from claude_orchestrator.zk.codec import decode, encode, iso, parse_iso, token
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+DEFAULT_LEASE_S = 120.0
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a change: an instance, or the operator (no instance)."""
+
+    label: str
+    instance_id: str | None = None
+    name: str | None = None
+    role: str | None = None
+
+    @classmethod
+    def operator(cls) -> Actor:
+        return cls(label=f"operator@{socket.gethostname()}")
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    role: str
+    work_dir: str
+    session_bound: bool
+    lease_s: float = DEFAULT_LEASE_S
+
+
+def is_alive(inst: dict[str, Any], now: float) -> bool:
+    """Session-bound instances live as long as their node; leases until expiry."""
+    expires = inst.get("lease_expires_at")
+    return expires is None or parse_iso(expires) > now
+
+
+class Registry:
+    def __init__(self, client: KazooClient, team: str) -> None:
+        self.client = client
+        self.paths = TeamPaths(team)
+
+    def register(self, reg: Registration, now: float) -> dict[str, Any]:
+        inst = self._record(reg, now)
+        retrying(self.client, lambda: self._create(reg, inst, now))
+        return inst
+
+    def _record(self, reg: Registration, now: float) -> dict[str, Any]:
+        return {
+            "id": f"{reg.name}-{token()[:8]}",
+            "name": reg.name,
+            "role": reg.role,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "work_dir": reg.work_dir,
+            "kind": "session" if reg.session_bound else "lease",
+            "registered_at": iso(now),
+            "heartbeat_at": iso(now),
+            "lease_s": None if reg.session_bound else reg.lease_s,
+            "lease_expires_at": None if reg.session_bound else iso(now + reg.lease_s),
+            "current_task": None,
+        }
+
+    def _create(self, reg: Registration, inst: dict[str, Any], now: float) -> None:
+        if self.client.exists(self.paths.instance(inst["id"])):
+            return  # our own earlier attempt went through before a connection loss
+        self.client.ensure_path(self.paths.role(reg.role))
+        t = Txn(self.client)
+        self._take_over_name(t, reg.name, now)
+        eph = reg.session_bound
+        t.create(self.paths.instance(inst["id"]), encode(inst), ephemeral=eph)
+        t.create(self.paths.name(reg.name), inst["id"].encode(), ephemeral=eph)
+        t.create(self.paths.role_member(reg.role, inst["id"]), b"", ephemeral=eph)
+        for path in (self.paths.inbox(inst["id"]), self.paths.unread(inst["id"])):
+            t.create(path)
+        t.create(self.paths.read(inst["id"]))
+        try:
+            t.commit()
+        except TxnConflict as exc:
+            raise IdentityError(f"could not register '{reg.name}': {exc} (try again)") from exc
+
+    def _take_over_name(self, t: Txn, name: str, now: float) -> None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self.client.get(self.paths.name(name))
+        except NoNodeError:
+            return
+        holder = data.decode()
+        current = self.find(holder)
+        if current is not None and is_alive(current, now):
+            raise IdentityError(f"the name '{name}' is held by live instance {holder}")
+        t.delete(self.paths.name(name), stat.version)
+
+    def find(self, instance_id: str) -> dict[str, Any] | None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.client.get(self.paths.instance(instance_id))
+        except NoNodeError:
+            return None
+        return decode(data, self.paths.instance(instance_id))
+
+    def get(self, instance_id: str) -> dict[str, Any]:
+        inst = self.find(instance_id)
+        if inst is None:
+            raise IdentityError(
+                f"instance {instance_id} is not registered (its session or lease ended?); "
+                "run 'register' again"
+            )
+        return inst
+
+    def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
+        inst = self.get(instance_id)
+        if not is_alive(inst, now):
+            raise IdentityError(
+                f"the lease of instance {instance_id} expired at {inst['lease_expires_at']}; "
+                "run 'heartbeat' more often than every "
+                f"{inst.get('lease_s') or DEFAULT_LEASE_S:g}s"
+            )
+        return inst
+
+    def heartbeat(self, instance_id: str, now: float, current_task: str | None) -> dict[str, Any]:
+        def step() -> dict[str, Any]:
+            data, stat = self._read(instance_id)
+            inst = decode(data)
+            inst["heartbeat_at"] = iso(now)
+            if inst.get("lease_s"):
+                inst["lease_expires_at"] = iso(now + float(inst["lease_s"]))
+            if current_task is not None:
+                inst["current_task"] = current_task or None
+            self.client.set_data(self.paths.instance(instance_id), encode(inst), stat.version)
+            return inst
+
+        return self._with_conflict_retry(step)
+
+    def _read(self, instance_id: str) -> tuple[bytes, Any]:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self.client.get(self.paths.instance(instance_id))
+        except NoNodeError:
+            self.get(instance_id)  # raises the friendly IdentityError
+            raise
+        return data, stat
+
+    def _with_conflict_retry(self, step: Any) -> dict[str, Any]:
+        from kazoo.exceptions import BadVersionError
+
+        while True:
+            try:
+                result: dict[str, Any] = retrying(self.client, step)
+                return result
+            except BadVersionError:
+                continue
+
+    def unregister(self, instance_id: str) -> dict[str, Any]:
+        inst = self.get(instance_id)
+        t = Txn(self.client)
+        t.delete(self.paths.instance(instance_id))
+        t.delete(self.paths.role_member(inst["role"], instance_id))
+        if self._name_holder(inst["name"]) == instance_id:
+            t.delete(self.paths.name(inst["name"]))
+        try:
+            t.commit()
+        except TxnConflict:
+            pass  # gone meanwhile: unregistering is idempotent
+        self.remove_inbox(instance_id)
+        return inst
+
+    def _name_holder(self, name: str) -> str | None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.client.get(self.paths.name(name))
+        except NoNodeError:
+            return None
+        return str(data.decode())
+
+    def remove_inbox(self, instance_id: str) -> None:
+        from kazoo.exceptions import NoNodeError, NotEmptyError
+
+        try:
+            self.client.delete(self.paths.inbox(instance_id), recursive=True)
+        except (NoNodeError, NotEmptyError):
+            pass
+
+    def resolve_name(self, name: str) -> str:
+        holder = self._name_holder(name)
+        if holder is None:
+            raise NotFoundError(f"no live instance is named '{name}'")
+        return holder
+
+    def members(self, role: str) -> list[str]:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return sorted(self.client.get_children(self.paths.role(role)))
+        except NoNodeError:
+            return []
+
+    def ids(self) -> list[str]:
+        return sorted(self.client.get_children(self.paths.instances))
+
+    def describe_all(self, now: float) -> list[dict[str, Any]]:
+        out = []
+        for iid in self.ids():
+            inst = self.find(iid)
+            if inst is not None:
+                out.append({**inst, "alive": is_alive(inst, now)})
+        return out
+
+    def expire_leases(self, now: float) -> list[str]:
+        """Unregister every lease-held instance whose lease has run out."""
+        expired = []
+        for iid in self.ids():
+            inst = self.find(iid)
+            if inst is not None and not is_alive(inst, now):
+                self.unregister(iid)
+                expired.append(iid)
+        return expired

@@ -1,0 +1,256 @@
+"""The task store: push, read, list and every state change of a task.
+
+Each record lives at ``tasks/records/<id>``; an index entry named
+``<priority>-<sequence>`` sits in the folder of its state (the pending queue
+buckets, ``waiting``, ``active``, ``blocked``, ``failed``, ``completed``,
+``cancelled``). A state change is one ``multi()``: set the record with the
+version read, move the index entry, plus the fencing and dependency checks.
+
+SUSPENDED: every step raises ConnectionLoss and is retried by ``retrying``
+until its deadline; a write whose outcome is unknown is recognised on the
+re-read by the token (``_op``) it put in the record. LOST: the step fails;
+claims are not affected (they are persistent), but an owner that registered
+again under a new id no longer passes the fencing check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from claude_orchestrator.errors import NotFoundError, TaskStateError
+from claude_orchestrator.zk.codec import decode, encode, iso, token
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.registry import Actor, Registry
+from claude_orchestrator.zk.taskmodel import (
+    OWNER_ACTIONS,
+    Action,
+    Change,
+    TaskRecord,
+    TaskStatus,
+    apply,
+    entry_name,
+)
+from claude_orchestrator.zk.txn import Txn, TxnConflict, ensure_folders, retrying
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+
+T = TypeVar("T")
+
+
+class _Reread(Exception):
+    """The record changed under us: read it again and re-decide."""
+
+
+def index_folder(paths: TeamPaths, rec: TaskRecord) -> str:
+    """The folder that holds a record's index entry, from its state alone."""
+    status = TaskStatus(rec["status"])
+    if status is TaskStatus.PENDING:
+        return _pending_folder(paths, rec)
+    if status in (TaskStatus.CLAIMED, TaskStatus.IN_PROGRESS):
+        return paths.state_folder("active")
+    return paths.state_folder(status.value)
+
+
+def _pending_folder(paths: TeamPaths, rec: TaskRecord) -> str:
+    if not rec.get("ready", True):
+        return paths.state_folder("waiting")
+    assignee = rec.get("assignee")
+    if not assignee:
+        return paths.queue_any
+    if assignee.startswith("role:"):
+        return paths.queue_role(assignee[5:])
+    return paths.queue_name(assignee)
+
+
+def index_path(paths: TeamPaths, rec: TaskRecord) -> str:
+    return f"{index_folder(paths, rec)}/{entry_name(rec)}"
+
+
+class TaskStore:
+    def __init__(self, client: KazooClient, team: str) -> None:
+        self.client = client
+        self.paths = TeamPaths(team)
+        self.registry = Registry(client, team)
+        self._ensured: set[str] = set()
+
+    # -- layout ---------------------------------------------------------
+    def ensure_layout(self) -> None:
+        """Create the team's folders once; the counter node is made last, as a marker."""
+        if self.client.exists(self.paths.counter) is None:
+            ensure_folders(self.client, self.paths.folders())
+            self.client.ensure_path(self.paths.counter)
+
+    def ensure_folder(self, path: str) -> None:
+        if path not in self._ensured:
+            if self.client.exists(path) is None:
+                self.client.ensure_path(path)
+            self._ensured.add(path)
+
+    # -- reads ----------------------------------------------------------
+    def read(self, task_id: str) -> tuple[TaskRecord, int]:
+        from kazoo.exceptions import NoNodeError
+
+        path = self.paths.record(task_id)
+        try:
+            data, stat = self.client.get(path)
+        except NoNodeError:
+            raise NotFoundError(f"no task {task_id} in team '{self.paths.team}'") from None
+        return decode(data, path), stat.version
+
+    def get(self, task_id: str) -> TaskRecord:
+        return retrying(self.client, lambda: self.read(task_id)[0])
+
+    def entries(self, folder: str) -> list[str]:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            return sorted(self.client.get_children(folder))
+        except NoNodeError:
+            return []
+
+    def pending_folders(self) -> list[str]:
+        folders = [self.paths.queue_any, self.paths.state_folder("waiting")]
+        for base in (self.paths.queue_names, self.paths.queue_roles):
+            folders += [f"{base}/{child}" for child in self.entries(base)]
+        return folders
+
+    # -- transitions ----------------------------------------------------
+    def transition(
+        self,
+        task_id: str,
+        change: Change,
+        actor: Actor,
+        now: float,
+        guard: Callable[[TaskRecord], None] | None = None,
+    ) -> TaskRecord:
+        """Apply one state change as one transaction; re-read and re-decide on a race."""
+        tok = token()
+
+        def step() -> TaskRecord:
+            rec, version = self.read(task_id)
+            if rec.get("_op") == tok:
+                return rec  # our write landed before the connection dropped
+            if guard is not None:
+                guard(rec)
+            return self._commit_change(rec, version, change, actor, now, tok)
+
+        new = _until_settled(lambda: retrying(self.client, step))
+        if new["status"] == TaskStatus.COMPLETED.value:
+            self.promote_dependents(task_id, now)
+        return new
+
+    def _commit_change(
+        self, rec: TaskRecord, version: int, change: Change, actor: Actor, now: float, tok: str
+    ) -> TaskRecord:
+        fence = self._fence(rec, change, actor, now)
+        new = apply(rec, change)
+        new["_op"] = tok
+        t = Txn(self.client)
+        if fence is not None:
+            t.check(self.paths.instance(fence))
+        if new["status"] == TaskStatus.PENDING.value:
+            new["ready"] = self._deps_ready(new, t)
+        self._write(t, rec, version, new)
+        return new
+
+    def _fence(self, rec: TaskRecord, change: Change, actor: Actor, now: float) -> str | None:
+        """Owner actions need the current claimer, alive: return its id to check."""
+        if change.action not in OWNER_ACTIONS:
+            return None
+        claimer = rec.get("claimed_by")
+        if claimer is not None and claimer != actor.instance_id:
+            who = actor.instance_id or actor.label
+            raise TaskStateError(
+                f"cannot {change.action.value} {rec['id']}: it is claimed by {claimer}, not {who}"
+            )
+        if actor.instance_id is not None and claimer is not None:
+            self.registry.require_alive(actor.instance_id, now)
+        return claimer
+
+    def _write(self, t: Txn, old: TaskRecord, version: int, new: TaskRecord) -> None:
+        old_path, new_path = index_path(self.paths, old), index_path(self.paths, new)
+        t.set_data(self.paths.record(new["id"]), encode(new, "task record"), version)
+        if old_path != new_path:
+            self.ensure_folder(index_folder(self.paths, new))
+            t.delete(old_path)
+            t.create(new_path)
+        try:
+            t.commit()
+        except TxnConflict as exc:
+            if exc.op[0] == "check" and exc.op[1].startswith(self.paths.instances):
+                raise TaskStateError(
+                    f"{new['id']}: the claim of {old.get('claimed_by')} is no longer valid "
+                    "(its session or lease ended); result not recorded"
+                ) from exc
+            raise _Reread from exc
+
+    def _deps_ready(self, rec: TaskRecord, t: Txn) -> bool:
+        """True when every dependency is completed; pins the versions read."""
+        ready = True
+        for dep in rec.get("depends_on") or []:
+            try:
+                dep_rec, dep_version = self.read(dep)
+            except NotFoundError:
+                continue  # pruned after it finished: counts as done
+            t.check(self.paths.record(dep), dep_version)
+            ready = ready and dep_rec["status"] == TaskStatus.COMPLETED.value
+        return ready
+
+    # -- dependencies ---------------------------------------------------
+    def promote_dependents(self, task_id: str, now: float) -> list[str]:
+        """Move dependents of a completed task whose dependencies are all done."""
+        promoted = []
+        for dep_id in self.entries(self.paths.dependents(task_id)):
+            if self.promote(dep_id, now):
+                promoted.append(dep_id)
+        return promoted
+
+    def promote(self, task_id: str, now: float) -> bool:
+        def step() -> bool:
+            try:
+                rec, version = self.read(task_id)
+            except NotFoundError:
+                return False
+            if rec["status"] != TaskStatus.PENDING.value or rec.get("ready", True):
+                return False
+            t = Txn(self.client)
+            new = dict(rec, ready=self._deps_ready(rec, t), _op=token())
+            if not new["ready"]:
+                return False
+            self._write(t, rec, version, new)
+            return True
+
+        return _until_settled(lambda: retrying(self.client, step))
+
+    def recover(self, task_id: str, claimer: str, now: float, note: str) -> TaskRecord | None:
+        """Re-queue (or fail, when spent) a task whose claimer is gone; idempotent."""
+
+        def guard(rec: TaskRecord) -> None:
+            if rec.get("claimed_by") != claimer or rec["status"] not in _HELD_VALUES:
+                raise _AlreadyHandled
+
+        change = Change(Action.RECOVER, by="recovery", at=iso(now), note=note)
+        try:
+            return self.transition(task_id, change, Actor(label="recovery"), now, guard)
+        except (_AlreadyHandled, NotFoundError):
+            return None
+
+
+_HELD_VALUES = (TaskStatus.CLAIMED.value, TaskStatus.IN_PROGRESS.value)
+
+
+class _AlreadyHandled(Exception):
+    """Someone else already moved the task on."""
+
+
+def _until_settled(step: Callable[[], T]) -> T:
+    """Run ``step`` until it does not lose a version race (bounded)."""
+    for _ in range(50):
+        try:
+            return step()
+        except _Reread:
+            continue
+    raise TaskStateError("the task kept changing under us; try again")

@@ -1,0 +1,106 @@
+"""One transaction helper and one retry policy for every ZooKeeper step.
+
+``Txn`` collects the operations of one state change and commits them as a
+single ``multi()``; a failed check surfaces as :class:`TxnConflict` naming
+the operation that lost, so callers can re-read and decide.
+
+``retrying`` re-runs an idempotent step after ``ConnectionLoss`` (the outcome
+of the lost write is unknown: each step re-reads and recognises its own
+write by a client-generated token) until a deadline. SUSPENDED: the step
+waits for the connection to come back, up to the deadline. LOST (session
+expired): the step fails with :class:`ZkError` — whatever it held is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from claude_orchestrator.errors import ZkError
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+T = TypeVar("T")
+
+
+class TxnConflict(Exception):
+    """A multi() was rolled back because one of its operations failed."""
+
+    def __init__(self, op: tuple[str, str], cause: Exception) -> None:
+        super().__init__(f"{op[0]} {op[1]}: {type(cause).__name__}")
+        self.op = op
+        self.cause = cause
+
+
+@dataclass
+class Txn:
+    """The operations of one state change, committed together or not at all."""
+
+    client: KazooClient
+    ops: list[tuple[str, str]] = field(default_factory=list)
+    _txn: Any = None
+
+    def __post_init__(self) -> None:
+        self._txn = self.client.transaction()
+
+    def create(
+        self, path: str, data: bytes = b"", ephemeral: bool = False, sequence: bool = False
+    ) -> None:
+        self._txn.create(path, data, ephemeral=ephemeral, sequence=sequence)
+        self.ops.append(("create", path))
+
+    def delete(self, path: str, version: int = -1) -> None:
+        self._txn.delete(path, version)
+        self.ops.append(("delete", path))
+
+    def set_data(self, path: str, data: bytes, version: int) -> None:
+        self._txn.set_data(path, data, version)
+        self.ops.append(("set", path))
+
+    def check(self, path: str, version: int = -1) -> None:
+        """Require that ``path`` exists (and has ``version`` unless -1)."""
+        self._txn.check(path, version)
+        self.ops.append(("check", path))
+
+    def commit(self) -> list[Any]:
+        from kazoo.exceptions import RolledBackError
+
+        results: list[Any] = self._txn.commit()
+        for op, res in zip(self.ops, results, strict=False):
+            if isinstance(res, Exception) and not isinstance(res, RolledBackError):
+                raise TxnConflict(op, res)
+        return results
+
+
+def retrying(client: KazooClient, step: Callable[[], T], deadline_s: float = 20.0) -> T:
+    """Run ``step``; after a connection loss wait for reconnection and run it again."""
+    from kazoo.exceptions import ConnectionLoss, OperationTimeoutError, SessionExpiredError
+
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return step()
+        except (ConnectionLoss, OperationTimeoutError) as exc:
+            if not _wait_connected(client, deadline):
+                msg = f"lost the connection to ZooKeeper and could not get it back: {exc}"
+                raise ZkError(msg) from exc
+        except SessionExpiredError as exc:
+            raise ZkError("the ZooKeeper session expired during the operation") from exc
+
+
+def _wait_connected(client: KazooClient, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if client.connected:
+            return True
+        time.sleep(0.02)  # production back-off while kazoo reconnects, not test sync
+    return bool(client.connected)
+
+
+def ensure_folders(client: KazooClient, folders: list[str]) -> None:
+    """Create folders that do not exist yet (idempotent; races are harmless)."""
+    for path in folders:
+        if client.exists(path) is None:
+            client.ensure_path(path)
