@@ -1,0 +1,222 @@
+"""The effective settings of one command: every precedence rule lives here and only here.
+
+Order, for every setting: command-line flag > environment variable > file > default. Empty
+environment variables count as unset. Each ``_resolve_*`` function lists its sources in that
+order, labelled, so an error can say where the bad value came from (``--team``, ``CO_TEAM``,
+the team file, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claude_orchestrator.conf.duration import parse_duration
+from claude_orchestrator.conf.layout import (
+    global_config_path,
+    project_config_path,
+    zookeeper_run_file,
+)
+from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+from claude_orchestrator.conf.team import TeamConfig, load_team, team_from_defaults
+from claude_orchestrator.conf.userconfig import read_config
+from claude_orchestrator.errors import ConfigError
+
+DEFAULT_ZK_HOSTS = "127.0.0.1:2181"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_SESSION_TIMEOUT = 10.0
+TEAM_FILE_NAME = "team.toml"
+
+FLAG_KEYS = ("zookeeper", "instance_id", "file", "team", "json", "connect_timeout")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know before it talks to ZooKeeper."""
+
+    zk_hosts: str
+    team: str
+    team_file: Path | None
+    team_config: TeamConfig
+    instance_id: str | None
+    auth: str | None  # "user:password"; never print it, use as_dict() instead
+    connect_timeout: float
+    session_timeout: float
+    state_dir: Path
+    json_output: bool | None  # None: the command's own default
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view for ``config``, with the password masked."""
+        return {
+            "zookeeper": self.zk_hosts,
+            "team": self.team,
+            "team_file": str(self.team_file) if self.team_file else None,
+            "instance_id": self.instance_id,
+            "auth": _mask_auth(self.auth),
+            "connect_timeout": self.connect_timeout,
+            "session_timeout": self.session_timeout,
+            "state_dir": str(self.state_dir),
+        }
+
+
+def resolve_settings(
+    flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path, home: Path
+) -> Settings:
+    """Combine flags (None = not given), environment, files and defaults into Settings."""
+    env = {name: value for name, value in env.items() if value != ""}
+    team_file = _resolve_team_file(flags, env, cwd)
+    team_config = load_team(team_file) if team_file else team_from_defaults(cwd)
+    team = _resolve_team(flags, env, team_config)
+    return Settings(
+        zk_hosts=_resolve_zk_hosts(flags, env, team_config),
+        team=team,
+        team_file=team_file,
+        team_config=team_config,
+        instance_id=_resolve_instance_id(flags, env, team_config.state_dir, home, team),
+        auth=_resolve_auth(env, team_config),
+        connect_timeout=_resolve_connect_timeout(flags, env),
+        session_timeout=_env_duration(env, "CO_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT),
+        state_dir=team_config.state_dir,
+        json_output=_resolve_json(flags),
+    )
+
+
+def _first(*candidates: tuple[str, Any]) -> tuple[str, Any] | None:
+    """The first (source label, value) whose value is given, in precedence order."""
+    for label, value in candidates:
+        if value is not None:
+            return label, value
+    return None
+
+
+def _text(label: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{label}: expected a non-empty string")
+    return value.strip()
+
+
+def _resolve_team_file(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Path | None:
+    given = _first(("--file", flags.get("file")), ("CO_TEAM_FILE", env.get("CO_TEAM_FILE")))
+    if given is None:
+        default = cwd / TEAM_FILE_NAME
+        return default.resolve() if default.is_file() else None
+    label, value = given
+    path = (cwd / Path(_text(label, str(value))).expanduser()).resolve()
+    if not path.exists():
+        raise ConfigError(f"{label}: team file '{path}' does not exist")
+    return path
+
+
+def _resolve_team(flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig) -> str:
+    label, value = _first(
+        ("--team", flags.get("team")), ("CO_TEAM", env.get("CO_TEAM")), ("team file", config.name)
+    ) or ("default", "default")
+    return _checked_name(label, value)
+
+
+def _checked_name(label: str, value: Any) -> str:
+    name = _text(label, value)
+    if not is_valid_name(name):
+        raise ConfigError(f"{label}: {name!r} is not a valid name: {NAME_RULE}")
+    return name
+
+
+def _resolve_zk_hosts(flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig) -> str:
+    label, value = _first(
+        ("--zookeeper", flags.get("zookeeper")),
+        ("ZK_HOSTS", env.get("ZK_HOSTS")),
+        ("team file", config.zookeeper),
+        ("embedded server", _embedded_hosts(config.state_dir)),
+    ) or ("default", DEFAULT_ZK_HOSTS)
+    return _text(label, value)
+
+
+def _embedded_hosts(state_dir: Path) -> str | None:
+    """The hosts of a running embedded server, from its run file; None when there is none."""
+    try:
+        data = json.loads(zookeeper_run_file(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    return hosts if isinstance(hosts, str) and hosts.strip() else None
+
+
+def _resolve_instance_id(
+    flags: Mapping[str, Any], env: Mapping[str, str], state_dir: Path, home: Path, team: str
+) -> str | None:
+    config_files = (project_config_path(state_dir), global_config_path(home))
+    # Config files are read only when no flag or variable decides, so a broken one cannot
+    # block a command that names its identity explicitly.
+    given = _first(
+        ("--instance-id", flags.get("instance_id")),
+        ("CO_INSTANCE_ID", env.get("CO_INSTANCE_ID")),
+    ) or _first(*_config_instance_ids(config_files, team))
+    return None if given is None else _checked_name(*given)
+
+
+def _config_instance_ids(paths: tuple[Path, ...], team: str) -> list[tuple[str, Any]]:
+    """(file, instance_id) for each config file that holds an identity for ``team``."""
+    found: list[tuple[str, Any]] = []
+    for path in paths:
+        data = read_config(path)
+        if data.get("team") in (None, team):
+            found.append((f"{path}: instance_id", data.get("instance_id")))
+    return found
+
+
+def _resolve_auth(env: Mapping[str, str], config: TeamConfig) -> str | None:
+    if config.auth is not None:
+        variable = config.auth.removeprefix("env:")
+        if variable not in env:
+            raise ConfigError(f"{config.path}: auth: environment variable {variable} is not set")
+        return _checked_auth(variable, env[variable])
+    if "CO_ZK_AUTH" in env:
+        return _checked_auth("CO_ZK_AUTH", env["CO_ZK_AUTH"])
+    return None
+
+
+def _checked_auth(label: str, value: str) -> str:
+    """Refuse anything but ``user:password``, without ever echoing the value."""
+    user, colon, password = value.partition(":")
+    if not (user and colon and password):
+        raise ConfigError(f"{label}: expected digest credentials of the form user:password")
+    return value
+
+
+def _mask_auth(auth: str | None) -> str | None:
+    return None if auth is None else auth.partition(":")[0] + ":***"
+
+
+def _resolve_connect_timeout(flags: Mapping[str, Any], env: Mapping[str, str]) -> float:
+    given = _first(
+        ("--connect-timeout", flags.get("connect_timeout")),
+        ("CO_CONNECT_TIMEOUT", env.get("CO_CONNECT_TIMEOUT")),
+    )
+    return DEFAULT_CONNECT_TIMEOUT if given is None else _timeout(*given)
+
+
+def _env_duration(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    return default if value is None else _timeout(name, value)
+
+
+def _timeout(label: str, value: Any) -> float:
+    if not isinstance(value, str | int | float):
+        raise ConfigError(f"{label}: expected a duration, got {type(value).__name__}")
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    if seconds <= 0:
+        raise ConfigError(f"{label}: must be longer than zero")
+    return seconds
+
+
+def _resolve_json(flags: Mapping[str, Any]) -> bool | None:
+    value = flags.get("json")
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"--json: expected true or false, got {value!r}")
+    return value
