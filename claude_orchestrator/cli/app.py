@@ -1,0 +1,91 @@
+"""The context object of every command: settings, a lazily opened client, identity."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from claude_orchestrator.cli.options import FLAGS
+from claude_orchestrator.cli.output import emit
+from claude_orchestrator.errors import IdentityError
+
+if TYPE_CHECKING:
+    from claude_orchestrator.conf.settings import Settings
+    from claude_orchestrator.zk.registry import Actor
+    from claude_orchestrator.zk.team import Team
+
+
+class App:
+    """Built once per invocation; the ZooKeeper client opens on first use."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        self.ctx = ctx
+        self._client: Any = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        from claude_orchestrator.conf.settings import resolve_settings
+
+        flags = self.ctx.find_root().meta.get(FLAGS, {})
+        return resolve_settings(flags, os.environ, Path.cwd(), Path.home())
+
+    @cached_property
+    def team(self) -> Team:
+        from claude_orchestrator.zk.client import ZkOptions, connect
+        from claude_orchestrator.zk.team import Team
+
+        s = self.settings
+        opts = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+        self._client = connect(opts)
+        self.ctx.call_on_close(self.close)
+        return Team(self._client, s.team)
+
+    def close(self) -> None:
+        from claude_orchestrator.zk.client import disconnect
+
+        if self._client is not None:
+            disconnect(self._client)
+            self._client = None
+
+    def now(self) -> float:
+        return time.time()
+
+    def operator(self) -> Actor:
+        from claude_orchestrator.zk.registry import Actor
+
+        return Actor.operator()
+
+    def actor(self) -> Actor:
+        """The instance this command acts as, or the operator when there is none."""
+        iid = self.settings.instance_id
+        if iid is None:
+            return self.operator()
+        from claude_orchestrator.zk.registry import Actor
+
+        inst = self.team.registry.require_alive(iid, self.now())
+        return Actor(label=iid, instance_id=iid, name=inst["name"], role=inst["role"])
+
+    def author(self) -> str:
+        """Who a write is recorded as, without a read: the instance id or the operator."""
+        return self.settings.instance_id or self.operator().label
+
+    def require_instance(self, what: str) -> str:
+        iid = self.settings.instance_id
+        if iid is None:
+            raise IdentityError(
+                f"{what} needs an instance identity: run 'register --name NAME' first, "
+                "or pass -i ID / set CO_INSTANCE_ID"
+            )
+        return iid
+
+    def emit(self, obj: Any) -> None:
+        as_json = self.settings.json_output
+        emit(obj, True if as_json is None else as_json)
+
+
+pass_app = click.make_pass_decorator(App, ensure=False)

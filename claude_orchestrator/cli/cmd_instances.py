@@ -1,0 +1,167 @@
+"""Instance and configuration commands: setup, register, heartbeat, status, config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from claude_orchestrator.cli.app import App, pass_app
+from claude_orchestrator.cli.options import global_options
+from claude_orchestrator.errors import UsageError
+
+
+def _config_path(app: App, global_: bool) -> Path:
+    from claude_orchestrator.conf.layout import global_config_path, project_config_path
+
+    if global_:
+        return global_config_path()
+    return project_config_path(app.settings.state_dir)
+
+
+def _update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    from claude_orchestrator.conf.userconfig import read_config, write_config
+
+    data = {**read_config(path), **changes}
+    data = {k: v for k, v in data.items() if v is not None}
+    write_config(path, data)
+    return data
+
+
+@click.command("setup")
+@click.option("--leader", is_flag=True, help="This checkout leads (coordinates) the team.")
+@click.option("--name", help="Default instance name for 'register'.")
+@click.option("--role", help="Default role for 'register'.")
+@click.option("--global", "global_", is_flag=True, help="Write ~/.claude-orchestrator instead.")
+@global_options
+@pass_app
+def setup(app: App, leader: bool, name: str | None, role: str | None, global_: bool) -> None:
+    """Write the config file and the agent skill file (no ZooKeeper needed)."""
+    from claude_orchestrator.cli.skill import write_skill
+
+    path = _config_path(app, global_)
+    changes = {"team": app.settings.team, "name": name, "role": role, "leader": leader or None}
+    data = _update_config(path, changes)
+    root = Path.home() if global_ else app.settings.team_config.root
+    skill = write_skill(root)
+    app.emit({"config": str(path), "skill": str(skill), "settings": data})
+
+
+@click.command("register")
+@click.option("--name", help="Instance name (default: from setup's config).")
+@click.option("--role", help="Role (default: from config, else 'worker').")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Default: current directory.")
+@click.option("--lease", default="120s", show_default=True, help="Lease renewed by heartbeat.")
+@global_options
+@pass_app
+def register(
+    app: App, name: str | None, role: str | None, work_dir: str | None, lease: str
+) -> None:
+    """Register this shell as an instance (lease-held) and save its id in the config."""
+    from claude_orchestrator.conf.duration import parse_duration
+    from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+    from claude_orchestrator.conf.userconfig import read_config
+    from claude_orchestrator.zk.registry import Registration
+
+    saved = read_config(_config_path(app, False))
+    name, role = name or saved.get("name"), role or saved.get("role") or "worker"
+    if not name:
+        raise UsageError("register needs --name (or a name saved by 'setup --name')")
+    for label, value in (("--name", name), ("--role", role)):
+        if not is_valid_name(value):
+            raise UsageError(f"{label} '{value}': {NAME_RULE}")
+    try:
+        lease_s = parse_duration(lease)
+    except ValueError as exc:
+        raise UsageError(f"--lease: {exc}") from exc
+    reg = Registration(name, role, work_dir or os.getcwd(), session_bound=False, lease_s=lease_s)
+    inst = app.team.registry.register(reg, app.now())
+    _update_config(_config_path(app, False), {"instance_id": inst["id"], "team": app.settings.team})
+    app.emit(inst)
+
+
+@click.command("unregister")
+@global_options
+@pass_app
+def unregister(app: App) -> None:
+    """Give back held tasks (no retry counted), leave the team, forget the saved id."""
+    from claude_orchestrator.zk.codec import iso
+    from claude_orchestrator.zk.query import list_tasks
+    from claude_orchestrator.zk.taskmodel import Action, Change
+
+    iid = app.require_instance("unregister")
+    actor = app.operator()
+    released = []
+    for rec in list_tasks(app.team.tasks, assignee=iid):
+        if rec["status"] in ("claimed", "in_progress") and rec["claimed_by"] == iid:
+            change = Change(Action.RELEASE, by=iid, at=iso(app.now()), note="unregistered")
+            app.team.tasks.transition(rec["id"], change, actor, app.now())
+            released.append(rec["id"])
+    inst = app.team.registry.unregister(iid)
+    _forget_instance(app, iid)
+    app.emit({"id": iid, "name": inst["name"], "status": "unregistered", "released": released})
+
+
+def _forget_instance(app: App, iid: str) -> None:
+    from claude_orchestrator.conf.userconfig import read_config, write_config
+
+    path = _config_path(app, False)
+    data = read_config(path)
+    if data.get("instance_id") == iid:
+        del data["instance_id"]
+        write_config(path, data)
+
+
+@click.command("heartbeat")
+@click.option("--current-task", metavar="ID", help="What this instance works on ('' clears).")
+@global_options
+@pass_app
+def heartbeat(app: App, current_task: str | None) -> None:
+    """Renew this instance's lease."""
+    iid = app.require_instance("heartbeat")
+    app.emit(app.team.registry.heartbeat(iid, app.now(), current_task))
+
+
+@click.command("status")
+@global_options
+@pass_app
+def status(app: App) -> None:
+    """Team health: ZooKeeper, instances, task counts, your identity."""
+    from claude_orchestrator.zk.query import counts
+    from claude_orchestrator.zk.registry import is_alive
+
+    team, now = app.team, app.now()
+    me = app.settings.instance_id
+    inst = team.registry.find(me) if me else None
+    app.emit(
+        {
+            "team": app.settings.team,
+            "zookeeper": app.settings.zk_hosts,
+            "connected": True,
+            "instances": len(team.registry.ids()),
+            "tasks": counts(team.tasks),
+            "instance_id": me,
+            "registered": inst is not None and is_alive(inst, now),
+        }
+    )
+
+
+@click.command("config")
+@global_options
+@pass_app
+def config(app: App) -> None:
+    """The effective configuration and where each part comes from (no ZooKeeper needed)."""
+    app.emit(app.settings.as_dict())
+
+
+@click.command("list-instances")
+@global_options
+@pass_app
+def list_instances(app: App) -> None:
+    """Registered instances, with whether each is alive."""
+    app.emit(app.team.registry.describe_all(app.now()))
+
+
+COMMANDS: list[Any] = [setup, register, unregister, heartbeat, status, config, list_instances]

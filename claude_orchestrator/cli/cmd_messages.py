@@ -1,0 +1,108 @@
+"""Message commands: send, request help, poll, wait, dismiss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from claude_orchestrator.cli.app import App, pass_app
+from claude_orchestrator.cli.options import global_options, read_text
+from claude_orchestrator.errors import NotFoundError, UsageError
+
+_message = click.option("-m", "--message", required=True, help="The text; '-' reads stdin.")
+
+
+@click.command("send-message")
+@click.option("--to", "to_id", metavar="ID", help="One instance, by id.")
+@click.option("--to-name", metavar="NAME", help="One instance, by name.")
+@click.option("--to-role", metavar="ROLE", help="Every live instance of a role.")
+@click.option("--broadcast", is_flag=True, help="Every live instance.")
+@click.option("--type", "kind", default="info", show_default=True, help="Message type.")
+@_message
+@global_options
+@pass_app
+def send_message(
+    app: App,
+    to_id: str | None,
+    to_name: str | None,
+    to_role: str | None,
+    broadcast: bool,
+    kind: str,
+    message: str,
+) -> None:
+    """Send a message to an instance, a role, or everyone."""
+    chosen = [x for x in (to_id, to_name, to_role, broadcast or None) if x]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --to, --to-name, --to-role, --broadcast")
+    recipients = _recipients(app, to_id, to_name, to_role)
+    _send(app, recipients, kind, read_text(message) or "")
+
+
+def _recipients(app: App, to_id: str | None, to_name: str | None, to_role: str | None) -> list[str]:
+    reg = app.team.registry
+    if to_id:
+        reg.get(to_id)
+        return [to_id]
+    if to_name:
+        return [reg.resolve_name(to_name)]
+    ids = reg.members(to_role) if to_role else reg.ids()
+    return ids
+
+
+def _send(app: App, recipients: list[str], kind: str, body: str) -> None:
+    if not recipients:
+        raise NotFoundError("no live instance to send to")
+    sent = app.team.inboxes.send(recipients, body, app.author(), kind, app.now())
+    app.emit({"status": "sent", "count": len(sent), "messages": sent})
+
+
+@click.command("request-help")
+@_message
+@global_options
+@pass_app
+def request_help(app: App, message: str) -> None:
+    """Broadcast a request for help (a message of type 'help')."""
+    me = app.settings.instance_id
+    recipients = [i for i in app.team.registry.ids() if i != me]
+    _send(app, recipients, "help", read_text(message) or "")
+
+
+@click.command("poll-messages")
+@click.option("--all", "include_read", is_flag=True, help="Include messages already read.")
+@global_options
+@pass_app
+def poll_messages(app: App, include_read: bool) -> None:
+    """Return unread messages and mark them read."""
+    iid = app.require_instance("poll-messages")
+    app.emit(app.team.inboxes.poll(iid, iid, app.now(), include_read))
+
+
+@click.command("wait-for-message")
+@click.option("--timeout", default="60s", show_default=True, help="How long to wait.")
+@global_options
+@pass_app
+def wait_for_message(app: App, timeout: str) -> None:
+    """Block until an unread message arrives (and take it) or the timeout passes."""
+    from claude_orchestrator.conf.duration import parse_duration
+
+    try:
+        seconds = parse_duration(timeout)
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from exc
+    iid = app.require_instance("wait-for-message")
+    got = app.team.inboxes.wait(iid, iid, seconds, app.now)
+    app.emit({"status": "received" if got else "timeout", "messages": got})
+
+
+@click.command("dismiss-message")
+@click.option("--message-id", required=True, metavar="ID", help="As printed by poll-messages.")
+@global_options
+@pass_app
+def dismiss_message(app: App, message_id: str) -> None:
+    """Delete a message from your inbox."""
+    iid = app.require_instance("dismiss-message")
+    app.emit(app.team.inboxes.dismiss(iid, message_id))
+
+
+COMMANDS: list[Any] = [send_message, request_help, poll_messages, wait_for_message, dismiss_message]

@@ -1,0 +1,161 @@
+"""Task commands: push, claim, every transition, list and show."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from claude_orchestrator.cli.app import App, pass_app
+from claude_orchestrator.cli.options import global_options, read_text, task_id_option
+from claude_orchestrator.errors import UsageError
+
+
+@click.command("push-task")
+@click.option("--title", help="Short title (required unless --from-file).")
+@click.option("--description", help="What to do; '-' reads it from stdin.")
+@click.option("--priority", type=click.IntRange(0, 9), help="0 = highest … 9 (default 1).")
+@click.option("--assignee", help="A worker name, or role:ROLE.")
+@click.option("--depends-on", multiple=True, metavar="TASK_ID", help="Repeatable.")
+@click.option("--chain-id", help="Pipeline chain this task belongs to.")
+@click.option("--link", help="Pipeline stage (plan, build, verify, review, accept).")
+@click.option("--max-retries", type=click.IntRange(0, 100), help="Default 3.")
+@click.option("--from-file", type=click.File("r"), help="JSON lines, one task each ('-': stdin).")
+@global_options
+@pass_app
+def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
+    """Push one task (or a JSON-lines file of tasks) onto the queue."""
+    from claude_orchestrator.zk.push import push, validate_spec
+
+    if from_file is not None:
+        specs = _specs_from_lines(from_file, fields)
+    else:
+        fields["description"] = read_text(fields["description"])
+        fields["depends_on"] = list(fields["depends_on"]) or None
+        specs = [validate_spec(fields, "push-task")]
+    pushed = push(app.team.tasks, specs, app.author(), app.now())
+    app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
+
+
+def _specs_from_lines(stream: Any, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    from claude_orchestrator.zk.push import validate_spec
+
+    if any(v for v in fields.values()):
+        raise UsageError("--from-file cannot be combined with other task options")
+    specs = []
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{stream.name}:{n}: not valid JSON: {exc.msg}") from exc
+        specs.append(validate_spec(raw, f"{stream.name}:{n}"))
+    if not specs:
+        raise UsageError(f"{stream.name}: no tasks in the file")
+    return specs
+
+
+@click.command("claim-task")
+@global_options
+@pass_app
+def claim_task(app: App) -> None:
+    """Claim the next task this instance may take ({"status": "no_tasks"} when none)."""
+    from claude_orchestrator.zk.claim import claim
+
+    app.require_instance("claim-task")
+    task = claim(app.team.tasks, app.actor(), app.now(), spread=1)
+    app.emit(_public(task) if task else {"status": "no_tasks"})
+
+
+def _transition_command(name: str, action: str, doc: str, extra: list[Any]) -> click.Command:
+    @click.command(name, help=doc)
+    @task_id_option
+    @global_options
+    @pass_app
+    def command(app: App, /, task_id: str, **kw: Any) -> None:
+        _run_transition(app, task_id, action, kw)
+
+    for option in extra:
+        command = option(command)
+    return command
+
+
+def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> None:
+    from claude_orchestrator.zk.codec import check_size, iso
+    from claude_orchestrator.zk.taskmodel import Action, Change, seq_of
+
+    seq_of(task_id)
+    result, reason = read_text(kw.get("result")), kw.get("reason")
+    check_size("result", result)
+    check_size("reason", reason)
+    actor = app.actor()
+    change = Change(
+        Action(action), by=actor.label, at=iso(app.now()), result=result, reason=reason, note=reason
+    )
+    app.emit(_public(app.team.tasks.transition(task_id, change, actor, app.now())))
+
+
+_result = click.option("--result", help="What was done; '-' reads it from stdin.")
+_reason = click.option("--reason", help="Why.")
+_reason_required = click.option("--reason", required=True, help="Why.")
+
+TRANSITION_COMMANDS = [
+    _transition_command("complete-task", "complete", "Mark your task completed.", [_result]),
+    _transition_command("task-start", "start", "Mark your claimed task in progress.", []),
+    _transition_command("task-block", "block", "Mark your task blocked.", [_reason_required]),
+    _transition_command("task-unblock", "unblock", "Put a blocked task back in the queue.", []),
+    _transition_command("task-fail", "fail", "Mark your task failed.", [_reason_required]),
+    _transition_command("task-retry", "retry", "Re-queue a failed or blocked task.", []),
+    _transition_command("cancel-task", "cancel", "Cancel a task that is not finished.", [_reason]),
+]
+
+
+@click.command("list-tasks")
+@click.option("--status", help="pending, claimed, in_progress, blocked, failed, completed, …")
+@click.option("--assignee", help="Worker name, role:ROLE, or claimer instance id.")
+@click.option("--chain-id", help="Only this chain.")
+@global_options
+@pass_app
+def list_tasks(app: App, status: str | None, assignee: str | None, chain_id: str | None) -> None:
+    """List tasks in queue order (priority, then FIFO)."""
+    from claude_orchestrator.zk.query import list_tasks as query
+
+    app.emit(_public_list(query(app.team.tasks, status, assignee, chain_id)))
+
+
+@click.command("show-task")
+@task_id_option
+@global_options
+@pass_app
+def show_task(app: App, task_id: str) -> None:
+    """Show one task with its history."""
+    from claude_orchestrator.zk.taskmodel import seq_of
+
+    seq_of(task_id)
+    app.emit(_public(app.team.tasks.get(task_id)))
+
+
+@click.command("watch-tasks")
+@click.option("--once", is_flag=True, help="Print the first change and exit.")
+@global_options
+@pass_app
+def watch_tasks(app: App, once: bool) -> None:
+    """Print a JSON line for every change of a task's state, until interrupted."""
+    from claude_orchestrator.zk.watch import watch_task_states
+
+    watch_task_states(app.team.tasks, lambda line: app.emit(line), once=once)
+
+
+def _public(rec: dict[str, Any]) -> dict[str, Any]:
+    from claude_orchestrator.zk.taskmodel import public
+
+    return public(rec)
+
+
+def _public_list(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_public(r) for r in recs]
+
+
+COMMANDS = [push_task, claim_task, *TRANSITION_COMMANDS, list_tasks, show_task, watch_tasks]

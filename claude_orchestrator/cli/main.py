@@ -1,0 +1,91 @@
+"""The ``claude-orchestrator`` (alias ``corch``) command group and its error contract.
+
+Errors go to stderr as ``error: …`` with the exit codes of DESIGN §6: 1 runtime,
+2 usage or configuration, 3 illegal task transition, 4 ZooKeeper unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from claude_orchestrator import __version__
+from claude_orchestrator.cli.app import App
+from claude_orchestrator.cli.options import global_options
+
+
+class OrchestratorGroup(click.Group):
+    """Turns the core's named exceptions into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # translated below, never a traceback
+            code, message = describe(exc)
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(code)
+
+
+def describe(exc: Exception) -> tuple[int, str]:
+    from claude_orchestrator.errors import OrchestratorError
+
+    if isinstance(exc, OrchestratorError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    return _describe_foreign(exc)
+
+
+def _describe_foreign(exc: Exception) -> tuple[int, str]:
+    from kazoo.exceptions import KazooException, NoAuthError
+
+    if isinstance(exc, NoAuthError):
+        return 1, "ZooKeeper refused access (not authorised: set the team's auth credentials)"
+    if isinstance(exc, KazooException):
+        return 1, f"ZooKeeper error: {type(exc).__name__} {exc}".rstrip()
+    if isinstance(exc, OSError):
+        return 1, str(exc)
+    raise exc
+
+
+@click.group(cls=OrchestratorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
+@click.version_option(__version__, prog_name="claude-orchestrator")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Run a team of coding agents coordinated through ZooKeeper.
+
+    Coordination commands print JSON on stdout; errors go to stderr.
+    """
+    ctx.obj = App(ctx)
+
+
+def _register_commands() -> None:
+    from claude_orchestrator.cli import cmd_context, cmd_instances, cmd_messages, cmd_tasks
+
+    for module in (cmd_instances, cmd_tasks, cmd_messages, cmd_context):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    logging.getLogger("kazoo").addHandler(logging.NullHandler())
+    logging.getLogger("kazoo").propagate = False
+    try:
+        cli.main(prog_name="claude-orchestrator")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Global options, declared once and accepted before or after the subcommand.
+
+Each option stores what it was given in ``ctx.meta`` under FLAGS; a value
+given after the subcommand is parsed later and so wins, as users expect.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+FLAGS = "claude_orchestrator.flags"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.meta.setdefault(FLAGS, {})[key] = value
+
+    return callback
+
+
+def _opt(*decls: str, key: str, **kw: Any) -> Callable[[F], F]:
+    return click.option(*decls, expose_value=False, callback=_store(key), is_eager=True, **kw)
+
+
+GLOBAL_OPTIONS = [
+    _opt(
+        "-z",
+        "--zookeeper",
+        key="zookeeper",
+        metavar="HOSTS",
+        help="ZooKeeper hosts (env ZK_HOSTS; default: the team's server, else 127.0.0.1:2181).",
+    ),
+    _opt(
+        "-i",
+        "--instance-id",
+        key="instance_id",
+        metavar="ID",
+        help="Act as this instance (env CO_INSTANCE_ID; default: the saved config).",
+    ),
+    _opt(
+        "-f",
+        "--file",
+        key="file",
+        metavar="TEAM_TOML",
+        help="Team file (env CO_TEAM_FILE; default: ./team.toml when present).",
+    ),
+    _opt(
+        "--team",
+        key="team",
+        metavar="NAME",
+        help="Team name (env CO_TEAM).",
+    ),
+    _opt("--json/--no-json", key="json", default=None, help="Machine-readable output, or not."),
+    _opt(
+        "--connect-timeout",
+        key="connect_timeout",
+        metavar="DURATION",
+        help="Give up reaching ZooKeeper after this long (env CO_CONNECT_TIMEOUT; default 10s).",
+    ),
+]
+
+
+def global_options(func: F) -> F:
+    for option in reversed(GLOBAL_OPTIONS):
+        func = option(func)
+    return func
+
+
+def read_text(value: str | None) -> str | None:
+    """'-' means: read the text from standard input."""
+    if value == "-":
+        return sys.stdin.read()
+    return value
+
+
+task_id_option = click.option(
+    "--task-id",
+    envvar="CO_TASK_ID",
+    required=True,
+    metavar="ID",
+    help="The task (env CO_TASK_ID, set for agents by the worker).",
+)
