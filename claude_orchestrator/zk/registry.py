@@ -153,7 +153,7 @@ class Registry:
                 inst["lease_expires_at"] = iso(now + float(inst["lease_s"]))
             if current_task is not None:
                 inst["current_task"] = current_task or None
-            self.client.set_data(self.paths.instance(instance_id), encode(inst), stat.version)
+            self.client.set(self.paths.instance(instance_id), encode(inst), stat.version)
             return inst
 
         return self._with_conflict_retry(step)
