@@ -6,6 +6,7 @@ Errors go to stderr as ``error: …`` with the exit codes of DESIGN §6: 1 runti
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -16,9 +17,54 @@ from claude_orchestrator import __version__
 from claude_orchestrator.cli.app import App
 from claude_orchestrator.cli.options import global_options
 
+#: command name -> module defining it; modules load only when their command runs
+LAZY_COMMANDS = {
+    **dict.fromkeys(
+        ["setup", "register", "unregister", "heartbeat", "status", "config", "list-instances"],
+        "cmd_instances",
+    ),
+    **dict.fromkeys(
+        [
+            "push-task",
+            "claim-task",
+            "complete-task",
+            "task-start",
+            "task-block",
+            "task-unblock",
+            "task-fail",
+            "task-retry",
+            "cancel-task",
+            "list-tasks",
+            "show-task",
+            "watch-tasks",
+        ],
+        "cmd_tasks",
+    ),
+    **dict.fromkeys(
+        ["send-message", "request-help", "poll-messages", "wait-for-message", "dismiss-message"],
+        "cmd_messages",
+    ),
+    **dict.fromkeys(
+        ["set-context", "get-context", "delete-context", "list-context-keys", "watch-context"],
+        "cmd_context",
+    ),
+}
+
 
 class OrchestratorGroup(click.Group):
-    """Turns the core's named exceptions into messages and exit codes."""
+    """Loads commands lazily (start-up time is latency for agents) and turns the
+    core's named exceptions into messages and exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = LAZY_COMMANDS.get(cmd_name)
+        if module_name is None:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f"claude_orchestrator.cli.{module_name}")
+        found: click.Command | None = next((c for c in module.COMMANDS if c.name == cmd_name), None)
+        return found
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -65,17 +111,6 @@ def cli(ctx: click.Context) -> None:
     Coordination commands print JSON on stdout; errors go to stderr.
     """
     ctx.obj = App(ctx)
-
-
-def _register_commands() -> None:
-    from claude_orchestrator.cli import cmd_context, cmd_instances, cmd_messages, cmd_tasks
-
-    for module in (cmd_instances, cmd_tasks, cmd_messages, cmd_context):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
 
 
 def main() -> None:

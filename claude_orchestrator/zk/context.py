@@ -71,9 +71,7 @@ class ContextStore:
                 self.client.create(path, data)
                 return 0
             return int(
-                self.client.set(
-                    path, data, if_version if if_version is not None else -1
-                ).version
+                self.client.set(path, data, if_version if if_version is not None else -1).version
             )
         except (BadVersionError, NodeExistsError, NoNodeError) as exc:
             raise ConflictError(

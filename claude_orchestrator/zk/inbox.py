@@ -13,6 +13,7 @@ a re-registered instance has a new (empty) inbox.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import NotFoundError
@@ -124,25 +125,37 @@ class Inboxes:
         return out
 
     def wait(self, instance_id: str, by: str, timeout: float, now_fn: Any) -> list[dict[str, Any]]:
-        """Block until an unread message arrives (then take them all) or timeout."""
-        arrived = threading.Event()
+        """Block until an unread message arrives (then take them all) or timeout.
 
-        def on_children(children: list[str]) -> None:
+        The timeout is one deadline for the whole wait, even when another taker
+        wins the messages that woke us. The children watch ends itself (its
+        callback returns False) at the first change after the wait is over, so
+        repeated waits do not pile up watches and listeners on the client.
+        """
+        arrived = threading.Event()
+        over = threading.Event()
+
+        def on_children(children: list[str]) -> bool:
+            if over.is_set():
+                return False
             if children:
                 arrived.set()
+            return True
 
         self.unread_ids(instance_id)  # raises NotFoundError for a missing inbox
         from kazoo.recipe.watchers import ChildrenWatch
 
+        deadline = time.monotonic() + timeout
         ChildrenWatch(self.client, self.paths.unread(instance_id), on_children)
-        deadline_ok = arrived.wait(timeout)
-        while deadline_ok:
-            taken = self.poll(instance_id, by, now_fn())
-            if taken:
-                return taken
-            arrived.clear()  # another taker beat us: keep waiting
-            deadline_ok = arrived.wait(timeout)
-        return []
+        try:
+            while arrived.wait(max(0.0, deadline - time.monotonic())):
+                arrived.clear()  # before polling, so an arrival during the poll is kept
+                taken = self.poll(instance_id, by, now_fn())
+                if taken:
+                    return taken
+            return []  # another taker beat us to everything until the deadline
+        finally:
+            over.set()
 
     def dismiss(self, instance_id: str, msg_id: str) -> dict[str, Any]:
         from kazoo.exceptions import NoNodeError
