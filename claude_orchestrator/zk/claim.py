@@ -51,13 +51,15 @@ def claim(store: TaskStore, actor: Actor, now: float, spread: int = 4) -> TaskRe
     store.ensure_layout()
     store.registry.require_alive(actor.instance_id, now)
     queue = candidates(store, actor.name, actor.role)
-    i = 0
+    i, skipped = 0, False
     while i < len(queue):
         won = _attempt(store, queue[i], actor, now)
         if won is not None:
             return won
-        i += 1 + (random.randrange(spread) if spread > 1 else 0)
-    if i > len(queue) and queue:
+        jump = random.randrange(spread) if spread > 1 else 0
+        skipped = skipped or jump > 0
+        i += 1 + jump
+    if skipped:
         return claim(store, actor, now, spread=1)  # skipped some: one ordered pass
     return None
 
@@ -106,3 +108,43 @@ def _commit_claim(
             ) from exc
         return None  # another claimer won this one
     return new
+
+
+class Claimer:
+    """Claims for one long-lived, session-bound claimer without re-listing each time.
+
+    It keeps the candidate list it read last and walks it; a stale entry costs
+    one failed read. ``refresh()`` (called from a ChildrenWatch on the queue
+    folders, or when the list runs out) makes the next claim re-list, so a new
+    higher-priority task is seen after the watch fires.
+    """
+
+    def __init__(self, store: TaskStore, actor: Actor, spread: int = 4) -> None:
+        if actor.instance_id is None or actor.name is None:
+            raise IdentityError("claiming needs an instance identity")
+        self.store, self.actor, self.spread = store, actor, spread
+        self.queue: list[str] = []
+        self.stale = True
+
+    def refresh(self) -> None:
+        self.stale = True
+
+    def claim(self, now: float) -> TaskRecord | None:
+        for fresh in (False, True):
+            if self.stale or fresh or not self.queue:
+                self.stale = False
+                self.queue = candidates(self.store, str(self.actor.name), self.actor.role)
+            won = self._walk(now)
+            if won is not None:
+                return won
+        return None
+
+    def _walk(self, now: float) -> TaskRecord | None:
+        while self.queue:
+            i = random.randrange(min(self.spread, len(self.queue))) if self.spread > 1 else 0
+            entry = self.queue.pop(i)
+            won = _attempt(self.store, entry, self.actor, now)
+            if won is not None:
+                self.stale = self.spread > 1  # racing others: re-list after each win
+                return won
+        return None

@@ -46,11 +46,17 @@ class ContextStore:
         path = self.paths.context_key(key)
 
         def step() -> dict[str, Any]:
-            current = self._read(path)
-            if current is not None and current[0].get("_op") == doc["_op"]:
-                return self._view(key, current[0], current[1])
-            version = self._write(path, key, data, current, if_version)
-            return self._view(key, doc, version)
+            while True:
+                current = self._read(path)
+                if current is not None and current[0].get("_op") == doc["_op"]:
+                    return self._view(key, current[0], current[1])
+                try:
+                    version = self._write(path, key, data, current, if_version)
+                except ConflictError:
+                    if if_version is not None:
+                        raise
+                    continue  # a plain set lost a create/delete race: re-read, last writer wins
+                return self._view(key, doc, version)
 
         return retrying(self.client, step)
 

@@ -78,14 +78,15 @@ class Inboxes:
 
         src = f"{self.paths.unread(instance_id)}/{msg_id}"
         dst = f"{self.paths.read(instance_id)}/{msg_id}"
+        tok = token()
 
         def step() -> dict[str, Any] | None:
             try:
                 data, stat = self.client.get(src)
             except NoNodeError:
-                return None
+                return self._taken_by(dst, tok)  # ours, if our commit's reply was lost
             msg = decode(data, src)
-            msg.update(id=msg_id, read_at=iso(now), read_by=by)
+            msg.update(id=msg_id, read_at=iso(now), read_by=by, _take=tok)
             t = Txn(self.client)
             t.create(dst, encode(msg))
             t.delete(src, stat.version)
@@ -96,6 +97,17 @@ class Inboxes:
             return _public(msg)
 
         return retrying(self.client, step)
+
+    def _taken_by(self, dst: str, tok: str) -> dict[str, Any] | None:
+        """The read message at ``dst`` if the take carrying ``tok`` created it."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.client.get(dst)
+        except NoNodeError:
+            return None
+        msg = decode(data, dst)
+        return _public(msg) if msg.get("_take") == tok else None
 
     def poll(
         self, instance_id: str, by: str, now: float, include_read: bool = False

@@ -79,9 +79,12 @@ class TaskStore:
     # -- layout ---------------------------------------------------------
     def ensure_layout(self) -> None:
         """Create the team's folders once; the counter node is made last, as a marker."""
+        if self.paths.counter in self._ensured:
+            return
         if self.client.exists(self.paths.counter) is None:
             ensure_folders(self.client, self.paths.folders())
             self.client.ensure_path(self.paths.counter)
+        self._ensured.add(self.paths.counter)
 
     def ensure_folder(self, path: str) -> None:
         if path not in self._ensured:

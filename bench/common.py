@@ -1,0 +1,36 @@
+"""Shared bench helpers: a private ZooKeeper server and percentile maths."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from claude_orchestrator.supervisor.zkserver import ZkServer
+
+
+@contextmanager
+def private_server() -> Iterator[ZkServer]:
+    """A standalone server with production timing (tickTime 2000) in a temp dir."""
+    with tempfile.TemporaryDirectory(prefix="co-bench-") as tmp:
+        server = ZkServer(Path(tmp) / "zk")
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def summary(samples_s: list[float]) -> dict[str, float]:
+    """Median, p95, min and max in milliseconds."""
+    ms = sorted(s * 1000 for s in samples_s)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return {
+        "n": len(ms),
+        "median_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(p95, 1),
+        "min_ms": round(ms[0], 1),
+        "max_ms": round(ms[-1], 1),
+    }
