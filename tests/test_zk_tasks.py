@@ -196,3 +196,50 @@ def test_list_filters(team: Team) -> None:
     add(team, "b", chain_id="c2")
     assert [t["title"] for t in list_tasks(team.tasks, chain_id="c1")] == ["a"]
     assert [t["title"] for t in list_tasks(team.tasks, assignee="w1")] == ["a"]
+
+
+def test_claimers_racing_in_threads_claim_each_task_exactly_once(zk_hosts: str) -> None:
+    import threading
+
+    from claude_orchestrator.zk.claim import Claimer
+    from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+
+    setup = connect(ZkOptions(zk_hosts))
+    pushed = push(
+        Team(setup, "race").tasks, [validate_spec({"title": "x"}, "t")] * 150, "op", now()
+    )
+    claimed: list[list[str]] = [[] for _ in range(6)]
+
+    def run(n: int) -> None:
+        client = connect(ZkOptions(zk_hosts))
+        team = Team(client, "race")
+        actor = worker(team, f"r{n}")
+        claimer = Claimer(team.tasks, actor, spread=12)
+        while (task := claimer.claim(now())) is not None:
+            claimed[n].append(task["id"])
+        disconnect(client)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    every = [tid for ids in claimed for tid in ids]
+    assert sorted(every) == sorted(t["id"] for t in pushed)  # all claimed, none twice
+    assert counts(Team(setup, "race").tasks)["pending"] == 0
+    disconnect(setup)
+
+
+def test_claimer_sees_a_new_higher_priority_task_after_refresh(team: Team) -> None:
+    from claude_orchestrator.zk.claim import Claimer
+
+    w = worker(team)
+    add(team, "a")
+    add(team, "b")
+    claimer = Claimer(team.tasks, w, spread=1)
+    assert claimer.claim(now())["title"] == "a"  # type: ignore[index]
+    add(team, "urgent", priority=0)
+    claimer.refresh()
+    assert claimer.claim(now())["title"] == "urgent"  # type: ignore[index]
+    assert claimer.claim(now())["title"] == "b"  # type: ignore[index]
+    assert claimer.claim(now()) is None

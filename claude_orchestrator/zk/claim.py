@@ -130,21 +130,30 @@ class Claimer:
         self.stale = True
 
     def claim(self, now: float) -> TaskRecord | None:
-        for fresh in (False, True):
-            if self.stale or fresh or not self.queue:
+        """Claim the next task; None only when a fresh listing has nothing left."""
+        while True:
+            if self.stale or not self.queue:
                 self.stale = False
                 self.queue = candidates(self.store, str(self.actor.name), self.actor.role)
-            won = self._walk(now)
+                if not self.queue:
+                    return None
+            won = self._try_one(now)
             if won is not None:
                 return won
-        return None
 
-    def _walk(self, now: float) -> TaskRecord | None:
-        while self.queue:
-            i = random.randrange(min(self.spread, len(self.queue))) if self.spread > 1 else 0
-            entry = self.queue.pop(i)
-            won = _attempt(self.store, entry, self.actor, now)
-            if won is not None:
-                self.stale = self.spread > 1  # racing others: re-list after each win
-                return won
-        return None
+    def _try_one(self, now: float) -> TaskRecord | None:
+        """One attempt from the head region; a loss makes the next attempt re-list.
+
+        Racers (spread > 1) pick at random among the first ``spread`` entries.
+        After a win, the entries others have probably taken meanwhile (about
+        one per racer, ``spread // 2 - 1``) are skipped rather than re-listed:
+        listing a long queue costs more than it saves, and any later loss or
+        the end of the list brings a fresh listing that shows what was skipped.
+        """
+        i = random.randrange(min(self.spread, len(self.queue))) if self.spread > 1 else 0
+        won = _attempt(self.store, self.queue.pop(i), self.actor, now)
+        if won is None:
+            self.stale = True
+        else:
+            del self.queue[: max(0, self.spread // 2 - 1)]
+        return won
