@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/claude-orchestrator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
 	touch $@
 
 install: $(BIN)/claude-orchestrator

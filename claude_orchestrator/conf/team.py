@@ -9,18 +9,18 @@ ConfigError that names the file, the line and the key.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.conf.layout import state_dir_of
-from claude_orchestrator.conf.locate import Locator
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
-from claude_orchestrator.conf.schema import Section, Source
 from claude_orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:  # the parsing machinery loads only when a file is read
+    from claude_orchestrator.conf.schema import Section, Source
 
 PRESET_NAMES = ("claude", "codex", "gemini", "aider", "shell")
 RESTART_POLICIES = ("always", "on-failure", "never")
@@ -120,6 +120,9 @@ def team_from_defaults(root: Path) -> TeamConfig:
 
 def load_team(path: Path) -> TeamConfig:
     """Read and validate a team file; raise ConfigError naming file, line and key."""
+    from claude_orchestrator.conf.locate import Locator
+    from claude_orchestrator.conf.schema import Source
+
     text = _read_text(path)
     source = Source(str(path), Locator(text))
     data = _parse_toml(source, text)
@@ -136,6 +139,8 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_toml(source: Source, text: str) -> dict[str, Any]:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -153,6 +158,8 @@ def _split_toml_error(message: str, text: str) -> tuple[str, int]:
 
 
 def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConfig:
+    from claude_orchestrator.conf.schema import Section
+
     top = Section(source, (), data, TOP_KEYS)
     team = top.table("team", TEAM_KEYS)
     root = path.parent
