@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.paths import ROOT, TeamPaths
 from claude_orchestrator.zk.registry import Actor, Registry
 from claude_orchestrator.zk.taskmodel import (
     OWNER_ACTIONS,
@@ -82,9 +82,22 @@ class TaskStore:
         if self.paths.counter in self._ensured:
             return
         if self.client.exists(self.paths.counter) is None:
+            self._ensure_shared_root()
             ensure_folders(self.client, self.paths.folders())
             self.client.ensure_path(self.paths.counter)
         self._ensured.add(self.paths.counter)
+
+    def _ensure_shared_root(self) -> None:
+        """/claude-orchestrator is shared by teams that may use different credentials:
+        it stays world-open; each team's own tree carries the team's ACL."""
+        from kazoo.exceptions import NodeExistsError
+        from kazoo.security import OPEN_ACL_UNSAFE
+
+        if self.client.exists(ROOT) is None:
+            try:
+                self.client.create(ROOT, acl=OPEN_ACL_UNSAFE)
+            except NodeExistsError:
+                pass
 
     def ensure_folder(self, path: str) -> None:
         if path not in self._ensured:
