@@ -170,3 +170,35 @@ def test_binary_watch_context_once_prints_the_next_change(co: Cli) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.slow
+def test_cli_poll_racing_a_consumer_takes_each_message_once(co: Cli, zk_hosts: str) -> None:
+    import threading
+
+    from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+    from claude_orchestrator.zk.team import Team
+
+    iid = register(co, "inbox")
+    client = connect(ZkOptions(zk_hosts))
+    inboxes = Team(client, "test").inboxes
+    for n in range(300):
+        inboxes.send([iid], f"m{n}", "op", "info", time.time())
+    consumed: list[str] = []
+
+    def consume() -> None:  # what a worker does: take messages one by one
+        while ids := inboxes.unread_ids(iid):
+            for mid in ids:
+                if (msg := inboxes.take(iid, mid, "consumer", time.time())) is not None:
+                    consumed.append(msg["body"])
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    polled: list[str] = []
+    while thread.is_alive() or inboxes.unread_ids(iid):
+        r = co.binary("poll-messages", CO_INSTANCE_ID=iid)
+        assert r.code == 0, r.err
+        polled += [m["body"] for m in json.loads(r.out)]
+    thread.join()
+    disconnect(client)
+    assert sorted(consumed + polled) == sorted(f"m{n}" for n in range(300))
