@@ -240,3 +240,28 @@ def test_take_whose_reply_was_lost_is_recognised_on_retry(
     assert got is not None and got["body"] == "only once" and got["read_by"] == "reader"
     assert "_take" not in got
     assert unread(team, a) == [] and [m["id"] for m in team.inboxes.read_messages(a)] == [mid]
+
+
+def test_send_whose_reply_was_lost_is_not_delivered_twice(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kazoo.exceptions import ConnectionLoss
+
+    from claude_orchestrator.zk import txn
+
+    a, b = member(team, "a"), member(team, "b")
+    real_commit = txn.Txn.commit
+    drops = {"left": 1}
+
+    def commit_then_drop(self: txn.Txn) -> list[Any]:
+        results = real_commit(self)
+        if drops["left"]:
+            drops["left"] -= 1
+            raise ConnectionLoss  # committed on the server, but the reply never came back
+        return results
+
+    monkeypatch.setattr(txn.Txn, "commit", commit_then_drop)
+    sent = team.inboxes.send([a, b], "once", "op", "info", now())
+    assert drops["left"] == 0 and [m["to"] for m in sent] == [a, b]
+    assert [len(unread(team, x)) for x in (a, b)] == [1, 1]
+    assert sent[0]["id"] == unread(team, a)[0] and "_op" not in sent[0]

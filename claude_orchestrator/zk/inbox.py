@@ -47,7 +47,14 @@ class Inboxes:
         msg = {"from": sender, "type": kind, "body": body, "sent_at": iso(now), "_op": token()}
         msg.update(meta or {})
 
+        attempted = [False]
+
         def step() -> list[dict[str, Any]]:
+            if attempted[0]:  # the last commit's outcome is unknown: did it land?
+                landed = self._find_sent(recipients, msg)
+                if landed is not None:
+                    return landed
+            attempted[0] = True
             t = Txn(self.client)
             for rid in recipients:
                 t.check(self.paths.instance(rid))
@@ -63,6 +70,33 @@ class Inboxes:
             ]
 
         return retrying(self.client, step)
+
+    def _find_sent(self, recipients: list[str], msg: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """After a lost reply: the delivered copies carrying ``msg``'s token, if any.
+
+        The send is one transaction, so finding it in one inbox means it is in all;
+        this scan runs only on that rare retry path.
+        """
+        found = []
+        for rid in recipients:
+            mid = self._message_with(rid, msg["_op"])
+            if mid is None:
+                return None
+            found.append(_public({**msg, "to": rid, "id": mid}))
+        return found
+
+    def _message_with(self, instance_id: str, op: str) -> str | None:
+        from kazoo.exceptions import NoNodeError
+
+        for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
+            for mid in sorted(self.client.get_children(folder), reverse=True):
+                try:
+                    data, _ = self.client.get(f"{folder}/{mid}")
+                except NoNodeError:
+                    continue
+                if decode(data).get("_op") == op:
+                    return str(mid)
+        return None
 
     def unread_ids(self, instance_id: str) -> list[str]:
         from kazoo.exceptions import NoNodeError
