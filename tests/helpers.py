@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
     """Return the first truthy value of ``predicate``; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

@@ -48,6 +48,7 @@ LAZY_COMMANDS = {
         ["set-context", "get-context", "delete-context", "list-context-keys", "watch-context"],
         "cmd_context",
     ),
+    "worker": "cmd_worker",
 }
 
 

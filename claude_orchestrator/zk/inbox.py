@@ -203,6 +203,23 @@ class Inboxes:
         finally:
             over.set()
 
+    def annotate(self, instance_id: str, msg_id: str, fields: dict[str, Any]) -> bool:
+        """Record how a taken message was processed on its read node (best effort)."""
+        from kazoo.exceptions import BadVersionError, NoNodeError
+
+        path = f"{self.paths.read(instance_id)}/{msg_id}"
+
+        def step() -> bool:
+            try:
+                data, stat = self.client.get(path)
+                msg = {**decode(data, path), **fields}
+                self.client.set(path, encode(msg), stat.version)
+            except (NoNodeError, BadVersionError):
+                return False
+            return True
+
+        return retrying(self.client, step)
+
     def dismiss(self, instance_id: str, msg_id: str) -> dict[str, Any]:
         from kazoo.exceptions import NoNodeError
 

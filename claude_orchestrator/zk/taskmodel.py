@@ -86,6 +86,7 @@ class Change:
     result: str | None = None
     reason: str | None = None
     claimer: str | None = None  # instance id, for CLAIM
+    session: dict[str, Any] | None = None  # the agent session's record, set when given
 
 
 def task_id_for(seq: int) -> str:
@@ -149,6 +150,8 @@ def apply(rec: TaskRecord, change: Change) -> TaskRecord:
         )
     new = dict(rec)
     target = _EFFECTS[change.action](new, change)
+    if change.session is not None:
+        new["session"] = change.session
     _log(new, change, current, target)
     new["status"] = target.value
     return new

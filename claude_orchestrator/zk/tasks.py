@@ -16,7 +16,7 @@ again under a new id no longer passes the fencing check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
@@ -238,6 +238,31 @@ class TaskStore:
                 return False
             self._write(t, rec, version, new)
             return True
+
+        return _until_settled(lambda: retrying(self.client, step))
+
+    def annotate(self, task_id: str, claimer: str, fields: dict[str, Any]) -> TaskRecord | None:
+        """Set informational fields (e.g. ``session``) without a state change.
+
+        Only while ``claimer`` still holds the claim (whatever state its agent moved
+        the task to); None when someone else owns the task now.
+        """
+
+        def step() -> TaskRecord | None:
+            rec, version = self.read(task_id)
+            if rec.get("claimed_by") != claimer:
+                return None
+            new = {**rec, **fields, "_op": token()}
+            t = Txn(self.client)
+            t.check(self.paths.instance(claimer))
+            t.set_data(self.paths.record(task_id), encode(new, "task record"), version)
+            try:
+                t.commit()
+            except TxnConflict as exc:
+                if exc.op[0] == "check":
+                    return None
+                raise _Reread from exc
+            return new
 
         return _until_settled(lambda: retrying(self.client, step))
 

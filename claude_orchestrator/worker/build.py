@@ -1,0 +1,47 @@
+"""From effective settings (and the team file's entry, if any) to WorkerSettings.
+
+Precedence: command-line flag > the team file's [[worker]] entry > defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_orchestrator.conf.agents import resolve_agent
+from claude_orchestrator.conf.settings import Settings
+from claude_orchestrator.errors import ConfigError
+from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.client import ZkOptions
+
+
+@dataclass(frozen=True)
+class WorkerFlags:
+    name: str
+    role: str | None = None
+    work_dir: Path | None = None
+    agent: str | None = None
+    grace: float | None = None
+
+
+def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSettings:
+    team = s.team_config
+    spec = next((w for w in team.workers if w.name == flags.name), None)
+    agent_name = flags.agent or (spec.agent if spec else team.agent)
+    work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
+    if not work_dir.is_dir():
+        raise ConfigError(f"--work-dir: directory '{work_dir}' does not exist")
+    zk = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+    return WorkerSettings(
+        name=flags.name,
+        role=flags.role or (spec.role if spec else "worker"),
+        work_dir=work_dir,
+        agent=resolve_agent(agent_name, team.agents.get(agent_name)),
+        team=s.team,
+        zk=zk,
+        state_dir=s.state_dir,
+        project_dir=team.root,
+        team_file=s.team_file,
+        env=dict(spec.env) if spec else {},
+        grace=flags.grace if flags.grace is not None else 30.0,
+    )

@@ -1,0 +1,297 @@
+"""The worker loop: watch → claim (or take a message) → render → run agent → report.
+
+One thread owns the worker's state; ZooKeeper watches, the connection
+listener, signal handlers and the agent waiter only post events (events.py).
+
+Connection states: SUSPENDED — no new claims or messages are taken; a
+running agent goes on and its report waits (``retrying``) for the
+connection. CONNECTED after any suspension — the instance node is checked:
+if the session was lost (node gone, or owned by another session) the worker
+registers again under a new id, re-arms its inbox watch, and any result of
+the old claim is refused by fencing and kept in the session log as stale.
+SIGTERM — stop claiming; a running agent gets ``grace`` seconds to finish,
+then is stopped and its task released to pending without counting a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from claude_orchestrator.errors import IdentityError, SpawnError
+from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
+from claude_orchestrator.worker.report import Reporter
+from claude_orchestrator.worker.runs import RunBuilder
+from claude_orchestrator.worker.session import AgentRun
+from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.claim import Claimer
+from claude_orchestrator.zk.client import connect, disconnect
+from claude_orchestrator.zk.registry import Actor, Registration
+from claude_orchestrator.zk.team import Team
+from claude_orchestrator.zk.txn import retrying
+
+if TYPE_CHECKING:
+    from claude_orchestrator.spawn.process import ExitInfo
+    from claude_orchestrator.zk.taskmodel import TaskRecord
+
+log = logging.getLogger("claude_orchestrator.worker")
+
+KILL_NOW_GRACE = 2.0
+
+
+class Worker:
+    def __init__(
+        self,
+        ws: WorkerSettings,
+        clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ws = ws
+        self.clock = clock
+        self.environ = dict(os.environ if environ is None else environ)
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.stopping = False
+        self.suspended = False
+        self.needs_check = False
+        self.team: Team | None = None
+        self.actor = Actor(label=ws.name)
+        self.claimer: Claimer | None = None
+        self.builder = RunBuilder(ws, self.environ)
+        self.watched: set[str] = set()
+
+    # -- control (any thread) -------------------------------------------
+    def request_stop(self, now: bool = False) -> None:
+        self.events.put(Stop(now))
+
+    # -- lifecycle -------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped; 0 after a graceful stop."""
+        self.start()
+        try:
+            while not self.stopping:
+                self.step()
+        finally:
+            self.shutdown()
+        return 0
+
+    def start(self) -> None:
+        client = connect(self.ws.zk)
+        client.add_listener(lambda state: self.events.put(Connection(str(state))))
+        self.team = Team(client, self.ws.team)
+        self.register()
+        self.arm(self.team.tasks.paths.queue_any, "queue")
+        self.arm(self.team.tasks.paths.queue_name(self.ws.name), "queue")
+        self.arm(self.team.tasks.paths.queue_role(self.ws.role), "queue")
+
+    def register(self) -> None:
+        team = self._team()
+        reg = Registration(self.ws.name, self.ws.role, str(self.ws.work_dir), session_bound=True)
+        inst = self._register_retrying(reg)
+        iid = inst["id"]
+        self.actor = Actor(label=iid, instance_id=iid, name=self.ws.name, role=self.ws.role)
+        self.claimer = Claimer(team.tasks, self.actor)
+        self.reporter = Reporter(team, self.actor, self.clock)
+        self.arm(team.inboxes.paths.unread(iid), "inbox")
+        log.info("%s registered as %s (role %s)", self.ws.name, iid, self.ws.role)
+
+    def _register_retrying(self, reg: Registration) -> dict[str, Any]:
+        """A previous process of ours may still hold the name until its session expires."""
+        deadline = time.monotonic() + self.ws.zk.session_timeout * 2 + 5
+        while True:
+            try:
+                return self._team().registry.register(reg, self.clock())
+            except IdentityError:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("%s: name still held by an old session; waiting", reg.name)
+                self._wait_event(1.0)
+
+    def arm(self, path: str, reason: str) -> None:
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        team = self._team()
+        if path in self.watched:
+            return
+        self.watched.add(path)
+        team.tasks.ensure_folder(path)
+
+        def fire(children: list[str]) -> None:
+            self.events.put(Wake(reason))
+
+        ChildrenWatch(team.client, path, fire)
+
+    def shutdown(self) -> None:
+        team, self.team = self.team, None
+        if team is None:
+            return
+        try:
+            if self.actor.instance_id is not None and team.client.connected:
+                team.registry.unregister(self.actor.instance_id)
+        finally:
+            disconnect(team.client)
+        log.info("%s stopped", self.ws.name)
+
+    # -- the loop ----------------------------------------------------------
+    def step(self) -> None:
+        """Do one unit of work, or wait for a reason to look again."""
+        self._drain()
+        if self.stopping:
+            return
+        if self.suspended:
+            self._wait_event(None)
+            return
+        if self.needs_check:
+            self.verify_registration()
+        if self.answer_one_message() or self.work_one_task():
+            return
+        self._wait_event(self.ws.reconcile_s)
+
+    def verify_registration(self) -> None:
+        """After a reconnect: is our instance node still ours? If not, register again."""
+        team = self._team()
+        self.needs_check = False
+        iid = self.actor.instance_id
+        path = team.registry.paths.instance(str(iid))
+        stat = retrying(team.client, lambda: team.client.exists(path))
+        session_id = team.client.client_id[0] if team.client.client_id else None
+        if stat is not None and stat.ephemeralOwner == session_id:
+            return
+        log.warning("%s: session lost; registering again (old id %s)", self.ws.name, iid)
+        self.register()
+
+    def answer_one_message(self) -> bool:
+        team = self._team()
+        iid = str(self.actor.instance_id)
+        for mid in team.inboxes.unread_ids(iid):
+            msg = team.inboxes.take(iid, mid, iid, self.clock())
+            if msg is not None:
+                self._answer(msg)
+                return True
+        return False
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        log.info("%s: message %s from %s", self.ws.name, msg["id"], msg.get("from"))
+        run = self.builder.for_message(msg, str(self.actor.instance_id))
+        run.start()
+        result = run.finish(self.supervise(run))
+        self.reporter.message_done(msg, result)
+
+    def work_one_task(self) -> bool:
+        if self.claimer is None:
+            return False
+        try:
+            task = self.claimer.claim(self.clock())
+        except IdentityError:
+            self.needs_check = True
+            return False
+        if task is None:
+            return False
+        self._work_on(task)
+        return True
+
+    def _work_on(self, task: TaskRecord) -> None:
+        log.info("%s: claimed %s %r", self.ws.name, task["id"], task["title"])
+        try:
+            run, started = self.builder.for_task(task, str(self.actor.instance_id))
+        except SpawnError as exc:  # e.g. a prompt no argv or stdin of this agent can carry
+            self.reporter.fail_unstarted(task["id"], str(exc))
+            return
+        if not self.reporter.start(task, started):
+            return
+        self.reporter.set_current(task["id"])
+        try:
+            run.start()
+        except Exception:
+            self.reporter.release(task["id"], None, "the agent could not be started")
+            raise
+        info = self.supervise(run)
+        self.reporter.task_done(task["id"], run.finish(info), released=self._released(info))
+        self.reporter.set_current("")
+
+    def _released(self, info: ExitInfo) -> bool:
+        return info.stopped and self.stopping and not (info.timed_out or info.idle_timed_out)
+
+    # -- while an agent runs -------------------------------------------------
+    def supervise(self, run: AgentRun) -> ExitInfo:
+        """Wait for the agent; meanwhile handle events (stop requests, watches)."""
+        threading.Thread(
+            target=lambda: self.events.put(AgentExited(_wait(run))), daemon=True
+        ).start()
+        deadline: float | None = time.monotonic() + self.ws.grace if self.stopping else None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ev = self.events.get(timeout=timeout)
+            except queue.Empty:
+                run.child.stop()
+                deadline = None
+                continue
+            if isinstance(ev, AgentExited):
+                return ev.info
+            deadline = self._during_run(ev, run, deadline)
+
+    def _during_run(self, ev: Event, run: AgentRun, deadline: float | None) -> float | None:
+        if isinstance(ev, Stop):
+            self.stopping = True
+            if ev.now:
+                run.child.stop(grace=KILL_NOW_GRACE)
+                return None
+            if deadline is None:
+                log.info(
+                    "%s: stopping after the running agent (grace %gs)", self.ws.name, self.ws.grace
+                )
+                return time.monotonic() + self.ws.grace
+            return deadline
+        self._handle(ev)
+        return deadline
+
+    # -- events --------------------------------------------------------------
+    def _wait_event(self, timeout: float | None) -> None:
+        try:
+            self._handle(self.events.get(timeout=timeout))
+        except queue.Empty:
+            if self.claimer is not None:
+                self.claimer.refresh()  # periodic reconciliation
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._handle(self.events.get_nowait())
+            except queue.Empty:
+                return
+
+    def _handle(self, ev: Event) -> None:
+        if isinstance(ev, Stop):
+            self.stopping = True
+        elif isinstance(ev, Connection):
+            self._on_connection(ev.state)
+        elif isinstance(ev, Wake) and ev.reason == "queue" and self.claimer is not None:
+            self.claimer.refresh()
+
+    def _on_connection(self, state: str) -> None:
+        if state == "SUSPENDED":
+            self.suspended = True
+            log.warning("%s: connection suspended; not claiming", self.ws.name)
+        else:  # CONNECTED after a suspension, or LOST (kazoo reconnects with a new session)
+            self.suspended = state != "CONNECTED"
+            self.needs_check = True
+            if self.claimer is not None:
+                self.claimer.refresh()
+
+    def _team(self) -> Team:
+        if self.team is None:
+            raise IdentityError("the worker is not connected")
+        return self.team
+
+
+def _wait(run: AgentRun) -> ExitInfo:
+    info = run.child.wait()
+    if info is None:  # wait() without a timeout always returns an ExitInfo
+        raise RuntimeError("agent wait returned nothing")
+    return info

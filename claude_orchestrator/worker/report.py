@@ -1,0 +1,128 @@
+"""Reporting a run back to ZooKeeper: start, complete, fail, release — fenced.
+
+A result is recorded only while this instance still holds the claim; if the
+agent itself moved the task on (``task-block`` from inside the run, say),
+the worker only attaches the session record and never overwrites the state.
+A result the claim no longer allows is stale: it stays in the session log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from claude_orchestrator.errors import NotFoundError, TaskStateError
+from claude_orchestrator.spawn.outcome import excerpt
+from claude_orchestrator.worker.session import SessionResult
+from claude_orchestrator.zk.codec import iso
+from claude_orchestrator.zk.registry import Actor
+from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.team import Team
+
+log = logging.getLogger("claude_orchestrator.worker")
+
+RESULT_EXCERPT = 4096
+REASON_EXCERPT = 2048
+
+
+class _NotMine(Exception):
+    """The task is no longer in_progress under our claim."""
+
+
+class Reporter:
+    def __init__(self, team: Team, actor: Actor, clock: Callable[[], float]) -> None:
+        self.team, self.actor, self.clock = team, actor, clock
+
+    def _change(self, action: Action, **kw: Any) -> Change:
+        return Change(action, by=self.actor.label, at=iso(self.clock()), **kw)
+
+    def _apply(self, task_id: str, change: Change) -> TaskRecord:
+        def guard(rec: TaskRecord) -> None:
+            if rec.get("claimed_by") != self.actor.instance_id or rec["status"] != "in_progress":
+                raise _NotMine
+
+        return self.team.tasks.transition(task_id, change, self.actor, self.clock(), guard)
+
+    def start(self, task: TaskRecord, session: dict[str, Any]) -> bool:
+        try:
+            change = self._change(Action.START, session=session)
+            self.team.tasks.transition(task["id"], change, self.actor, self.clock())
+        except (TaskStateError, NotFoundError) as exc:
+            log.warning("%s: could not start: %s", task["id"], exc)
+            return False
+        return True
+
+    def fail_unstarted(self, task_id: str, reason: str) -> None:
+        change = self._change(Action.FAIL, reason=reason, note=reason)
+        try:
+            self.team.tasks.transition(task_id, change, self.actor, self.clock())
+        except TaskStateError as exc:
+            log.warning("%s: could not record the failure: %s", task_id, exc)
+
+    def set_current(self, task_id: str) -> None:
+        try:
+            self.team.registry.heartbeat(str(self.actor.instance_id), self.clock(), task_id)
+        except Exception as exc:  # informational only; never stops the work
+            log.debug("heartbeat failed: %s", exc)
+
+    def release(self, task_id: str, session: dict[str, Any] | None, note: str) -> None:
+        try:
+            self._apply(task_id, self._change(Action.RELEASE, note=note, session=session))
+        except (_NotMine, TaskStateError) as exc:
+            log.warning("%s: not released (%s)", task_id, type(exc).__name__)
+
+    def task_done(self, task_id: str, res: SessionResult, released: bool) -> None:
+        session = res.record()
+        try:
+            rec = self._apply(task_id, self._outcome_change(res, session, released))
+            log.info("%s: %s (%s)", task_id, rec["status"], res.info.description)
+        except _NotMine:
+            self._attach(task_id, res, session)
+        except TaskStateError as exc:
+            self._stale(res.log_path, task_id, str(exc))
+
+    def _outcome_change(
+        self, res: SessionResult, session: dict[str, Any], released: bool
+    ) -> Change:
+        if released:
+            note = "worker stopped during the run; released without counting a retry"
+            return self._change(Action.RELEASE, note=note, session=session)
+        if res.outcome.ok:
+            return self._change(
+                Action.COMPLETE, result=excerpt(res.outcome.result, RESULT_EXCERPT), session=session
+            )
+        reason = excerpt(_reason(res), REASON_EXCERPT)
+        return self._change(Action.FAIL, reason=reason, note=reason, session=session)
+
+    def _attach(self, task_id: str, res: SessionResult, session: dict[str, Any]) -> None:
+        iid = str(self.actor.instance_id)
+        rec = self.team.tasks.annotate(task_id, iid, {"session": session})
+        if rec is None:
+            self._stale(res.log_path, task_id, "the claim passed to another instance")
+        else:
+            log.info("%s: the agent moved it to %s itself; kept", task_id, rec["status"])
+
+    def _stale(self, log_path: Path, task_id: str, why: str) -> None:
+        log.warning("%s: stale result not recorded: %s (kept in %s)", task_id, why, log_path)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"# claude-orchestrator stale result: not recorded ({why})\n")
+
+    def message_done(self, msg: dict[str, Any], res: SessionResult) -> None:
+        fields = {
+            "processed_at": iso(self.clock()),
+            "ok": res.outcome.ok,
+            "result": excerpt(res.outcome.result or res.outcome.reason, RESULT_EXCERPT),
+            "session": res.record(),
+        }
+        self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
+
+
+def _reason(res: SessionResult) -> str:
+    info = res.info
+    if info.timed_out:
+        return f"agent timed out ({info.description})"
+    if info.idle_timed_out:
+        return f"agent was silent too long ({info.description})"
+    return res.outcome.reason or f"agent failed ({info.description})"

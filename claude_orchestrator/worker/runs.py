@@ -1,0 +1,108 @@
+"""Turning a task or a message into a ready-to-start agent run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from claude_orchestrator.worker.agentenv import agent_environment, private_dir
+from claude_orchestrator.worker.prompt import load_template
+from claude_orchestrator.worker.session import AgentRun
+from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.taskmodel import TaskRecord
+
+
+class RunBuilder:
+    """Loads the templates once (errors surface at start-up) and builds runs."""
+
+    def __init__(self, ws: WorkerSettings, environ: Mapping[str, str]) -> None:
+        self.ws = ws
+        self.environ = environ
+        self.task_template = load_template("worker.md", ws.project_dir)
+        self.message_template = load_template("message.md", ws.project_dir)
+        self.ext = "jsonl" if ws.agent.preset.parser == "stream-json" else "log"
+
+    def identity(self, instance_id: str) -> dict[str, Any]:
+        ws = self.ws
+        return {
+            "worker_name": ws.name,
+            "role": ws.role,
+            "instance_id": instance_id,
+            "team": ws.team,
+            "work_dir": str(ws.work_dir),
+        }
+
+    def for_task(self, task: TaskRecord, instance_id: str) -> tuple[AgentRun, dict[str, Any]]:
+        """The run for a claimed task, and the ``session`` record to store at start."""
+        attempt = claims_of(task)
+        session_id, resume = self._session(task)
+        log_path = private_dir(self.ws.sessions_dir) / f"{task['id']}.{attempt}.{self.ext}"
+        prompt = self.task_template.render({**self.identity(instance_id), **_task_values(task)})
+        if not self.ws.agent.preset.templated:
+            prompt = task.get("description") or task["title"]
+        env = agent_environment(self.environ, self.ws, instance_id, task["id"])
+        run = AgentRun(
+            self.ws.agent, prompt, self.ws.work_dir, env, log_path, session_id, resume, self.ws.name
+        )
+        started = {
+            "log": str(log_path),
+            "session_id": session_id,
+            "cost_usd": None,
+            "num_turns": None,
+            "duration_ms": None,
+            "exit_code": None,
+        }
+        return run, started
+
+    def _session(self, task: TaskRecord) -> tuple[str | None, bool]:
+        """A retried task resumes its agent session when the agent can resume."""
+        preset = self.ws.agent.preset
+        previous = (task.get("session") or {}).get("session_id")
+        if previous and preset.resume_args:
+            return str(previous), True
+        return (str(uuid.uuid4()) if preset.session_args else None), False
+
+    def for_message(self, msg: dict[str, Any], instance_id: str) -> AgentRun:
+        name = f"message-{instance_id}-{msg['id']}.{self.ext}"
+        log_path = private_dir(self.ws.sessions_dir) / name
+        values = {
+            **self.identity(instance_id),
+            "sender": msg.get("from"),
+            "message_type": msg.get("type"),
+            "body": msg.get("body"),
+            "message_id": msg.get("id"),
+        }
+        prompt = self.message_template.render(values)
+        if not self.ws.agent.preset.templated:
+            prompt = str(msg.get("body") or "")
+        env = agent_environment(self.environ, self.ws, instance_id, None)
+        session_id = str(uuid.uuid4()) if self.ws.agent.preset.session_args else None
+        return AgentRun(
+            self.ws.agent, prompt, self.ws.work_dir, env, log_path, session_id, False, self.ws.name
+        )
+
+
+def claims_of(task: TaskRecord) -> int:
+    """Which attempt this is: how many times the task has been claimed, this one included."""
+    return max(1, sum(1 for h in task.get("history", []) if h.get("to") == "claimed"))
+
+
+def _task_values(task: TaskRecord) -> dict[str, Any]:
+    retries = task.get("retry_count", 0)
+    note = (
+        ""
+        if not retries
+        else (
+            f"This is retry {retries} of {task.get('max_retries')}. "
+            f"Last reason: {task.get('reason') or 'unknown'}."
+        )
+    )
+    return {
+        "task_id": task["id"],
+        "title": task["title"],
+        "description": task.get("description") or "",
+        "priority": task.get("priority"),
+        "attempt": claims_of(task),
+        "retry_note": note,
+    }

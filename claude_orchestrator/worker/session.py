@@ -1,0 +1,94 @@
+"""One agent session: build the invocation, run it with its log, read the outcome.
+
+The outcome comes from what the agent printed (stream-json for Claude Code),
+not from its exit code; the full output stays in the session log and the
+caller keeps only a bounded excerpt in ZooKeeper.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_orchestrator.conf.agents import AgentSpec, build_invocation
+from claude_orchestrator.spawn.outcome import Outcome
+from claude_orchestrator.spawn.process import Child, ChildSpec, ExitInfo, Sink
+from claude_orchestrator.spawn.sessionlog import SessionLog
+from claude_orchestrator.spawn.streamjson import StreamJsonParser, TextOutputCollector
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    outcome: Outcome
+    info: ExitInfo
+    log_path: Path
+    session_id: str | None
+
+    def record(self) -> dict[str, object]:
+        """The task's ``session`` field (DESIGN §4)."""
+        return {
+            "log": str(self.log_path),
+            "session_id": self.outcome.session_id or self.session_id,
+            "cost_usd": self.outcome.cost_usd,
+            "num_turns": self.outcome.num_turns,
+            "duration_ms": self.outcome.duration_ms or int(self.info.duration_s * 1000),
+            "exit_code": self.info.exit_code,
+        }
+
+
+class AgentRun:
+    """A started agent process with its log and output parser."""
+
+    def __init__(
+        self,
+        agent: AgentSpec,
+        prompt: str,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        session_id: str | None,
+        resume: bool,
+        label: str,
+        extra_sinks: Sequence[Sink] = (),
+    ) -> None:
+        argv, stdin = build_invocation(agent, prompt, session_id, resume)
+        self.session_id = session_id
+        self.parser = _parser_for(agent)
+        self.log = SessionLog(log_path)
+        self.spec = ChildSpec(
+            argv=argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin_data=stdin,
+            timeout=agent.timeout,
+            idle_timeout=agent.idle_timeout,
+            stop_signal=agent.preset.stop_signal,
+            label=label,
+        )
+        self.child = Child(self.spec, [self.log.sink, self.parser.feed, *extra_sinks])
+
+    def start(self) -> None:
+        self.log.header(self.spec.argv, self.spec.cwd, time.time())
+        try:
+            self.child.start()
+        except Exception:
+            self.log.close()
+            raise
+
+    def finish(self, info: ExitInfo) -> SessionResult:
+        self.log.footer(info)
+        self.log.close()
+        outcome = self.parser.outcome(info.exit_code, _signal_desc(info))
+        return SessionResult(outcome, info, self.log.path, self.session_id)
+
+
+def _parser_for(agent: AgentSpec) -> StreamJsonParser | TextOutputCollector:
+    if agent.preset.parser == "stream-json":
+        return StreamJsonParser()
+    return TextOutputCollector()
+
+
+def _signal_desc(info: ExitInfo) -> str | None:
+    return info.description if info.exit_code is None or not info.ok else None

@@ -1,0 +1,30 @@
+"""What one worker needs to run: identity, agent, places, timings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claude_orchestrator.conf.agents import AgentSpec
+from claude_orchestrator.zk.client import ZkOptions
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    name: str
+    role: str
+    work_dir: Path
+    agent: AgentSpec
+    team: str
+    zk: ZkOptions
+    state_dir: Path
+    project_dir: Path  # where .claude-orchestrator/templates overrides are looked up
+    team_file: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # the team file's worker env
+    grace: float = 30.0  # SIGTERM: how long a running agent may finish
+    reconcile_s: float = 30.0  # periodic re-read even when no watch fired
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.state_dir / "sessions" / self.name

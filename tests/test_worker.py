@@ -1,0 +1,278 @@
+"""The worker end to end: the real binary, a real ZooKeeper, the fake agent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from kazoo.client import KazooClient
+
+from claude_orchestrator.zk.push import push, validate_spec
+from claude_orchestrator.zk.recovery import sweep
+from claude_orchestrator.zk.team import Team
+from tests.clihelp import BIN
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+
+
+@dataclass
+class Rig:
+    """A project dir with a team file whose claude preset is the fake agent."""
+
+    root: Path
+    hosts: str
+    team: Team
+    record: Path
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def write_team(self, agent_extra: str = "", workers: str = "") -> Path:
+        (self.root / "work").mkdir(exist_ok=True)
+        text = (
+            '[team]\nname = "test"\n\n[agents.claude]\n'
+            f"command = [{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]\n"
+            f"{agent_extra}\n"
+            '[[worker]]\nname = "w1"\nrole = "dev"\nwork_dir = "work"\n'
+            f"{workers}"
+        )
+        path = self.root / "team.toml"
+        path.write_text(text)
+        return path
+
+    def start_worker(self, *extra: str, **env: str) -> subprocess.Popen[str]:
+        full_env = {
+            **os.environ,
+            "ZK_HOSTS": self.hosts,
+            "FAKE_AGENT_RECORD": str(self.record),
+            "CLAUDECODE": "1",
+            "CO_INSTANCE_ID": "",
+            **env,
+        }
+        argv = [BIN, "-f", str(self.root / "team.toml"), "worker", "--name", "w1", *extra]
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.root,
+            env=full_env,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(proc)
+        wait_until(lambda: self.team.registry.ids(), 20, "the worker to register")
+        return proc
+
+    def push(self, title: str, description: str = "", **fields: Any) -> str:
+        spec = validate_spec({"title": title, "description": description, **fields}, "t")
+        task_id: str = push(self.team.tasks, [spec], "op", time.time())[0]["id"]
+        return task_id
+
+    def wait_status(self, task_id: str, *statuses: str, timeout: float = 20) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            rec = self.team.tasks.get(task_id)
+            return rec if rec["status"] in statuses else None
+
+        rec: dict[str, Any] = wait_until(reached, timeout, f"{task_id} to be {statuses}")
+        return rec
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def rig(tmp_path: Path, zk_hosts: str, client: KazooClient) -> Iterator[Rig]:
+    r = Rig(tmp_path, zk_hosts, Team(client, "test"), tmp_path / "agent-record.jsonl")
+    r.write_team()
+    yield r
+    for proc in r.procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_worker_runs_a_task_end_to_end(rig: Rig) -> None:
+    rig.start_worker()
+    tid = rig.push("hello", "say hi")
+    rec = rig.wait_status(tid, "completed")
+    assert rec["result"].startswith("done: ")
+    session = rec["session"]
+    assert session["cost_usd"] == 0.0123 and session["num_turns"] == 2
+    assert session["exit_code"] == 0 and session["session_id"]
+    log = Path(session["log"])
+    assert log.name == f"{tid}.1.jsonl" and log.parent.name == "w1"
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700
+    text = log.read_text()
+    assert "session start" in text and '"type": "result"' in text.replace('":"', '": "')
+    run = rig.records()[-1]
+    assert run["cwd"] == str(rig.root / "work")
+    assert run["env"]["CO_TASK_ID"] == tid and run["env"]["CO_TEAM"] == "test"
+    assert "CLAUDECODE" not in run["env"]
+    assert run["env"]["CLAUDE_CONFIG_DIR"] == str(rig.root / ".claude-orchestrator/claude/w1")
+    assert ["--session-id", session["session_id"]] == run["argv"][4:6]
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("fail", "error"),
+        ("lie", "error"),
+        ("crash", "without a result"),
+        ("silent", "printed nothing"),
+        ("ratelimit", "without a result"),
+    ],
+)
+def test_worker_reports_agent_failures(rig: Rig, mode: str, reason: str) -> None:
+    rig.start_worker()
+    tid = rig.push("x", f"fake-agent:{mode}")
+    rec = rig.wait_status(tid, "failed")
+    assert reason in rec["reason"]
+
+
+def test_worker_keeps_a_bounded_excerpt_of_a_huge_result(rig: Rig) -> None:
+    rig.start_worker()
+    tid = rig.push("x", "fake-agent:huge=300000")
+    rec = rig.wait_status(tid, "completed")
+    assert len(rec["result"].encode()) <= 4096 and "omitted" in rec["result"]
+    assert Path(rec["session"]["log"]).stat().st_size > 300_000
+
+
+def test_task_text_never_reaches_a_shell(rig: Rig, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    rig.start_worker()
+    nasty = f"$(touch {marker}) `touch {marker}`; touch {marker} && echo '\"' | sh"
+    tid = rig.push("x", nasty)
+    rig.wait_status(tid, "completed")
+    assert not marker.exists()
+    assert nasty in rig.records()[-1]["prompt"]
+
+
+def test_idle_agent_is_stopped_with_its_whole_process_group(rig: Rig, tmp_path: Path) -> None:
+    rig.write_team(agent_extra='idle_timeout = "1s"')
+    pid_file = tmp_path / "grandchild.pid"
+    rig.start_worker(FAKE_AGENT_CHILD_PID_FILE=str(pid_file))
+    tid = rig.push("x", "fake-agent:spawn-child")
+    rec = rig.wait_status(tid, "failed")
+    assert "silent" in rec["reason"]
+    grandchild = int(pid_file.read_text())
+    wait_until(lambda: not psutil.pid_exists(grandchild), 10, "the grandchild to be gone")
+
+
+def test_wall_clock_timeout_fails_the_task(rig: Rig) -> None:
+    rig.write_team(agent_extra='timeout = "1s"')
+    rig.start_worker()
+    tid = rig.push("x", "fake-agent:sleep=30")
+    assert "timed out" in rig.wait_status(tid, "failed")["reason"]
+
+
+def test_a_message_reaches_the_agent_and_is_processed_once(rig: Rig) -> None:
+    rig.start_worker()
+    iid = rig.team.registry.resolve_name("w1")
+    sent = rig.team.inboxes.send([iid], "please review PR 7", "op", "info", time.time())[0]
+
+    def processed() -> dict[str, Any] | None:
+        read = rig.team.inboxes.read_messages(iid)
+        return read[0] if read and read[0].get("processed_at") else None
+
+    msg = wait_until(processed, 20, "the message to be processed")
+    assert msg["id"] == sent["id"] and msg["ok"] is True
+    assert "please review PR 7" in rig.records()[-1]["prompt"]
+    assert "CO_TASK_ID" not in rig.records()[-1]["env"]
+
+
+def test_agent_that_changes_its_task_state_is_not_overwritten(rig: Rig) -> None:
+    rig.start_worker()
+    tid = rig.push("x", "fake-agent:cli=task-block|--reason|need a key")
+    rec = rig.wait_status(tid, "blocked")
+    assert rec["reason"] == "need a key"
+
+    def session_attached() -> bool:
+        return bool((rig.team.tasks.get(tid).get("session") or {}).get("cost_usd"))
+
+    wait_until(session_attached, 10, "the session record on the blocked task")
+    assert rig.team.tasks.get(tid)["status"] == "blocked"
+
+
+def test_retried_task_resumes_its_agent_session(rig: Rig) -> None:
+    from claude_orchestrator.zk.registry import Actor
+    from claude_orchestrator.zk.taskmodel import Action, Change
+
+    rig.start_worker()
+    tid = rig.push("x", "fake-agent:fail")
+    first = rig.wait_status(tid, "failed")["session"]["session_id"]
+    op = Actor.operator()
+    rig.team.tasks.transition(tid, Change(Action.RETRY, by=op.label, at="x"), op, time.time())
+    rec = rig.wait_status(tid, "failed", timeout=20)
+    wait_until(lambda: len(rig.records()) >= 2, 10, "the second run")
+    argv = rig.records()[-1]["argv"]
+    assert ["--resume", first] == argv[argv.index("--resume") : argv.index("--resume") + 2]
+    assert Path(rec["session"]["log"]).name == f"{tid}.2.jsonl"
+
+
+def test_sigterm_mid_run_releases_the_task_without_a_retry(rig: Rig) -> None:
+    proc = rig.start_worker("--grace", "0.5s")
+    tid = rig.push("x", "fake-agent:sleep=60")
+    rig.wait_status(tid, "in_progress")
+    wait_until(lambda: rig.records(), 10, "the agent to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    rec = rig.team.tasks.get(tid)
+    assert rec["status"] == "pending" and rec["retry_count"] == 0
+    assert not psutil.pid_exists(rig.records()[-1]["pid"])
+    assert rig.team.registry.ids() == []
+
+
+def test_sigterm_lets_a_short_run_finish_within_the_grace(rig: Rig) -> None:
+    proc = rig.start_worker("--grace", "20s")
+    tid = rig.push("x", "fake-agent:sleep=1")
+    rig.wait_status(tid, "in_progress")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert rig.team.tasks.get(tid)["status"] == "completed"
+
+
+def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
+    rig: Rig,
+) -> None:
+    from claude_orchestrator.zk.claim import claim
+    from claude_orchestrator.zk.registry import Actor, Registration
+
+    proc = rig.start_worker(CO_SESSION_TIMEOUT="1s")
+    tid = rig.push("x", "fake-agent:sleep=4")
+    first = rig.wait_status(tid, "in_progress")
+    os.kill(proc.pid, signal.SIGSTOP)  # the worker is cut off; its agent runs on
+    try:
+        wait_until(
+            lambda: rig.team.registry.find(first["claimed_by"]) is None,
+            20,
+            "the frozen worker's session to expire",
+        )
+        sweep(rig.team.tasks, time.time())
+        inst = rig.team.registry.register(Registration("other", "dev", "/", False), time.time())
+        other = Actor(label=inst["id"], instance_id=inst["id"], name="other", role="dev")
+        assert claim(rig.team.tasks, other, time.time())["id"] == tid  # type: ignore[index]
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    log = Path(first["session"]["log"])
+    wait_until(lambda: "stale result" in log.read_text(), 30, "the stale result in the log")
+    rec = rig.team.tasks.get(tid)
+    assert rec["status"] == "claimed" and rec["claimed_by"] == inst["id"]
+
+    def registered_again() -> bool:
+        holder = rig.team.registry._name_holder("w1")
+        return holder is not None and holder != first["claimed_by"]
+
+    wait_until(registered_again, 20, "the worker to register again")
