@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.conf.layout import state_dir_of
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+from claude_orchestrator.conf.textfile import read_text
 from claude_orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:  # the parsing machinery loads only when a file is read
@@ -130,12 +131,7 @@ def load_team(path: Path) -> TeamConfig:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: cannot read team file: not valid UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read team file: {exc.strerror or exc}") from None
+    return read_text(path, "team file")
 
 
 def _parse_toml(source: Source, text: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from claude_orchestrator.conf.layout import state_dir_of
+from claude_orchestrator.conf.textfile import read_text
 from claude_orchestrator.errors import ConfigError
 
 PLACEHOLDER = re.compile(r"\{\{[ \t]*([a-z_][a-z0-9_]*)[ \t]*\}\}")
@@ -93,12 +94,7 @@ def _override_path(name: str, project_dir: Path | None) -> Path | None:
 
 
 def _read_override(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TemplateError(f"{path}: cannot read template: not valid UTF-8") from None
-    except OSError as exc:
-        raise TemplateError(f"{path}: cannot read template: {exc.strerror or exc}") from None
+    return read_text(path, "template", TemplateError)
 
 
 def _read_shipped(name: str) -> str:
