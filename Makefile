@@ -27,6 +27,7 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/cli_latency.py
+	$(BIN)/python bench/dispatch_latency.py
 
 demo: install
 	@echo "make demo: the team bring-up demo arrives with the supervisor (issue 4)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from claude_orchestrator.supervisor.zkserver import ZkServer
+
+logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # reconnect chatter on shutdown
 
 
 @contextmanager

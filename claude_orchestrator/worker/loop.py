@@ -63,6 +63,7 @@ class Worker:
         self.claimer: Claimer | None = None
         self.builder = RunBuilder(ws, self.environ)
         self.watched: set[str] = set()
+        self.inbox_dirty = True  # look at the inbox only after its watch fired
 
     # -- control (any thread) -------------------------------------------
     def request_stop(self, now: bool = False) -> None:
@@ -165,9 +166,13 @@ class Worker:
         self.register()
 
     def answer_one_message(self) -> bool:
+        if not self.inbox_dirty:
+            return False
         team = self._team()
         iid = str(self.actor.instance_id)
-        for mid in team.inboxes.unread_ids(iid):
+        ids = team.inboxes.unread_ids(iid)
+        self.inbox_dirty = bool(ids)  # stays dirty until a listing comes back empty
+        for mid in ids:
             msg = team.inboxes.take(iid, mid, iid, self.clock())
             if msg is not None:
                 self._answer(msg)
@@ -255,8 +260,9 @@ class Worker:
         try:
             self._handle(self.events.get(timeout=timeout))
         except queue.Empty:
+            self.inbox_dirty = True  # periodic reconciliation: re-read everything
             if self.claimer is not None:
-                self.claimer.refresh()  # periodic reconciliation
+                self.claimer.refresh()
         self._drain()
 
     def _drain(self) -> None:
@@ -271,6 +277,8 @@ class Worker:
             self.stopping = True
         elif isinstance(ev, Connection):
             self._on_connection(ev.state)
+        elif isinstance(ev, Wake) and ev.reason == "inbox":
+            self.inbox_dirty = True
         elif isinstance(ev, Wake) and ev.reason == "queue" and self.claimer is not None:
             self.claimer.refresh()
 
@@ -281,6 +289,7 @@ class Worker:
         else:  # CONNECTED after a suspension, or LOST (kazoo reconnects with a new session)
             self.suspended = state != "CONNECTED"
             self.needs_check = True
+            self.inbox_dirty = True
             if self.claimer is not None:
                 self.claimer.refresh()
 

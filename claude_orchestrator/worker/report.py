@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claude_orchestrator.errors import NotFoundError, TaskStateError
+from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.codec import iso
@@ -24,6 +24,7 @@ from claude_orchestrator.zk.team import Team
 log = logging.getLogger("claude_orchestrator.worker")
 
 RESULT_EXCERPT = 4096
+HOLD_ATTEMPTS = 6  # each waits up to retrying()'s deadline for the connection
 REASON_EXCERPT = 2048
 
 
@@ -74,14 +75,21 @@ class Reporter:
             log.warning("%s: not released (%s)", task_id, type(exc).__name__)
 
     def task_done(self, task_id: str, res: SessionResult, released: bool) -> None:
+        """Record the outcome; while the connection is down, hold it (SUSPENDED)."""
         session = res.record()
-        try:
-            rec = self._apply(task_id, self._outcome_change(res, session, released))
-            log.info("%s: %s (%s)", task_id, rec["status"], res.info.description)
-        except _NotMine:
-            self._attach(task_id, res, session)
-        except TaskStateError as exc:
-            self._stale(res.log_path, task_id, str(exc))
+        for _ in range(HOLD_ATTEMPTS):
+            try:
+                rec = self._apply(task_id, self._outcome_change(res, session, released))
+                log.info("%s: %s (%s)", task_id, rec["status"], res.info.description)
+            except _NotMine:
+                self._attach(task_id, res, session)
+            except TaskStateError as exc:
+                self._stale(res.log_path, task_id, str(exc))
+            except ZkError as exc:  # still cut off after the retry deadline: hold on
+                log.warning("%s: report held: %s", task_id, exc)
+                continue
+            return
+        self._stale(res.log_path, task_id, "ZooKeeper stayed unreachable")
 
     def _outcome_change(
         self, res: SessionResult, session: dict[str, Any], released: bool

@@ -36,11 +36,14 @@ from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
 def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
     """Queue entry paths in claim order: assigned (name, role) first, then anyone's."""
     paths = store.paths
-    assigned = [(e, f"{paths.queue_name(name)}/{e}") for e in store.entries(paths.queue_name(name))]
+    folders = [paths.queue_name(name), paths.queue_any]
     if role:
-        folder = paths.queue_role(role)
-        assigned += [(e, f"{folder}/{e}") for e in store.entries(folder)]
-    open_ = [f"{paths.queue_any}/{e}" for e in store.entries(paths.queue_any)]
+        folders.append(paths.queue_role(role))
+    listed = store.entries_of(folders)
+    assigned = [(e, f"{folders[0]}/{e}") for e in listed[0]]
+    if role:
+        assigned += [(e, f"{folders[2]}/{e}") for e in listed[2]]
+    open_ = [f"{folders[1]}/{e}" for e in listed[1]]
     return [p for _, p in sorted(assigned)] + open_
 
 

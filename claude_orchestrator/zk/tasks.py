@@ -127,6 +127,19 @@ class TaskStore:
         except NoNodeError:
             return []
 
+    def entries_of(self, folders: list[str]) -> list[list[str]]:
+        """Several listings in one round trip (pipelined), each sorted; missing → []."""
+        from kazoo.exceptions import NoNodeError
+
+        pending = [self.client.get_children_async(f) for f in folders]
+        out = []
+        for result in pending:
+            try:
+                out.append(sorted(result.get()))
+            except NoNodeError:
+                out.append([])
+        return out
+
     def pending_folders(self) -> list[str]:
         folders = [self.paths.queue_any, self.paths.state_folder("waiting")]
         for base in (self.paths.queue_names, self.paths.queue_roles):
