@@ -49,6 +49,8 @@ LAZY_COMMANDS = {
         "cmd_context",
     ),
     "worker": "cmd_worker",
+    "logs": "cmd_logs",
+    **dict.fromkeys(["up", "down", "restart", "reload", "ps", "leader"], "cmd_supervisor"),
 }
 
 

@@ -29,3 +29,27 @@ def project_config_path(state_dir: Path) -> Path:
 def zookeeper_run_file(state_dir: Path) -> Path:
     """Written by the embedded ZooKeeper while it runs: ``{"hosts": "127.0.0.1:PORT", ...}``."""
     return state_dir / "run" / "zookeeper.json"
+
+
+def run_dir(state_dir: Path) -> Path:
+    """Pid and run files of the supervisor, its workers and the embedded server."""
+    return state_dir / "run"
+
+
+def supervisor_pid_file(state_dir: Path) -> Path:
+    return run_dir(state_dir) / "supervisor.pid"
+
+
+def workers_run_file(state_dir: Path) -> Path:
+    """``{"<worker>": {"pid": N, "argv": [...]}}`` for the workers a supervisor runs."""
+    return run_dir(state_dir) / "workers.json"
+
+
+def logs_dir(state_dir: Path) -> Path:
+    """Supervisor, embedded ZooKeeper and per-worker process logs."""
+    return state_dir / "logs"
+
+
+def zookeeper_data_dir(state_dir: Path) -> Path:
+    """The embedded server's data, kept across down/up so the queue survives."""
+    return state_dir / "zookeeper"

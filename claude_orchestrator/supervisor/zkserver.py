@@ -95,7 +95,8 @@ class ZkServer:
         if java is None:
             raise SpawnError("java is not installed (ZooKeeper needs a JRE)")
         cfg = self.write_config()
-        log = open(self.data_dir / "zookeeper.log", "ab")  # noqa: SIM115 - child owns it
+        fd = os.open(self.data_dir / "zookeeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.fdopen(fd, "ab")
         argv = [
             java,
             "-Xmx256m",

@@ -27,7 +27,7 @@ from claude_orchestrator.errors import IdentityError, SpawnError
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
-from claude_orchestrator.worker.session import AgentRun
+from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import connect, disconnect
@@ -214,12 +214,17 @@ class Worker:
         except Exception:
             self.reporter.release(task["id"], None, "the agent could not be started")
             raise
-        info = self.supervise(run)
-        self.reporter.task_done(task["id"], run.finish(info), released=self._released(info))
+        result = run.finish(self.supervise(run))
+        self.reporter.task_done(task["id"], result, released=self._released(result))
         self.reporter.set_current("")
 
-    def _released(self, info: ExitInfo) -> bool:
-        return info.stopped and self.stopping and not (info.timed_out or info.idle_timed_out)
+    def _released(self, result: SessionResult) -> bool:
+        """A run cut short because we are stopping (our stop, or the group's TERM from
+        ``down``) gives the task back; one that finished well is still reported."""
+        info = result.info
+        if not self.stopping or info.timed_out or info.idle_timed_out:
+            return False
+        return not result.outcome.ok
 
     # -- while an agent runs -------------------------------------------------
     def supervise(self, run: AgentRun) -> ExitInfo:

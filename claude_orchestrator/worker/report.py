@@ -35,6 +35,7 @@ class _NotMine(Exception):
 class Reporter:
     def __init__(self, team: Team, actor: Actor, clock: Callable[[], float]) -> None:
         self.team, self.actor, self.clock = team, actor, clock
+        self.cost_usd = 0.0  # this instance's agent sessions so far, shown by `ps`
 
     def _change(self, action: Action, **kw: Any) -> Change:
         return Change(action, by=self.actor.label, at=iso(self.clock()), **kw)
@@ -64,7 +65,8 @@ class Reporter:
 
     def set_current(self, task_id: str) -> None:
         try:
-            self.team.registry.heartbeat(str(self.actor.instance_id), self.clock(), task_id)
+            extra = {"cost_usd": round(self.cost_usd, 6)}
+            self.team.registry.heartbeat(str(self.actor.instance_id), self.clock(), task_id, extra)
         except Exception as exc:  # informational only; never stops the work
             log.debug("heartbeat failed: %s", exc)
 
@@ -76,6 +78,7 @@ class Reporter:
 
     def task_done(self, task_id: str, res: SessionResult, released: bool) -> None:
         """Record the outcome; while the connection is down, hold it (SUSPENDED)."""
+        self.cost_usd += res.outcome.cost_usd or 0.0
         session = res.record()
         for _ in range(HOLD_ATTEMPTS):
             try:
@@ -118,6 +121,7 @@ class Reporter:
             fh.write(f"# claude-orchestrator stale result: not recorded ({why})\n")
 
     def message_done(self, msg: dict[str, Any], res: SessionResult) -> None:
+        self.cost_usd += res.outcome.cost_usd or 0.0
         fields = {
             "processed_at": iso(self.clock()),
             "ok": res.outcome.ok,

@@ -144,7 +144,13 @@ class Registry:
             )
         return inst
 
-    def heartbeat(self, instance_id: str, now: float, current_task: str | None) -> dict[str, Any]:
+    def heartbeat(
+        self,
+        instance_id: str,
+        now: float,
+        current_task: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         def step() -> dict[str, Any]:
             data, stat = self._read(instance_id)
             inst = decode(data)
@@ -153,6 +159,7 @@ class Registry:
                 inst["lease_expires_at"] = iso(now + float(inst["lease_s"]))
             if current_task is not None:
                 inst["current_task"] = current_task or None
+            inst.update(extra or {})
             self.client.set(self.paths.instance(instance_id), encode(inst), stat.version)
             return inst
 

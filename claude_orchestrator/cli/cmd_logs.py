@@ -1,0 +1,117 @@
+"""`logs`: one stream over the workers' session logs, each line prefixed by its worker."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterable
+
+import click
+
+from claude_orchestrator.cli.app import App, pass_app
+from claude_orchestrator.cli.options import global_options
+
+#: worker colours, handed out in sorted-name order so a worker keeps its colour between runs
+PALETTE = (
+    "cyan",
+    "yellow",
+    "green",
+    "magenta",
+    "blue",
+    "bright_cyan",
+    "bright_yellow",
+    "bright_green",
+    "bright_magenta",
+    "bright_blue",
+)
+
+
+@click.command("logs")
+@click.argument("workers", nargs=-1, metavar="[WORKER]...")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing as logs grow; Ctrl-C stops.")
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="Lines shown first from each session log.",
+)
+@click.option("--task", metavar="ID", help="Only the sessions of this task.")
+@click.option("--raw", is_flag=True, help="Print the logs as they are (no stream-json rendering).")
+@global_options
+@pass_app
+def logs(
+    app: App, workers: tuple[str, ...], follow: bool, lines: int, task: str | None, raw: bool
+) -> None:
+    """Show the agents' session logs of all (or the named) workers; -f follows them."""
+    from claude_orchestrator.supervisor.logview import LogTail
+
+    printer = Printer(_known_workers(app, workers), app.settings.json_output is True)
+    tail = LogTail(app.settings.state_dir, workers or None, task, lines, raw, printer)
+    try:
+        tail.backlog()
+        if follow:
+            tail.follow(threading.Event())
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a follow ends
+    except BrokenPipeError:
+        _silence_stdout()  # `logs | head`: the reader has seen enough
+
+
+# -f means --follow here, as in every tail (DESIGN §6); the team file stays --file.
+for _param in logs.params:
+    if _param.name == "file":
+        _param.opts = [opt for opt in _param.opts if opt != "-f"]
+
+
+class Printer:
+    """The sink of ``LogTail``: ``name | text`` lines in the worker's colour, or JSON lines."""
+
+    def __init__(self, workers: Iterable[str], as_json: bool) -> None:
+        self._as_json = as_json
+        self._colours: dict[str, str] = {}
+        self._width = 0
+        for name in sorted(set(workers)):
+            self._add(name)
+
+    def __call__(self, worker: str, text: str) -> None:
+        if self._as_json:
+            click.echo(json.dumps({"worker": worker, "line": text}, ensure_ascii=False))
+        else:
+            click.echo(f"{self._label(worker)} | {text}", color=None)
+
+    def _label(self, worker: str) -> str:
+        if worker not in self._colours:
+            self._add(worker)  # a worker whose first session started while following
+        return click.style(worker.ljust(self._width), fg=self._colours[worker])
+
+    def _add(self, name: str) -> None:
+        self._colours[name] = PALETTE[len(self._colours) % len(PALETTE)]
+        self._width = max(self._width, len(name))
+
+
+def _known_workers(app: App, named: tuple[str, ...]) -> list[str]:
+    """The names to align and colour: those asked for, else the team's and any with logs."""
+    from claude_orchestrator.supervisor.logview import worker_names
+
+    if named:
+        return list(named)
+    settings = app.settings
+    configured = [spec.name for spec in settings.team_config.workers]
+    return [*configured, *worker_names(settings.state_dir)]
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the exit's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+COMMANDS = [logs]

@@ -1,0 +1,383 @@
+"""Supervisor commands: up, down, restart, reload, ps, leader."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from claude_orchestrator.cli.app import App, pass_app
+from claude_orchestrator.cli.options import FLAGS, global_options
+from claude_orchestrator.errors import OrchestratorError, UsageError
+
+
+def _duration(value: str, flag: str) -> float:
+    from claude_orchestrator.conf.duration import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from exc
+
+
+def _flags(app: App) -> dict[str, Any]:
+    return dict(app.ctx.find_root().meta.get(FLAGS, {}))
+
+
+def _embedded(app: App) -> bool:
+    """No ZooKeeper named anywhere: the team gets its embedded server."""
+    s = app.settings
+    return (
+        s.team_config.zookeeper is None
+        and "zookeeper" not in _flags(app)
+        and (not os.environ.get("ZK_HOSTS"))
+    )
+
+
+def _require_team_file(app: App) -> Path:
+    if app.settings.team_file is None:
+        raise UsageError("this command needs a team file: -f team.toml (or ./team.toml here)")
+    return app.settings.team_file
+
+
+def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -> Any:
+    from claude_orchestrator.supervisor.arbiter import SupervisorConfig
+    from claude_orchestrator.zk.client import ZkOptions
+
+    s = app.settings
+    zk = (
+        None
+        if _embedded(app)
+        else ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+    )
+    return SupervisorConfig(
+        team=s.team_config,
+        team_name=s.team,
+        team_file=s.team_file,
+        zk=zk,
+        only=only,
+        spawn_workers=spawn,
+        down_timeout=down_timeout,
+        connect_timeout=s.connect_timeout,
+        session_timeout=s.session_timeout,
+    )
+
+
+def _control(app: App, command: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
+    from claude_orchestrator.supervisor.control import ControlClient
+
+    reply = ControlClient(app.team.client, app.settings.team).request(command, args, timeout)
+    if "error" in reply:
+        raise OrchestratorError(str(reply["error"]))
+    return reply
+
+
+@click.command("up")
+@click.argument("workers", nargs=-1)
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; return once up.")
+@click.option("--no-tui", is_flag=True, help="Print events as log lines, no dashboard.")
+@click.option(
+    "--wait",
+    "wait_s",
+    default="60s",
+    show_default=True,
+    help="With -d: how long to wait for the team to come up.",
+)
+@click.option("--supervise", is_flag=True, hidden=True)
+@global_options
+@pass_app
+def up(
+    app: App, workers: tuple[str, ...], detach: bool, no_tui: bool, wait_s: str, supervise: bool
+) -> None:
+    """Bring the team up: ZooKeeper, leadership, one process per worker."""
+    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
+
+    _require_team_file(app)
+    running = live_supervisor_pid(app.settings.state_dir)
+    if running is not None and not supervise:
+        _print_reply(app, _control(app, "up", {"workers": list(workers)}))
+    elif detach and not supervise:
+        _detach(app, workers, _duration(wait_s, "--wait"))
+    else:
+        _foreground(app, _config(app, workers, True, 10.0), no_tui or supervise)
+
+
+def _foreground(app: App, cfg: Any, no_tui: bool) -> None:
+    from claude_orchestrator.supervisor.arbiter import Supervisor
+
+    _configure_logging(quiet=not no_tui)
+    tui = not no_tui and sys.stdout.isatty() and not app.settings.json_output
+    sup = Supervisor(cfg, on_event=None if tui else _print_event(app))
+    _install_signals(sup)
+    if tui:
+        _run_with_dashboard(sup)
+    else:
+        sup.run()
+
+
+def _run_with_dashboard(sup: Any) -> None:
+    from rich.live import Live
+
+    from claude_orchestrator.supervisor.dashboard import render
+
+    with Live(refresh_per_second=4, screen=False, transient=False) as live:
+        sup.snapshot_watchers.append(lambda snap: live.update(render(snap, time.time())))
+        sup.run()
+
+
+def _print_event(app: App) -> Any:
+    import json
+
+    from claude_orchestrator.supervisor.dashboard import event_line_text
+
+    def emit(line: Any) -> None:
+        text = json.dumps(line.to_dict()) if app.settings.json_output else event_line_text(line)
+        click.echo(text)
+
+    return emit
+
+
+def _configure_logging(quiet: bool) -> None:
+    import logging
+
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    if quiet:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("claude_orchestrator.worker").addHandler(handler)
+
+
+def _install_signals(sup: Any) -> None:
+    from claude_orchestrator.supervisor.events import SignalReceived
+
+    interrupts = {"n": 0}
+
+    def on_int(_s: int, _f: Any) -> None:
+        interrupts["n"] += 1
+        sup.post(SignalReceived("kill" if interrupts["n"] > 1 else "int"))
+
+    signal.signal(signal.SIGINT, on_int)
+    signal.signal(signal.SIGTERM, lambda _s, _f: sup.post(SignalReceived("term")))
+    signal.signal(signal.SIGHUP, lambda _s, _f: sup.post(SignalReceived("hup")))
+
+
+def _detach(app: App, workers: tuple[str, ...], wait_s: float) -> None:
+    from claude_orchestrator.supervisor.procs import cli_argv
+    from claude_orchestrator.supervisor.runfiles import read_json, ready_file
+
+    s = app.settings
+    argv = [*cli_argv(), *_passthrough(app), "up", *workers, "--supervise"]
+    log_path = s.state_dir / "logs" / "supervisor.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ready_file(s.state_dir).unlink(missing_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    proc = subprocess.Popen(
+        argv,
+        cwd=s.team_config.root,
+        stdin=subprocess.DEVNULL,
+        stdout=fd,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    os.close(fd)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        ready = read_json(ready_file(s.state_dir))
+        if isinstance(ready, dict) and ready.get("pid") == proc.pid:
+            _print_up(app, ready)
+            return
+        if proc.poll() is not None:
+            raise OrchestratorError(
+                f"the supervisor exited ({proc.returncode}):\n{_tail(log_path)}"
+            )
+        time.sleep(0.05)  # waiting for another process's file, bounded by --wait
+    raise OrchestratorError(f"the team did not come up within {wait_s:g}s; see {log_path}")
+
+
+def _passthrough(app: App) -> list[str]:
+    s, flags = app.settings, _flags(app)
+    out = ["-f", str(s.team_file)]
+    if "zookeeper" in flags:
+        out += ["-z", str(flags["zookeeper"])]
+    if "team" in flags:
+        out += ["--team", str(flags["team"])]
+    return out
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _print_up(app: App, ready: dict[str, Any]) -> None:
+    from claude_orchestrator.cli.output import emit
+
+    if app.settings.json_output:
+        emit(ready)
+        return
+    states = ", ".join(f"{n} {st}" for n, st in sorted(ready["workers"].items())) or "no workers"
+    click.echo(
+        f"team '{app.settings.team}' is up (supervisor pid {ready['pid']}, "
+        f"zookeeper {ready['hosts']}): {states}"
+    )
+
+
+def _print_reply(app: App, reply: dict[str, Any]) -> None:
+    from claude_orchestrator.cli.output import emit
+
+    if app.settings.json_output is False:
+        for key, names in reply.items():
+            if isinstance(names, list):
+                click.echo(f"{key}: {', '.join(names) or '-'}")
+        return
+    emit(reply)
+
+
+@click.command("down")
+@click.option(
+    "--timeout",
+    default="10s",
+    show_default=True,
+    help="How long workers get to stop before they are killed.",
+)
+@global_options
+@pass_app
+def down(app: App, timeout: str) -> None:
+    """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
+    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
+
+    seconds = _duration(timeout, "--timeout")
+    pid = live_supervisor_pid(app.settings.state_dir)
+    if pid is not None:
+        reply = _control(app, "down", {"timeout": seconds})
+        _wait_gone(pid, seconds + 30)
+        _print_reply(app, {"stopped": reply.get("stopped", []), "supervisor": "stopped"})
+    else:
+        _print_reply(app, _cleanup(app, seconds))
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired as exc:
+        raise OrchestratorError(f"the supervisor (pid {pid}) did not stop in time") from exc
+
+
+def _cleanup(app: App, timeout: float) -> dict[str, Any]:
+    from claude_orchestrator.supervisor import cleanup
+    from claude_orchestrator.supervisor.runfiles import RunFiles
+
+    state_dir = app.settings.state_dir
+    pids = cleanup.recorded_workers(state_dir)
+    stopped = cleanup.stop_groups(pids, timeout)
+    if pids:
+        try:
+            cleanup.release_tasks(app.team, pids)
+        except OrchestratorError:
+            pass  # ZooKeeper unreachable: the leader's sweep recovers them later
+    server = cleanup.stop_server(state_dir) if _embedded(app) else False
+    RunFiles(state_dir).clear()
+    return {
+        "stopped": stopped,
+        "supervisor": "not running",
+        "zookeeper": "stopped" if server else "untouched",
+    }
+
+
+@click.command("restart")
+@click.argument("workers", nargs=-1)
+@global_options
+@pass_app
+def restart(app: App, workers: tuple[str, ...]) -> None:
+    """Restart the named workers (all when none)."""
+    _need_supervisor(app)
+    _print_reply(app, _control(app, "restart", {"workers": list(workers)}))
+
+
+@click.command("reload")
+@global_options
+@pass_app
+def reload(app: App) -> None:
+    """Re-read team.toml: start added, stop removed, restart changed workers only."""
+    _need_supervisor(app)
+    _print_reply(app, _control(app, "reload", {}))
+
+
+def _need_supervisor(app: App) -> None:
+    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
+
+    if live_supervisor_pid(app.settings.state_dir) is None and _embedded(app):
+        raise OrchestratorError("no supervisor is running for this team (start it with 'up')")
+
+
+@click.command("ps")
+@global_options
+@pass_app
+def ps(app: App) -> None:
+    """Workers: name, role, host, state, pid, uptime, restarts, last exit, task, cost."""
+    from claude_orchestrator.supervisor.publish import read_snapshots
+
+    rows = [
+        row for snap in read_snapshots(app.team.client, app.settings.team) for row in snap.workers
+    ]
+    if not rows:
+        rows = _unmanaged_rows(app)
+    if app.settings.json_output:
+        from claude_orchestrator.cli.output import emit
+
+        emit([row.to_dict() for row in rows])
+        return
+    from rich.console import Console
+
+    from claude_orchestrator.supervisor.dashboard import ps_table
+
+    Console().print(ps_table(rows, time.time()))
+
+
+def _unmanaged_rows(app: App) -> list[Any]:
+    from claude_orchestrator.supervisor.snapshot import WorkerRow
+    from claude_orchestrator.zk.codec import parse_iso
+
+    rows = []
+    for inst in app.team.registry.describe_all(time.time()):
+        rows.append(
+            WorkerRow(
+                name=inst["name"],
+                role=inst["role"],
+                host=inst["host"],
+                state="running" if inst["alive"] else "stopped",
+                pid=inst.get("pid"),
+                started_at=parse_iso(inst["registered_at"]),
+                current_task=inst.get("current_task"),
+                cost_usd=float(inst.get("cost_usd") or 0.0),
+                instance_id=inst["id"],
+            )
+        )
+    return rows
+
+
+@click.command("leader")
+@click.option("--name", default="leader", show_default=True, help="A label for this leader.")
+@click.option("--no-tui", is_flag=True, help="Print events as log lines, no dashboard.")
+@global_options
+@pass_app
+def leader(app: App, name: str, no_tui: bool) -> None:
+    """Lead the team without spawning workers: sweep orphans, show the dashboard."""
+    del name
+    _foreground(app, _config(app, (), False, 10.0), no_tui)
+
+
+COMMANDS: list[Any] = [up, down, restart, reload, ps, leader]

@@ -1,0 +1,466 @@
+"""The supervisor: brings a team's workers up, keeps them running, leads the team.
+
+One loop owns all state (STYLE 3): waiter threads, ZooKeeper watches and
+signal handlers only post events to its queue. Backoff restarts, stop
+deadlines and the periodic sweep are due-times the loop computes its wait
+from — there is no polling tick; a reaped worker is respawned the moment its
+exit is posted.
+
+Connection states: SUSPENDED — workers keep running (they are our children,
+not ZooKeeper's); sweeping stops while we are not connected and leading.
+After a reconnect the supervisor re-checks leadership (re-contends if its
+node went with a lost session), re-publishes its snapshot and sweeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claude_orchestrator.conf.team import TeamConfig, WorkerSpec, load_team
+from claude_orchestrator.supervisor import events as ev
+from claude_orchestrator.supervisor.control import ControlServer
+from claude_orchestrator.supervisor.embedded import EmbeddedZk
+from claude_orchestrator.supervisor.leadership import Leadership
+from claude_orchestrator.supervisor.policy import Exit
+from claude_orchestrator.supervisor.procs import (
+    Reaped,
+    describe_returncode,
+    kill_group,
+    signal_group,
+    spawn,
+    worker_argv,
+)
+from claude_orchestrator.supervisor.publish import Publisher
+from claude_orchestrator.supervisor.runfiles import RunFiles
+from claude_orchestrator.supervisor.slots import Slot
+from claude_orchestrator.supervisor.snapshot import EventLine
+from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.team import Team
+
+log = logging.getLogger("claude_orchestrator.supervisor")
+
+S = ProcState
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    team: TeamConfig
+    team_name: str
+    team_file: Path | None
+    zk: ZkOptions | None  # None: the embedded server (hosts filled in at start)
+    only: tuple[str, ...] = ()  # workers to start (empty: all)
+    spawn_workers: bool = True  # False: `leader` — coordinate and show, spawn nothing
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    down_timeout: float = 10.0
+    sweep_every: float = 10.0
+    connect_timeout: float = 10.0
+    session_timeout: float = 10.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        cfg: SupervisorConfig,
+        on_event: Callable[[EventLine], None] | None = None,
+        on_ready: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.events: queue.Queue[ev.Event] = queue.Queue()
+        self.slots: dict[str, Slot] = {}
+        self.stopping = False
+        self.ready_sent = False
+        self.on_event = on_event
+        self.on_ready = on_ready
+        self.embedded: EmbeddedZk | None = None
+        self.team: Team | None = None
+        self.hosts = cfg.zk.hosts if cfg.zk else ""
+        self.run_files = RunFiles(cfg.team.state_dir)
+        self.sweep_due = 0.0
+        self.publisher: Publisher | None = None
+        self.leadership: Leadership | None = None
+        self.snapshot_watchers: list[Callable[[Any], None]] = []
+
+    # -- any thread --------------------------------------------------------
+    def post(self, event: ev.Event) -> None:
+        self.events.put(event)
+
+    # -- lifecycle -----------------------------------------------------------
+    def run(self) -> int:
+        self.prepare()
+        try:
+            self.bring_up(self.cfg.only)
+            while not (self.stopping and self._all_stopped()):
+                self._step()
+        finally:
+            self.teardown()
+        return 0
+
+    def prepare(self) -> None:
+        self.run_files.claim_pid_file()
+        self.hosts = self._zookeeper()
+        opts = self._zk_options()
+        client = connect(opts)
+        client.add_listener(lambda state: self.post(ev.Conn(str(state))))
+        self.team = Team(client, self.cfg.team_name)
+        self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
+        self.leadership.acquire()
+        self._replace_leftovers()
+        self.publisher = Publisher(self)
+        self.publisher.watchers.extend(self.snapshot_watchers)
+        ControlServer(client, self.cfg.team_name, lambda: self.post(ev.ControlPending())).arm()
+        self._watch_instances()
+        self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
+
+    def _replace_leftovers(self) -> None:
+        """Workers a dead supervisor left running are stopped cleanly (their tasks
+        released), then started again by us: nothing is duplicated."""
+        from claude_orchestrator.supervisor import cleanup
+
+        leftovers = cleanup.recorded_workers(self.cfg.team.state_dir)
+        if not leftovers:
+            return
+        cleanup.stop_groups(leftovers, self.cfg.down_timeout)
+        cleanup.release_tasks(self._team(), leftovers)
+        self.emit("stopped", None, f"replaced leftover workers: {', '.join(sorted(leftovers))}")
+
+    def _zookeeper(self) -> str:
+        if self.cfg.zk is not None:
+            return self.cfg.zk.hosts
+        self.embedded = EmbeddedZk(self.cfg.team.state_dir)
+        hosts = self.embedded.ensure_running()
+        self._watch_server()
+        return hosts
+
+    def _zk_options(self) -> ZkOptions:
+        base = self.cfg.zk or ZkOptions(
+            self.hosts, self.cfg.connect_timeout, self.cfg.session_timeout
+        )
+        return ZkOptions(self.hosts, base.connect_timeout, base.session_timeout, base.auth)
+
+    def _watch_server(self) -> None:
+        import threading
+
+        server = self.embedded.server if self.embedded else None
+        if server is None or server.proc is None:
+            return
+        proc = server.proc
+        threading.Thread(target=lambda: self.post(ev.ServerExit(proc.wait())), daemon=True).start()
+
+    def _watch_instances(self) -> None:
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        team = self._team()
+        ChildrenWatch(
+            team.client, team.registry.paths.names, lambda _c: self.post(ev.InstancesChanged())
+        )
+
+    def teardown(self) -> None:
+        team, self.team = self.team, None
+        if team is not None:
+            try:
+                if self.publisher is not None:
+                    self.publisher.withdraw()
+                if self.leadership is not None:
+                    self.leadership.release()
+            finally:
+                disconnect(team.client)
+        if self.stopping and self._all_stopped():
+            if self.embedded is not None:
+                self.embedded.stop()
+            self.run_files.clear()
+        # else (a crash): keep the run files, so `down` or the next `up` can clean up
+        self.emit("stopped", None, "supervisor stopped")
+
+    # -- the loop ------------------------------------------------------------
+    def _step(self) -> None:
+        try:
+            event = self.events.get(timeout=self._wait_time())
+        except queue.Empty:
+            event = None
+        # A supervisor must outlive its own mistakes: one failed step is logged, the
+        # loop goes on (the workers are still running and still need supervising).
+        if event is not None:
+            self._guarded(self._handle, event)
+        for work in (self._due_work, self._check_ready, self._publish):
+            self._guarded(work)
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("supervisor step failed")
+
+    def _publish(self) -> None:
+        if self.publisher is not None:
+            self.publisher.maybe_publish()
+
+    def _wait_time(self) -> float:
+        now = time.monotonic()
+        dues = [self.sweep_due]
+        for slot in self.slots.values():
+            dues += [d for d in (slot.due_mono, slot.stop_deadline) if d is not None]
+        if self.publisher is not None and self.publisher.pending_due is not None:
+            dues.append(self.publisher.pending_due)
+        return max(0.0, min(dues) - now)
+
+    def _handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ChildExit):
+            self.on_child_exit(event.reaped)
+        elif isinstance(event, ev.InstancesChanged):
+            self._mark_registered()
+            self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
+        elif isinstance(event, ev.ControlPending):
+            self._run_control()
+        elif isinstance(event, ev.SignalReceived):
+            self._on_signal(event.kind)
+        elif isinstance(event, ev.Conn):
+            self._on_connection(event.state)
+        elif isinstance(event, ev.ServerExit):
+            self._on_server_exit(event.code)
+
+    def _due_work(self) -> None:
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            if slot.state is S.BACKOFF and slot.due_mono is not None and slot.due_mono <= now:
+                self.start(slot)
+            if slot.stop_deadline is not None and slot.stop_deadline <= now and slot.pid:
+                kill_group(slot.pid)
+                slot.stop_deadline = None
+        if self.sweep_due <= now:
+            self.sweep_due = now + self.cfg.sweep_every
+            self.sweep()
+
+    # -- bring-up, start, stop -------------------------------------------------
+    def bring_up(self, only: tuple[str, ...]) -> dict[str, list[str]]:
+        """Start the named (or all) workers that are not running; clear FATAL."""
+        if not self.cfg.spawn_workers:
+            return {"started": [], "kept": []}
+        specs = self._specs(only)
+        started, kept = [], []
+        for spec in specs:
+            slot = self.slots.setdefault(spec.name, Slot.for_spec(spec))
+            if slot.state in (S.STOPPED, S.FATAL, S.BACKOFF):
+                slot.tracker.reset()
+                self.start(slot)
+                started.append(spec.name)
+            else:
+                kept.append(spec.name)
+        return {"started": started, "kept": kept}
+
+    def _specs(self, only: tuple[str, ...]) -> list[WorkerSpec]:
+        from claude_orchestrator.errors import ConfigError
+
+        specs = list(self.cfg.team.workers)
+        if not only:
+            return specs
+        known = {s.name: s for s in specs}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"unknown worker(s) {', '.join(unknown)} "
+                f"(the team file has: {', '.join(known) or 'none'})"
+            )
+        return [known[n] for n in only]
+
+    def start(self, slot: Slot) -> None:
+        argv = worker_argv(self.cfg.team_file, slot.name)
+        env = {
+            **self.cfg.env,
+            "ZK_HOSTS": self.hosts,
+            "CO_TEAM": self.cfg.team_name,
+            "CO_INSTANCE_ID": "",
+        }
+        log_path = self.cfg.team.state_dir / "logs" / f"{slot.name}.log"
+        slot.proc = spawn(
+            slot.name, argv, self.cfg.team.root, env, log_path, lambda r: self.post(ev.ChildExit(r))
+        )
+        slot.started_mono, slot.started_at = time.monotonic(), time.time()
+        slot.due_mono = slot.next_try_at = None
+        slot.after_stop = "stop"
+        slot.move(S.STARTING)
+        self.run_files.write_workers(self.slots)
+        self.changed()
+
+    def stop(self, slot: Slot, after: str = "stop", timeout: float | None = None) -> bool:
+        """TERM the worker's group; KILL it after the timeout. False if nothing ran."""
+        slot.after_stop = after
+        if slot.state is S.BACKOFF:
+            slot.due_mono = slot.next_try_at = None
+            slot.move(S.STOPPED)
+            self._after_stopped(slot)
+            return False
+        if slot.proc is None or slot.state not in (S.STARTING, S.RUNNING):
+            return False
+        slot.move(S.STOPPING)
+        signal_group(slot.proc.pid, signal.SIGTERM)
+        slot.stop_deadline = time.monotonic() + (timeout or self.cfg.down_timeout)
+        self.changed()
+        return True
+
+    def _after_stopped(self, slot: Slot) -> None:
+        if slot.after_stop == "restart":
+            slot.tracker.reset()
+            self.start(slot)
+        elif slot.after_stop == "remove":
+            self.slots.pop(slot.name, None)
+        self.run_files.write_workers(self.slots)
+
+    # -- reaping ---------------------------------------------------------------
+    def on_child_exit(self, r: Reaped) -> None:
+        slot = self.slots.get(r.name)
+        if slot is None or slot.pid != r.pid:
+            return
+        kill_group(r.pid)  # the agent and anything else it left behind
+        requested = slot.state is S.STOPPING
+        uptime = r.at - (slot.started_mono or r.at)
+        slot.proc, slot.stop_deadline = None, None
+        slot.last_exit = describe_returncode(r.returncode)
+        decision = slot.tracker.on_exit(Exit(r.exit_code, r.signal, uptime, requested), time.time())
+        if requested:
+            slot.move(S.STOPPED)  # STOPPING -> STOPPED: the stop we asked for
+            self._after_stopped(slot)
+        else:
+            slot.move(S.EXITED)  # RUNNING|STARTING -> EXITED: it died on its own
+            self._apply_decision(slot, decision.action, decision.delay, decision.reason)
+        self.cleanup_instance(slot.name, r.pid, counted=not requested)
+        self.changed()
+
+    def _apply_decision(self, slot: Slot, action: str, delay: float, reason: str) -> None:
+        if action == "restart" and delay <= 0:
+            self.start(slot)  # at once: the respawn comes before any ZooKeeper work
+            self.emit("restarted", slot.name, reason)
+        elif action == "restart":
+            slot.move(S.BACKOFF)
+            slot.due_mono = time.monotonic() + delay
+            slot.next_try_at = time.time() + delay
+            self.emit("backoff", slot.name, reason)
+        elif action == "fatal":
+            slot.move(S.FATAL)
+            self.emit("fatal", slot.name, reason)
+        else:
+            slot.move(S.STOPPED)
+            self.emit("stopped", slot.name, reason)
+        self.run_files.write_workers(self.slots)
+
+    def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:
+        """Remove a dead worker's instance node and put its tasks back, now."""
+        from claude_orchestrator.supervisor.recover import clean_dead_worker
+
+        team = self.team
+        if team is None:
+            return
+        for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
+            self.emit("recovered", name, f"{task_id} back to {status}", task_id)
+
+    def _mark_registered(self) -> None:
+        from claude_orchestrator.supervisor.recover import registered_pids
+
+        team = self.team
+        starting = [s for s in self.slots.values() if s.state is S.STARTING]
+        if team is None or not starting:
+            return
+        pids = registered_pids(team, [s.name for s in starting])
+        for slot in starting:
+            if slot.pid is not None and pids.get(slot.name) == slot.pid:
+                slot.move(S.RUNNING)
+                self.emit("joined", slot.name, f"pid {slot.pid}")
+        self.changed()
+
+    # -- leadership work ------------------------------------------------------
+    def sweep(self) -> None:
+        from claude_orchestrator.zk.recovery import sweep
+
+        team = self.team
+        if team is None or self.leadership is None or not self.leadership.is_leader():
+            return
+        report = sweep(team.tasks, time.time())
+        for task_id in report.recovered + report.failed:
+            self.emit("recovered", None, f"{task_id}: its claimer is gone", task_id)
+
+    # -- control, signals, connection -------------------------------------------
+    def _run_control(self) -> None:
+        from claude_orchestrator.supervisor.commands import execute
+
+        team = self.team
+        if team is None:
+            return
+        server = ControlServer(team.client, self.cfg.team_name, lambda: None)
+        for req_name, request in server.pending():
+            server.reply(req_name, execute(self, request))
+
+    def _on_signal(self, kind: str) -> None:
+        if kind == "hup":
+            from claude_orchestrator.supervisor.commands import reload
+
+            reload(self)
+        else:
+            self.shut_down(self.cfg.down_timeout if kind != "kill" else 0.1)
+
+    def shut_down(self, timeout: float) -> list[str]:
+        self.stopping = True
+        return [s.name for s in list(self.slots.values()) if self.stop(s, "stop", timeout)]
+
+    def _on_connection(self, state: str) -> None:
+        if state == "CONNECTED" and self.leadership is not None:
+            self.leadership.ensure()
+            self.sweep_due = time.monotonic()
+            self.changed()
+
+    def _on_server_exit(self, code: int) -> None:
+        if self.stopping or self.embedded is None or self.embedded.server is None:
+            return
+        self.emit("restarted", "zookeeper", f"embedded server {describe_returncode(code)}")
+        self.embedded.start(self.embedded.server.port)
+        self._watch_server()
+
+    # -- helpers ---------------------------------------------------------------
+    def _all_stopped(self) -> bool:
+        return all(s.proc is None for s in self.slots.values())
+
+    def _check_ready(self) -> None:
+        if self.ready_sent or any(s.state is S.STARTING for s in self.slots.values()):
+            return
+        self.ready_sent = True
+        if self.publisher is not None:
+            self.publisher.publish_now()
+        summary = {s.name: s.state.value for s in self.slots.values()}
+        self.run_files.write_ready(self.hosts, summary)
+        if self.on_ready is not None:
+            self.on_ready(summary)
+
+    def changed(self) -> None:
+        if self.publisher is not None:
+            self.publisher.mark()
+
+    def emit(self, kind: str, worker: str | None, text: str, task: str | None = None) -> None:
+        line = EventLine(at=time.time(), kind=kind, worker=worker, task=task, text=text)
+        if self.publisher is not None:
+            self.publisher.record(line)
+        log.info("%s %s %s", kind, worker or "-", text)
+        if self.on_event is not None:
+            self.on_event(line)
+
+    def _team(self) -> Team:
+        if self.team is None:
+            raise RuntimeError("supervisor is not connected")
+        return self.team
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def reload_team(sup: Supervisor) -> TeamConfig:
+    if sup.cfg.team_file is None:
+        return sup.cfg.team
+    return load_team(sup.cfg.team_file)

@@ -1,0 +1,90 @@
+"""The executor half of each control command (the client half is control.py).
+
+Each runs on the supervisor's loop and returns a reply that says what
+changed: ``started``, ``stopped``, ``restarted``, ``kept``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from claude_orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from claude_orchestrator.supervisor.arbiter import Supervisor
+
+
+def execute(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    command = request.get("command")
+    args = request.get("args") or {}
+    handler = HANDLERS.get(str(command))
+    if handler is None:
+        return {"error": f"unknown command {command!r}"}
+    try:
+        return handler(sup, args)
+    except OrchestratorError as exc:
+        return {"error": str(exc)}
+
+
+def up(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
+    return sup.bring_up(tuple(args.get("workers") or ()))
+
+
+def restart(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
+    names = list(args.get("workers") or sup.slots)
+    unknown = [n for n in names if n not in sup.slots]
+    if unknown:
+        return {"error": f"unknown worker(s): {', '.join(unknown)}"}
+    restarted = []
+    for name in names:
+        slot = sup.slots[name]
+        if not sup.stop(slot, after="restart"):
+            slot.tracker.reset()
+            sup.start(slot)
+        restarted.append(name)
+    return {"restarted": restarted, "started": [], "stopped": [], "kept": []}
+
+
+def reload(sup: Supervisor, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Re-read the team file: start added, stop removed, restart changed workers."""
+    from dataclasses import replace
+
+    from claude_orchestrator.supervisor.arbiter import reload_team
+    from claude_orchestrator.supervisor.slots import Slot
+
+    team = reload_team(sup)
+    sup.cfg = replace(sup.cfg, team=team)
+    wanted = {spec.name: spec for spec in team.workers}
+    out: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "kept": []}
+    for name in [n for n in sup.slots if n not in wanted]:
+        if not sup.stop(sup.slots[name], after="remove"):
+            sup.slots.pop(name, None)
+        out["stopped"].append(name)
+    for name, spec in wanted.items():
+        slot = sup.slots.get(name)
+        if slot is None:
+            sup.slots[name] = slot = Slot.for_spec(spec)
+            sup.start(slot)
+            out["started"].append(name)
+        elif slot.spec != spec:
+            slot.spec = spec
+            if not sup.stop(slot, after="restart"):
+                sup.start(slot)
+            out["restarted"].append(name)
+        else:
+            out["kept"].append(name)
+    sup.emit("reloaded", None, ", ".join(f"{k}: {len(v)}" for k, v in out.items()))
+    return out
+
+
+def down(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
+    timeout = float(args.get("timeout") or sup.cfg.down_timeout)
+    stopping = sup.shut_down(timeout)
+    return {"stopped": stopping, "supervisor": "stopping"}
+
+
+def ping(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
+    return {"pong": True, "workers": {n: s.state.value for n, s in sup.slots.items()}}
+
+
+HANDLERS = {"up": up, "restart": restart, "reload": reload, "down": down, "ping": ping}

@@ -1,0 +1,392 @@
+"""Rendering a state snapshot: the ``ps`` table, the live dashboard and ``--no-tui`` lines.
+
+Every function here is a pure function of a :class:`Snapshot` (or part of one)
+and a clock reading passed in, so the dashboard is tested by rendering into a
+fixed-size, colourless console. No ZooKeeper access and no I/O; the caller
+owns the ``rich.live.Live`` and the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    Group,
+    JustifyMethod,
+    RenderableType,
+    RenderResult,
+)
+from rich.measure import Measurement
+from rich.rule import Rule
+from rich.table import Column, Table
+from rich.text import Text
+
+from claude_orchestrator.supervisor.snapshot import (
+    COUNT_KEYS,
+    EventLine,
+    Snapshot,
+    TaskLine,
+    WorkerRow,
+)
+
+STATE_STYLES: Mapping[str, str] = {
+    "running": "green",
+    "starting": "yellow",
+    "backoff": "yellow",
+    "stopping": "yellow",  # transitional, like starting
+    "exited": "red",
+    "fatal": "bold red",
+    "stopped": "dim",
+}
+EVENT_STYLES: Mapping[str, str] = {
+    "joined": "green",
+    "started": "green",
+    "completed": "green",
+    "claimed": "cyan",
+    "restarted": "yellow",
+    "backoff": "yellow",
+    "recovered": "magenta",
+    "failed": "red",
+    "fatal": "bold red",
+    "left": "dim",
+    "stopped": "dim",
+}
+COUNT_STYLES: Mapping[str, str] = {
+    "pending": "yellow",
+    "active": "cyan",
+    "blocked": "magenta",
+    "failed": "red",
+    "completed": "green",
+}
+MAX_EVENTS = 10
+MAX_PENDING = 5
+MAX_IN_PROGRESS = 8
+#: below this width the pending head and the work in progress are stacked, not side by side
+SIDE_BY_SIDE_MIN = 96
+MISSING = "-"
+
+
+# -- plain text -------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float) -> str:
+    """A compact duration: "42s", "3m05s", "2h03m", "1d02h" (negative counts as 0)."""
+    secs = max(0, int(seconds))
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    if secs < 86400:
+        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
+    return f"{secs // 86400}d{secs % 86400 // 3600:02d}h"
+
+
+def uptime_text(started_at: float | None, now: float) -> str:
+    """How long since ``started_at``, or "-" when the worker is not running."""
+    if started_at is None:
+        return MISSING
+    return duration_text(now - started_at)
+
+
+def cost_text(cost_usd: float) -> str:
+    """Dollars with cents ("$0.12"), "-" when nothing was spent."""
+    return f"${cost_usd:.2f}" if cost_usd > 0 else MISSING
+
+
+def clock_text(at: float) -> str:
+    """Local wall-clock time of day, as people read it on their own screen."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def event_line_text(ev: EventLine) -> str:
+    """The one-line form printed by ``up --no-tui``: UTC timestamp, kind, subject, text."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ev.at))
+    subject = " ".join(part for part in (ev.worker, ev.task) if part)
+    text = " ".join(ev.text.split())  # one line, whatever the text held
+    if subject and text:
+        subject += ":"
+    return " ".join(part for part in (stamp, ev.kind, subject, text) if part)
+
+
+# -- cells ------------------------------------------------------------------------------------
+
+
+def _cell(value: str | None, style: str = "", empty: str = MISSING) -> Text:
+    """A one-line cell that is cut with "…" rather than wrapped when its column shrinks."""
+    return Text(value or empty, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def state_text(row: WorkerRow, now: float) -> Text:
+    """The coloured state; a backoff says when the next try is due."""
+    label = row.state
+    if row.state == "backoff" and row.next_try_at is not None:
+        # Round up: "retry in 0s" while the retry is still ahead would read as overdue.
+        label = f"backoff (retry in {duration_text(math.ceil(row.next_try_at - now))})"
+    return _cell(label, STATE_STYLES.get(row.state, ""))
+
+
+@dataclass(frozen=True)
+class PsColumn:
+    """How one column of a table behaves when the width runs short."""
+
+    header: str
+    justify: JustifyMethod = "left"
+    flex: bool = False  # gives up width first: cut with "…", down to FLEX_MIN
+
+
+def _column(col: PsColumn, ratio: int | None = None) -> Column:
+    if col.flex:
+        return Column(_cell(col.header), justify=col.justify, overflow="ellipsis", ratio=ratio)
+    return Column(col.header, justify=col.justify, no_wrap=True, overflow="ellipsis")
+
+
+def _fixed(header: str, justify: JustifyMethod = "left") -> Column:
+    """A column kept at its natural width while others shrink."""
+    return _column(PsColumn(header, justify))
+
+
+def _flex(header: str, ratio: int | None = None) -> Column:
+    """A column that gives up width first; its cells are cut, never wrapped."""
+    return _column(PsColumn(header, flex=True), ratio)
+
+
+# -- the team table (ps) ----------------------------------------------------------------------
+
+PS_COLUMNS = (
+    PsColumn("NAME"),
+    PsColumn("ROLE", flex=True),
+    PsColumn("HOST", flex=True),
+    PsColumn("STATE"),
+    PsColumn("PID", "right"),
+    PsColumn("UPTIME", "right"),
+    PsColumn("RESTARTS", "right"),
+    PsColumn("LAST EXIT", flex=True),
+    PsColumn("TASK"),  # a task id is useless cut short, so it never shrinks
+    PsColumn("COST", "right"),
+)
+#: columns left out, in this order, while the team table would not fit the width otherwise
+PS_DROP_ORDER = ("HOST", "ROLE", "LAST EXIT", "RESTARTS", "UPTIME", "PID")
+FLEX_MIN = 10  # cut narrower than this a cell says too little: leave the column out
+COLUMN_GAP = 2  # box=None and padding (0, 1) without edges: two spaces between columns
+
+
+def ps_table(workers: Sequence[WorkerRow], now: float, hide: Collection[str] = ()) -> Table:
+    """The team as ``ps`` shows it: one row per worker, without the ``hide`` columns."""
+    shown = [i for i, col in enumerate(PS_COLUMNS) if col.header not in hide]
+    table = Table(
+        *(_column(PS_COLUMNS[i]) for i in shown), box=None, header_style="bold", pad_edge=False
+    )
+    for row in workers:
+        cells = _ps_cells(row, now)
+        table.add_row(*(cells[i] for i in shown))
+    return table
+
+
+def ps_hidden(workers: Sequence[WorkerRow], now: float, width: int) -> tuple[str, ...]:
+    """The fewest columns to leave out (in PS_DROP_ORDER) for the team table to fit ``width``."""
+    rows = [_ps_cells(row, now) for row in workers]
+    for count in range(len(PS_DROP_ORDER) + 1):
+        hidden = PS_DROP_ORDER[:count]
+        if _ps_min_width(rows, hidden) <= width:
+            return hidden
+    return PS_DROP_ORDER
+
+
+def _ps_min_width(rows: Sequence[Sequence[Text]], hidden: Collection[str]) -> int:
+    """Width of the table once its flex columns are cut down to FLEX_MIN."""
+    widths = []
+    for i, col in enumerate(PS_COLUMNS):
+        if col.header in hidden:
+            continue
+        natural = max([len(col.header), *(row[i].cell_len for row in rows)])
+        widths.append(min(natural, FLEX_MIN) if col.flex else natural)
+    return sum(widths) + COLUMN_GAP * (len(widths) - 1)
+
+
+def _ps_cells(row: WorkerRow, now: float) -> list[Text]:
+    return [
+        _cell(row.name, "bold"),
+        _cell(row.role),
+        _cell(row.host),
+        state_text(row, now),
+        _cell(MISSING if row.pid is None else str(row.pid)),
+        _cell(uptime_text(row.started_at, now)),
+        _cell(str(row.restarts), "yellow" if row.restarts else ""),
+        _cell(row.last_exit),
+        _cell(row.current_task),
+        _cell(cost_text(row.cost_usd)),
+    ]
+
+
+class TeamTable:
+    """The team table with the least useful columns left out when the width is short."""
+
+    def __init__(self, workers: Sequence[WorkerRow], now: float) -> None:
+        self.workers = workers
+        self.now = now
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        hidden = ps_hidden(self.workers, self.now, options.max_width)
+        yield ps_table(self.workers, self.now, hidden)
+
+
+def _pack(items: Iterable[Text], width: int, gap: str) -> Text:
+    """Join items on lines no wider than ``width``, never splitting an item across lines."""
+    out = Text()
+    line_len = 0
+    for item in items:
+        if line_len and line_len + len(gap) + item.cell_len > width:
+            out.append("\n")
+            line_len = 0
+        elif line_len:
+            out.append(gap)
+            line_len += len(gap)
+        out.append_text(item)
+        line_len += item.cell_len
+    return out
+
+
+class Packed:
+    """Items joined on as few lines as the width allows, never splitting an item."""
+
+    def __init__(self, items: Sequence[Text], gap: str = "   ") -> None:
+        self.items = items
+        self.gap = gap
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield _pack(self.items, options.max_width, self.gap)
+
+
+# -- the task board ---------------------------------------------------------------------------
+
+
+def count_items(counts: Mapping[str, int]) -> list[Text]:
+    """One "state N" item per task state: the known ones in order, then any others."""
+    keys = [*COUNT_KEYS, *(k for k in counts if k not in COUNT_KEYS)]
+    items = []
+    for key in keys:
+        value = counts.get(key, 0)
+        style = COUNT_STYLES.get(key, "") if value else "dim"
+        items.append(Text.assemble((key, style), " ", (str(value), "bold" if value else "dim")))
+    return items
+
+
+def _board_table(*columns: Column) -> Table:
+    return Table(*columns, box=None, header_style="bold", pad_edge=False, expand=True)
+
+
+def pending_table(head: Sequence[TaskLine]) -> Table:
+    """The next tasks to be claimed: id, priority, title."""
+    table = _board_table(_fixed("PENDING"), _fixed("PRI", "right"), _flex("TITLE", ratio=1))
+    for task in head[:MAX_PENDING]:
+        table.add_row(_cell(task.id), _cell(f"p{task.priority}"), _cell(task.title))
+    if not head:
+        table.add_row(_cell("none", "dim"))
+    return table
+
+
+def in_progress_table(tasks: Sequence[TaskLine], now: float) -> Table:
+    """What is being worked on, by whom and for how long."""
+    table = _board_table(
+        _fixed("IN PROGRESS"), _flex("WORKER"), _flex("TITLE", ratio=1), _fixed("", "right")
+    )
+    for task in tasks[:MAX_IN_PROGRESS]:
+        since = MISSING if task.since is None else f"for {uptime_text(task.since, now)}"
+        table.add_row(_cell(task.id), _cell(task.worker, "bold"), _cell(task.title), _cell(since))
+    if len(tasks) > MAX_IN_PROGRESS:
+        table.add_row(_cell(f"… {len(tasks) - MAX_IN_PROGRESS} more", "dim"))
+    if not tasks:
+        table.add_row(_cell("none", "dim"))
+    return table
+
+
+class TaskBoard:
+    """Counts per state, the pending head and the work in progress, laid out for the width.
+
+    A renderable rather than a fixed layout because only render time knows the
+    width: side by side saves the lines a 30-row terminal needs for events.
+    """
+
+    def __init__(self, snap: Snapshot, now: float) -> None:
+        self.snap = snap
+        self.now = now
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Packed(count_items(self.snap.counts))
+        pending = pending_table(self.snap.pending_head)
+        working = in_progress_table(self.snap.in_progress, self.now)
+        if options.max_width < SIDE_BY_SIDE_MIN:
+            yield pending
+            yield working
+            return
+        # Work in progress gets its natural width (up to 3/5): its titles are the ones that
+        # matter now, and the pending head makes do with the rest.
+        gap = 2
+        natural = Measurement.get(console, options, working).maximum
+        grid = Table.grid(expand=True, padding=(0, gap))  # a grid collapses padding: one gap
+        grid.add_column(ratio=1)
+        grid.add_column(width=min(natural, (options.max_width - gap) * 3 // 5))
+        grid.add_row(pending, working)
+        yield grid
+
+
+# -- events and the whole dashboard -----------------------------------------------------------
+
+
+def events_table(events: Sequence[EventLine]) -> Table:
+    """The last MAX_EVENTS events, oldest first: time, kind, worker, task, text."""
+    table = Table.grid(
+        _fixed("at"), _fixed("kind"), _flex("worker"), _flex("task"), _flex("text", ratio=1),
+        padding=(0, 1),
+        expand=True,
+    )  # fmt: skip
+    for ev in events[-MAX_EVENTS:]:
+        table.add_row(
+            _cell(clock_text(ev.at), "dim"),
+            _cell(ev.kind, EVENT_STYLES.get(ev.kind, "")),
+            _cell(ev.worker, "bold", empty=""),
+            _cell(ev.task, empty=""),
+            _cell(" ".join(ev.text.split()), empty=""),
+        )
+    return table
+
+
+def header_items(snap: Snapshot, now: float) -> list[Text]:
+    """Team, ZooKeeper hosts (and whether embedded), leadership, supervisor and time."""
+    embedded = " (embedded)" if snap.embedded else ""
+    leader = ("yes", "green") if snap.leader else ("no", "yellow")
+    return [
+        Text.assemble(("team ", "dim"), (snap.team, "bold")),
+        Text.assemble(("zookeeper ", "dim"), snap.zookeeper or MISSING, embedded),
+        Text.assemble(("leader ", "dim"), leader),
+        Text.assemble(("supervisor ", "dim"), f"{snap.host or MISSING}:{snap.pid}"),
+        Text(clock_text(now)),
+    ]
+
+
+def _section(title: str) -> Rule:
+    return Rule(Text(title, style="bold"), style="dim", align="left")
+
+
+def render(snap: Snapshot, now: float) -> RenderableType:
+    """The whole dashboard for one snapshot: header, team, task board, recent events."""
+    team: RenderableType = TeamTable(snap.workers, now)
+    if not snap.workers:
+        team = Text("no workers", style="dim")
+    events: RenderableType = events_table(snap.events)
+    if not snap.events:
+        events = Text("no events yet", style="dim")
+    return Group(
+        Packed(header_items(snap, now), gap="  "),
+        _section("team"),
+        team,
+        _section("tasks"),
+        TaskBoard(snap, now),
+        _section("events"),
+        events,
+    )

@@ -1,0 +1,127 @@
+"""The embedded ZooKeeper of a team with no ``zookeeper`` configured.
+
+Data lives in ``.claude-orchestrator/zookeeper/`` and survives ``down``/``up``;
+``run/zookeeper.json`` tells every command run with the same team file where
+the server listens. A server left running by a supervisor that died is
+adopted: if the run file's port answers ``ruok``, it is reused as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claude_orchestrator.conf.layout import logs_dir, zookeeper_data_dir, zookeeper_run_file
+from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
+
+
+@dataclass
+class EmbeddedZk:
+    state_dir: Path
+    server: ZkServer | None = None
+    adopted_pid: int | None = None
+
+    @property
+    def run_file(self) -> Path:
+        return zookeeper_run_file(self.state_dir)
+
+    def read_run_file(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def ensure_running(self) -> str:
+        """Reuse a live server of this state dir, or start one; return its hosts."""
+        info = self.read_run_file()
+        port = int(info.get("port") or 0)
+        if port and four_letter(port, "ruok") == "imok":
+            self.adopted_pid = info.get("pid")
+            return str(info["hosts"])
+        return self.start(port if port and _port_free(port) else free_port())
+
+    def start(self, port: int) -> str:
+        data = zookeeper_data_dir(self.state_dir)
+        self.server = ZkServer(data, port=port)
+        self.server.start()
+        self._write_run_file()
+        return self.server.hosts
+
+    def _write_run_file(self) -> None:
+        server = self.server
+        if server is None or server.proc is None:
+            return
+        self.run_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = {"hosts": server.hosts, "port": server.port, "pid": server.proc.pid}
+        tmp = self.run_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, self.run_file)
+        _link_log(server.data_dir, self.state_dir)
+
+    def pid(self) -> int | None:
+        if self.server is not None and self.server.proc is not None:
+            return self.server.proc.pid
+        return self.adopted_pid
+
+    def stop(self) -> None:
+        """Stop the server (ours or adopted) and remove the run file."""
+        if self.server is not None:
+            self.server.stop()
+        elif self.adopted_pid:
+            _terminate(self.adopted_pid)
+        self.run_file.unlink(missing_ok=True)
+
+
+def stop_recorded_server(state_dir: Path) -> bool:
+    """``down`` without a supervisor: stop the server its run file names, if alive."""
+    emb = EmbeddedZk(state_dir)
+    info = emb.read_run_file()
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        emb.run_file.unlink(missing_ok=True)
+        return False
+    emb.adopted_pid = pid
+    emb.stop()
+    return True
+
+
+def _terminate(pid: int, timeout: float = 10.0) -> None:
+    """TERM the server, KILL it if it is still there after ``timeout``."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _link_log(data_dir: Path, state_dir: Path) -> None:
+    """Make the server's log visible under logs/ with the other logs."""
+    logs = logs_dir(state_dir)
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    link = logs / "zookeeper.log"
+    if not link.exists():
+        try:
+            link.symlink_to(data_dir / "zookeeper.log")
+        except OSError:
+            pass

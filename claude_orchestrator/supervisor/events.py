@@ -1,0 +1,40 @@
+"""Events posted to the supervisor loop (frozen, small, typed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from claude_orchestrator.supervisor.procs import Reaped
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    reaped: Reaped
+
+
+@dataclass(frozen=True)
+class InstancesChanged:
+    """The names folder changed: someone registered or left."""
+
+
+@dataclass(frozen=True)
+class ControlPending:
+    """A control request may be waiting."""
+
+
+@dataclass(frozen=True)
+class SignalReceived:
+    kind: str  # term | int | kill | hup
+
+
+@dataclass(frozen=True)
+class Conn:
+    state: str
+
+
+@dataclass(frozen=True)
+class ServerExit:
+    code: int
+
+
+Event = ChildExit | InstancesChanged | ControlPending | SignalReceived | Conn | ServerExit

@@ -1,0 +1,197 @@
+"""Publishing the supervisor's snapshot: ``supervisors/<host>`` (ephemeral JSON).
+
+``ps`` and the dashboard read it. Changes are batched: at most one write per
+PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
+seconds so task counts stay current. Everything here runs on the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.query import counts
+from claude_orchestrator.zk.taskmodel import task_id_of_entry
+
+if TYPE_CHECKING:
+    from claude_orchestrator.supervisor.arbiter import Supervisor
+
+PUBLISH_GAP = 0.25
+REFRESH = 2.0
+EVENTS_KEPT = 50
+HEAD = 5
+
+
+def supervisors_folder(team: str) -> str:
+    return f"{TeamPaths(team).root}/supervisors"
+
+
+class Publisher:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.path = f"{supervisors_folder(sup.cfg.team_name)}/{socket.gethostname()}"
+        self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
+        self.pending_due: float | None = time.monotonic()
+        self.watchers: list[Callable[[Snapshot], None]] = []
+
+    def mark(self) -> None:
+        if self.pending_due is None:
+            self.pending_due = time.monotonic() + PUBLISH_GAP
+
+    def record(self, line: EventLine) -> None:
+        self.events.append(line)
+        self.mark()
+
+    def publish_now(self) -> None:
+        self.pending_due = time.monotonic()
+        self.maybe_publish()
+
+    def maybe_publish(self) -> None:
+        now = time.monotonic()
+        if self.pending_due is None or self.pending_due > now:
+            return
+        self.pending_due = now + REFRESH if self.watchers else None
+        snap = self.snapshot()
+        self._write(snap)
+        for watcher in self.watchers:
+            watcher(snap)
+
+    def snapshot(self) -> Snapshot:
+        sup = self.sup
+        team = sup.team
+        rows = tuple(self._row(slot) for slot in sup.slots.values())
+        leader = bool(
+            sup.leadership and team and team.client.connected and sup.leadership.is_leader()
+        )
+        snap = Snapshot(
+            team=sup.cfg.team_name,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            zookeeper=sup.hosts,
+            embedded=sup.embedded is not None,
+            leader=leader,
+            taken_at=time.time(),
+            workers=rows,
+            events=tuple(self.events),
+        )
+        if team is None or not team.client.connected:
+            return snap
+        return _with_tasks(snap, team)
+
+    def _row(self, slot: Any) -> WorkerRow:
+        inst = self._instance(slot.name) if slot.state.value == "running" else {}
+        return WorkerRow(
+            name=slot.name,
+            role=slot.spec.role,
+            host=socket.gethostname(),
+            state=slot.state.value,
+            pid=slot.pid,
+            started_at=slot.started_at,
+            restarts=slot.tracker.restarts,
+            last_exit=slot.last_exit,
+            next_try_at=slot.next_try_at,
+            current_task=inst.get("current_task"),
+            cost_usd=float(inst.get("cost_usd") or 0.0),
+            instance_id=inst.get("id"),
+        )
+
+    def _instance(self, name: str) -> dict[str, Any]:
+        from claude_orchestrator.errors import NotFoundError
+
+        team = self.sup.team
+        if team is None or not team.client.connected:
+            return {}
+        try:
+            return team.registry.find(team.registry.resolve_name(name)) or {}
+        except NotFoundError:
+            return {}
+
+    def _write(self, snap: Snapshot) -> None:
+        from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+
+        team = self.sup.team
+        if team is None or not team.client.connected:
+            return
+        data = json.dumps(snap.to_dict()).encode()
+        try:
+            try:
+                team.client.set(self.path, data)
+            except NoNodeError:
+                team.client.create(self.path, data, ephemeral=True, makepath=True)
+        except (NodeExistsError, KazooException):
+            self.mark()  # try again shortly
+
+    def withdraw(self) -> None:
+        from kazoo.exceptions import KazooException
+
+        team = self.sup.team
+        if team is not None and team.client.connected:
+            try:
+                team.client.delete(self.path)
+            except KazooException:
+                pass
+
+
+def _with_tasks(snap: Snapshot, team: Any) -> Snapshot:
+    from dataclasses import replace
+
+    store = team.tasks
+    head = []
+    for folder in store.pending_folders():
+        if folder.endswith("/waiting"):
+            continue
+        head += [(e, task_id_of_entry(e)) for e in store.entries(folder)[:HEAD]]
+    pending = [_line(store, tid) for _, tid in sorted(head)[:HEAD]]
+    active = store.entries(store.paths.state_folder("active"))
+    running = [_line(store, task_id_of_entry(e)) for e in active]
+    return replace(
+        snap,
+        counts=counts(store),
+        pending_head=tuple(t for t in pending if t),
+        in_progress=tuple(t for t in running if t),
+    )
+
+
+def _line(store: Any, task_id: str) -> TaskLine | None:
+    from claude_orchestrator.errors import NotFoundError
+    from claude_orchestrator.zk.codec import parse_iso
+
+    try:
+        rec = store.read(task_id)[0]
+    except NotFoundError:
+        return None
+    since = rec.get("started_at") or rec.get("claimed_at")
+    return TaskLine(
+        id=rec["id"],
+        title=rec["title"],
+        priority=rec["priority"],
+        status=rec["status"],
+        worker=rec.get("claimed_by"),
+        since=parse_iso(since) if since else None,
+    )
+
+
+def read_snapshots(client: Any, team: str) -> list[Snapshot]:
+    """Every published supervisor snapshot of a team (for ``ps``)."""
+    from kazoo.exceptions import NoNodeError
+
+    folder = supervisors_folder(team)
+    try:
+        hosts = sorted(client.get_children(folder))
+    except NoNodeError:
+        return []
+    out = []
+    for host in hosts:
+        try:
+            data, _ = client.get(f"{folder}/{host}")
+        except NoNodeError:
+            continue
+        out.append(Snapshot.from_dict(json.loads(data.decode())))
+    return out

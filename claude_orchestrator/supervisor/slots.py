@@ -1,0 +1,48 @@
+"""One supervised worker: its spec, process, state and restart history."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+from claude_orchestrator.conf.team import WorkerSpec
+from claude_orchestrator.supervisor.policy import RestartPolicy, RestartTracker
+from claude_orchestrator.supervisor.states import ProcState, check_transition
+
+
+@dataclass
+class Slot:
+    spec: WorkerSpec
+    tracker: RestartTracker
+    state: ProcState = ProcState.STOPPED
+    proc: subprocess.Popen[bytes] | None = None
+    started_mono: float | None = None
+    started_at: float | None = None
+    last_exit: str | None = None
+    due_mono: float | None = None  # BACKOFF: when to start again
+    next_try_at: float | None = None  # the same, as epoch seconds for people
+    stop_deadline: float | None = None  # STOPPING: when to SIGKILL the group
+    after_stop: str = "stop"  # what to do once stopped: stop | restart | remove
+    events: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_spec(cls, spec: WorkerSpec, policy: RestartPolicy | None = None) -> Slot:
+        return cls(spec, RestartTracker(policy or RestartPolicy(mode=spec.restart)))
+
+    @property
+    def name(self) -> str:
+        return spec_name(self.spec)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def move(self, new: ProcState) -> None:
+        """The one place a slot changes state, checked against the table."""
+        if new is not self.state:
+            check_transition(self.state, new)
+            self.state = new
+
+
+def spec_name(spec: WorkerSpec) -> str:
+    return spec.name

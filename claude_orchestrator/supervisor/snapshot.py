@@ -1,0 +1,195 @@
+"""The state snapshot the supervisor publishes: what the dashboard and ``ps --json`` show.
+
+Frozen dataclasses with ``to_dict()`` (plain JSON-ready dicts and lists) and
+``from_dict()`` (tolerant of missing optional keys, so an older supervisor's
+snapshot still reads). Pure data: no ZooKeeper access and no I/O here, so
+connection states do not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+#: task-board states in display order; a snapshot may carry others after these
+COUNT_KEYS = ("pending", "waiting", "active", "blocked", "failed", "completed", "cancelled")
+
+Data = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """One supervised worker, as a row of ``ps``."""
+
+    name: str
+    role: str
+    host: str
+    state: str  # stopped|starting|running|backoff|stopping|exited|fatal
+    pid: int | None = None
+    started_at: float | None = None  # epoch seconds
+    restarts: int = 0
+    last_exit: str | None = None  # e.g. "killed by SIGKILL", "exited 1"
+    next_try_at: float | None = None  # when in backoff
+    current_task: str | None = None
+    cost_usd: float = 0.0  # sum of its sessions so far
+    instance_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Data) -> WorkerRow:
+        return cls(
+            name=_str(data, "name"),
+            role=_str(data, "role", ""),
+            host=_str(data, "host", ""),
+            state=_str(data, "state"),
+            pid=_opt_int(data, "pid"),
+            started_at=_opt_float(data, "started_at"),
+            restarts=int(data.get("restarts") or 0),
+            last_exit=_opt_str(data, "last_exit"),
+            next_try_at=_opt_float(data, "next_try_at"),
+            current_task=_opt_str(data, "current_task"),
+            cost_usd=float(data.get("cost_usd") or 0.0),
+            instance_id=_opt_str(data, "instance_id"),
+        )
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    """A task as the board shows it: the pending head or one in progress."""
+
+    id: str
+    title: str
+    priority: int
+    status: str
+    worker: str | None = None
+    since: float | None = None  # claimed/started, epoch seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Data) -> TaskLine:
+        return cls(
+            id=_str(data, "id"),
+            title=_str(data, "title", ""),
+            priority=int(data.get("priority") or 0),
+            status=_str(data, "status", ""),
+            worker=_opt_str(data, "worker"),
+            since=_opt_float(data, "since"),
+        )
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One thing that happened to the team, for the event list and ``up --no-tui``."""
+
+    at: float
+    kind: str  # joined|left|restarted|claimed|completed|failed|recovered|fatal|backoff|...
+    worker: str | None = None
+    task: str | None = None
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Data) -> EventLine:
+        return cls(
+            at=float(_required(data, "at")),
+            kind=_str(data, "kind"),
+            worker=_opt_str(data, "worker"),
+            task=_opt_str(data, "task"),
+            text=_str(data, "text", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the dashboard renders, taken at one instant by the supervisor."""
+
+    team: str
+    host: str
+    pid: int
+    zookeeper: str
+    embedded: bool
+    leader: bool
+    taken_at: float
+    workers: tuple[WorkerRow, ...] = ()
+    # Excluded from the hash: a mapping is not hashable, and the tuples identify a snapshot.
+    counts: Mapping[str, int] = field(default_factory=dict, hash=False)
+    pending_head: tuple[TaskLine, ...] = ()  # first few pending, in claim order
+    in_progress: tuple[TaskLine, ...] = ()
+    events: tuple[EventLine, ...] = ()  # newest last
+
+    def __post_init__(self) -> None:
+        # A frozen snapshot should not share a mutable dict with its producer.
+        object.__setattr__(self, "counts", MappingProxyType(dict(self.counts)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "team": self.team,
+            "host": self.host,
+            "pid": self.pid,
+            "zookeeper": self.zookeeper,
+            "embedded": self.embedded,
+            "leader": self.leader,
+            "taken_at": self.taken_at,
+            "workers": [w.to_dict() for w in self.workers],
+            "counts": dict(self.counts),
+            "pending_head": [t.to_dict() for t in self.pending_head],
+            "in_progress": [t.to_dict() for t in self.in_progress],
+            "events": [e.to_dict() for e in self.events],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Data) -> Snapshot:
+        return cls(
+            team=_str(data, "team"),
+            host=_str(data, "host", ""),
+            pid=int(data.get("pid") or 0),
+            zookeeper=_str(data, "zookeeper", ""),
+            embedded=bool(data.get("embedded", False)),
+            leader=bool(data.get("leader", False)),
+            taken_at=float(_required(data, "taken_at")),
+            workers=tuple(WorkerRow.from_dict(w) for w in data.get("workers") or ()),
+            counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
+            pending_head=_tasks(data, "pending_head"),
+            in_progress=_tasks(data, "in_progress"),
+            events=tuple(EventLine.from_dict(e) for e in data.get("events") or ()),
+        )
+
+
+def _tasks(data: Data, key: str) -> tuple[TaskLine, ...]:
+    return tuple(TaskLine.from_dict(t) for t in data.get(key) or ())
+
+
+def _required(data: Data, key: str) -> Any:
+    if data.get(key) is None:
+        raise ValueError(f"snapshot record lacks required key {key!r}: {dict(data)!r:.200}")
+    return data[key]
+
+
+def _str(data: Data, key: str, default: str | None = None) -> str:
+    """A string field; required unless a default is given."""
+    if default is not None and data.get(key) is None:
+        return default
+    return str(_required(data, key))
+
+
+def _opt_str(data: Data, key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def _opt_int(data: Data, key: str) -> int | None:
+    value = data.get(key)
+    return None if value is None else int(value)
+
+
+def _opt_float(data: Data, key: str) -> float | None:
+    value = data.get(key)
+    return None if value is None else float(value)
