@@ -342,9 +342,9 @@ def ps(app: App) -> None:
         return
     from rich.console import Console
 
-    from claude_orchestrator.supervisor.dashboard import ps_table
+    from claude_orchestrator.supervisor.dashboard import TeamTable
 
-    Console().print(ps_table(rows, time.time()))
+    Console().print(TeamTable(rows, time.time()))
 
 
 def _unmanaged_rows(app: App) -> list[Any]:

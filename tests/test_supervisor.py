@@ -1,0 +1,250 @@
+"""The supervisor end to end: the real binary, its embedded ZooKeeper, real workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.team import Team
+from tests.clihelp import BIN
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+TEAM = f"""
+[team]
+name = "sup"
+
+[agents.claude]
+command = [{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]
+
+[[worker]]
+name = "w1"
+role = "dev"
+
+[[worker]]
+name = "w2"
+role = "dev"
+"""
+
+
+@dataclass
+class Project:
+    root: Path
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+        env["CO_INSTANCE_ID"] = ""
+        return subprocess.run(
+            [BIN, "-f", str(self.root / "team.toml"), *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> Any:
+        r = self.run(*args)
+        assert r.returncode == 0, f"{args}: {r.stderr}"
+        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
+
+    def ps(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in self.ok("ps", "--json")}
+
+    def hosts(self) -> str:
+        data = json.loads((self.root / ".claude-orchestrator/run/zookeeper.json").read_text())
+        return str(data["hosts"])
+
+    def team(self) -> tuple[Team, Any]:
+        client = connect(ZkOptions(self.hosts()))
+        return Team(client, "sup"), client
+
+    def our_processes(self) -> list[psutil.Process]:
+        mine = str(self.root)
+        out = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if mine in cmd:
+                out.append(proc)
+        return out
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    (tmp_path / "team.toml").write_text(TEAM)
+    p = Project(tmp_path)
+    yield p
+    p.run("down", "--timeout", "2s")
+    for proc in p.our_processes():
+        proc.kill()
+
+
+def running(p: Project, *names: str) -> dict[str, dict[str, Any]]:
+    rows = p.ps()
+    return rows if all(rows.get(n, {}).get("state") == "running" for n in names) else {}
+
+
+def test_up_ps_down_leaves_nothing_running(project: Project) -> None:
+    out = project.ok("up", "-d")
+    assert "is up" in out and "w1 running" in out and "w2 running" in out
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "both workers running")
+    assert rows["w1"]["role"] == "dev" and rows["w1"]["pid"]
+    for row in rows.values():
+        cmd = psutil.Process(row["pid"]).cmdline()
+        assert cmd[-3:] == ["worker", "--name", row["name"]]
+    down = project.ok("down")
+    assert sorted(down["stopped"]) == ["w1", "w2"]
+    assert project.our_processes() == []
+    assert not (project.root / ".claude-orchestrator/run/supervisor.pid").exists()
+
+
+def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> None:
+    project.ok("up", "-d")
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    team, client = project.team()
+    try:
+        pushed = project.ok("push-task", "--title", "slow", "--description", "fake-agent:sleep=3")
+        tid = pushed["id"]
+
+        def in_progress() -> dict[str, Any] | None:
+            rec = team.tasks.get(tid)
+            return rec if rec["status"] == "in_progress" else None
+
+        rec = wait_until(in_progress, 20, "the task to start")
+        victim = rec["claimed_by"].rsplit("-", 1)[0]
+        old_pid = rows[victim]["pid"]
+        agent_pids = [c.pid for c in psutil.Process(old_pid).children(recursive=True)]
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        def requeued() -> bool:
+            r = team.tasks.get(tid)
+            return r["retry_count"] == 1 and r["status"] in ("pending", "claimed", "in_progress")
+
+        wait_until(requeued, 5, "the task back in the queue")
+        assert time.monotonic() - killed_at < 1.0
+        for pid in agent_pids:
+            wait_until(_gone(pid), 5, "the agent to die too")
+        wait_until(lambda: team.tasks.get(tid)["status"] == "completed", 30, "task completed")
+        new = wait_until(lambda: running(project, victim), 20, "the worker back")
+        assert new[victim]["pid"] != old_pid and new[victim]["restarts"] == 1
+        assert any("recovered" in (h["note"] or "") for h in team.tasks.get(tid)["history"])
+    finally:
+        disconnect(client)
+
+
+def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> None:
+    broken = '\n[agents.broken]\ncommand = ["/nonexistent/agent"]\n'
+    worker = '\n[[worker]]\nname = "bad"\nagent = "broken"\n'
+    (project.root / "team.toml").write_text(TEAM + broken + worker)
+    project.ok("up", "-d")
+    wait_until(lambda: running(project, "bad"), 20, "bad running first")
+    # every start now claims this task, cannot start its agent, releases it and exits
+    project.ok("push-task", "--title", "x", "--assignee", "bad")
+    seen: set[str] = set()
+
+    def fatal() -> bool:
+        state = str(project.ps()["bad"]["state"])
+        seen.add(state)
+        return state == "fatal"
+
+    wait_until(fatal, 60, "the crash loop to reach fatal")
+    assert "backoff" in seen
+    assert project.ps()["w1"]["state"] == "running"
+    task = project.ok("list-tasks", "--assignee", "bad")[0]
+    assert task["status"] == "pending" and task["retry_count"] == 0
+
+
+def test_second_supervisor_refuses_and_up_starts_only_whats_missing(project: Project) -> None:
+    project.ok("up", "-d", "w1")
+    wait_until(lambda: running(project, "w1"), 20, "w1 running")
+    second = project.run("up", "--no-tui", "--supervise", timeout=30)
+    assert second.returncode == 1 and "already running" in second.stderr
+    reply = project.ok("up")
+    assert reply["started"] == ["w2"] and reply["kept"] == ["w1"]
+    wait_until(lambda: running(project, "w1", "w2"), 20, "both running")
+
+
+def test_restart_and_reload_apply_only_the_diff(project: Project) -> None:
+    project.ok("up", "-d")
+    before = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    assert project.ok("restart", "w1")["restarted"] == ["w1"]
+
+    def replaced() -> dict[str, dict[str, Any]]:
+        rows = running(project, "w1")
+        return rows if rows and rows["w1"]["pid"] != before["w1"]["pid"] else {}
+
+    after = wait_until(replaced, 20, "w1 back with a new pid")
+    assert after["w2"]["pid"] == before["w2"]["pid"]
+    text = (project.root / "team.toml").read_text()
+    text = text.replace('name = "w2"\nrole = "dev"', 'name = "w2"\nrole = "qa"')
+    (project.root / "team.toml").write_text(text + '\n[[worker]]\nname = "w3"\n')
+    reply = project.ok("reload")
+    assert reply == {"started": ["w3"], "stopped": [], "restarted": ["w2"], "kept": ["w1"]}
+
+    def reloaded() -> dict[str, dict[str, Any]]:
+        rows = running(project, "w1", "w2", "w3")
+        return rows if rows and rows["w2"]["role"] == "qa" else {}
+
+    rows = wait_until(reloaded, 20, "all three running, w2 as qa")
+    assert rows["w1"]["pid"] == after["w1"]["pid"]
+
+
+def test_supervisor_killed_and_started_again_replaces_its_workers(project: Project) -> None:
+    project.ok("up", "-d")
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    sup_pid = json.loads((project.root / ".claude-orchestrator/run/supervisor.pid").read_text())
+    os.kill(sup_pid, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(sup_pid), 10, "the supervisor gone")
+    project.ok("up", "-d")
+    new = wait_until(lambda: running(project, "w1", "w2"), 40, "workers replaced")
+    for name in ("w1", "w2"):
+        assert new[name]["pid"] != rows[name]["pid"]
+        assert not psutil.pid_exists(rows[name]["pid"])
+    workers = [p for p in project.our_processes() if "worker" in p.cmdline()]
+    assert len(workers) == 2
+
+
+def test_down_without_a_supervisor_cleans_up(project: Project) -> None:
+    project.ok("up", "-d")
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    sup_pid = json.loads((project.root / ".claude-orchestrator/run/supervisor.pid").read_text())
+    os.kill(sup_pid, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(sup_pid), 10, "the supervisor gone")
+    out = project.ok("down", "--timeout", "5s")
+    assert sorted(out["stopped"]) == ["w1", "w2"] and out["zookeeper"] == "stopped"
+    for row in rows.values():
+        assert not psutil.pid_exists(row["pid"])
+    assert project.our_processes() == []
+
+
+def test_logs_shows_each_workers_sessions(project: Project) -> None:
+    project.ok("up", "-d", "w1")
+    wait_until(lambda: running(project, "w1"), 20, "w1 running")
+    tid = project.ok("push-task", "--title", "hi", "--description", "say hi")["id"]
+    team, client = project.team()
+    try:
+        wait_until(lambda: team.tasks.get(tid)["status"] == "completed", 20, "completed")
+    finally:
+        disconnect(client)
+    out = project.ok("logs", "--task", tid)
+    assert "w1" in out and "done" in out
+
+
+def _gone(pid: int) -> Any:
+    return lambda: not psutil.pid_exists(pid)
