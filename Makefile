@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit bench demo clean
+.PHONY: install test lint typecheck unit bench demo zookeeper clean
 
 $(BIN)/claude-orchestrator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,8 @@ $(BIN)/claude-orchestrator: pyproject.toml
 install: $(BIN)/claude-orchestrator
 
 lint: install
-	$(BIN)/ruff check claude_orchestrator tests bench
-	$(BIN)/ruff format --check claude_orchestrator tests bench
+	$(BIN)/ruff check claude_orchestrator tests bench examples
+	$(BIN)/ruff format --check claude_orchestrator tests bench examples
 
 typecheck: install
 	$(BIN)/mypy
@@ -29,9 +29,14 @@ bench: install
 	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/dispatch_latency.py
 
-demo: install
-	@echo "make demo: the team bring-up demo arrives with the supervisor (issue 4)."
-	@echo "For now: see README.md, 'Coordination commands', for a walk through the CLI."
+demo: zookeeper install
+	$(BIN)/python examples/hello/demo.py
+
+# The embedded server needs ZooKeeper's jars; install Debian's package when missing.
+zookeeper:
+	@test -e /usr/share/java/zookeeper.jar || test -n "$$ZOOKEEPER_HOME" || { \
+	  echo "installing the zookeeper package (needs root and apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
