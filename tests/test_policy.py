@@ -163,7 +163,7 @@ def test_policy_crash_after_good_start_restarts_at_once(mode: str, ex: Exit, rea
     d = t.on_exit(ex, now=100.0)
     assert d == Decision("restart", 0.0, reason)
     assert d.next_state is S.STARTING
-    assert (t.failures, t.restarts) == (1, 1)
+    assert (t.failures, t.restarts) == (0, 1)
 
 
 def test_policy_always_clean_exits_while_starting_back_off() -> None:
@@ -228,10 +228,10 @@ def test_policy_fatal_after_max_failures_within_window() -> None:
     assert (t.failures, t.restarts) == (5, 4)
 
 
-def test_policy_fatal_counts_crashes_after_good_starts_too() -> None:
+def test_policy_crashes_after_good_starts_never_go_fatal() -> None:
     t = tracker(mode="always")
-    actions = [t.on_exit(clean(30.0), now=30.0 * i).action for i in range(5)]
-    assert actions == ["restart"] * 4 + ["fatal"]
+    actions = [t.on_exit(crash(2.0), now=2.0 * i).action for i in range(20)]
+    assert actions == ["restart"] * 20 and t.failures == 0
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_policy_stable_uptime_forgets_earlier_failures() -> None:
     assert t.failures == 4
     d = t.on_exit(crash(60.0), now=64.0)  # ran stable_after seconds before dying
     assert d == Decision("restart", 0.0, "exited 1 after 60.0s; restarting at once")
-    assert t.failures == 1
+    assert t.failures == 0
     assert t.on_exit(crash(0.1), now=65.0).delay == 0.5
 
 
@@ -266,7 +266,9 @@ def test_policy_short_of_stable_uptime_keeps_failures() -> None:
     t = tracker()
     for i in range(4):
         t.on_exit(crash(0.1), now=float(i))
-    assert t.on_exit(crash(59.0), now=63.0).action == "fatal"
+    assert t.on_exit(crash(59.0), now=63.0).action == "restart"  # a good start, not stable
+    assert t.failures == 4
+    assert t.on_exit(crash(0.1), now=64.0).action == "fatal"
 
 
 def test_policy_reset_clears_failures_and_backoff_but_keeps_restarts() -> None:
@@ -282,7 +284,8 @@ def test_policy_reset_clears_failures_and_backoff_but_keeps_restarts() -> None:
 
 def test_policy_max_failures_one_is_fatal_at_once() -> None:
     t = tracker(max_failures=1)
-    assert t.on_exit(crash(10.0), now=0.0).action == "fatal"
+    assert t.on_exit(crash(10.0), now=0.0).action == "restart"
+    assert t.on_exit(crash(0.1), now=1.0).action == "fatal"
 
 
 # -- policy validation --------------------------------------------------------------------------

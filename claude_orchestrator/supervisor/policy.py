@@ -147,13 +147,19 @@ class RestartTracker:
         if self.policy.mode == "never" or (self.policy.mode == "on-failure" and ex.clean):
             return Decision(STOP, reason=f"{what} (restart = {self.policy.mode})")
         what = f"{what} after {ex.uptime:.1f}s"
-        self._record_failure(ex.uptime, now)
-        if self.failures >= self.policy.max_failures:
-            window = f"{self.policy.failure_window:g}s"
-            return Decision(FATAL, reason=f"{self.failures} failures in {window} (last: {what})")
         self._restarts += 1
         if ex.uptime >= self.policy.startsecs:
+            # The start had counted (as supervisord's startsecs): a crash of a running worker
+            # is replaced at once, however often; only failed starts lead to FATAL.
+            self._start_failures = 0
+            if ex.uptime >= self.policy.stable_after:
+                self._failed_at.clear()
             return Decision(RESTART, 0.0, f"{what}; restarting at once")
+        self._record_failure(ex.uptime, now)
+        if self.failures >= self.policy.max_failures:
+            self._restarts -= 1
+            window = f"{self.policy.failure_window:g}s"
+            return Decision(FATAL, reason=f"{self.failures} failures in {window} (last: {what})")
         return self._back_off(what)
 
     def _record_failure(self, uptime: float, now: float) -> None:
