@@ -91,6 +91,9 @@ def timed_up(b: Bench) -> float:
 
 def kill_cycle(b: Bench, team: Team, name: str) -> tuple[float, float]:
     old = b.workers()[name]
+    # kill only a worker whose start has counted (up > startsecs): a younger one's death is a
+    # failed start, which backs off by design and is not what this measures
+    poll(lambda: time.time() - psutil.Process(old).create_time() > 1.2)
     old_iid = team.registry.resolve_name(name)
     os.kill(old, signal.SIGKILL)
     t0 = time.perf_counter()

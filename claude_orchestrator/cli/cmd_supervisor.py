@@ -134,7 +134,7 @@ def _run_with_dashboard(sup: Any) -> None:
 def _print_event(app: App) -> Any:
     import json
 
-    from claude_orchestrator.supervisor.dashboard import event_line_text
+    from claude_orchestrator.supervisor.snapshot import event_line_text
 
     def emit(line: Any) -> None:
         text = json.dumps(line.to_dict()) if app.settings.json_output else event_line_text(line)

@@ -32,7 +32,10 @@ from claude_orchestrator.supervisor.snapshot import (
     Snapshot,
     TaskLine,
     WorkerRow,
+    event_line_text,
 )
+
+__all__ = ["event_line_text", "ps_table", "render", "uptime_text"]
 
 STATE_STYLES: Mapping[str, str] = {
     "running": "green",
@@ -101,16 +104,6 @@ def cost_text(cost_usd: float) -> str:
 def clock_text(at: float) -> str:
     """Local wall-clock time of day, as people read it on their own screen."""
     return time.strftime("%H:%M:%S", time.localtime(at))
-
-
-def event_line_text(ev: EventLine) -> str:
-    """The one-line form printed by ``up --no-tui``: UTC timestamp, kind, subject, text."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ev.at))
-    subject = " ".join(part for part in (ev.worker, ev.task) if part)
-    text = " ".join(ev.text.split())  # one line, whatever the text held
-    if subject and text:
-        subject += ":"
-    return " ".join(part for part in (stamp, ev.kind, subject, text) if part)
 
 
 # -- cells ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ connection states do not apply.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
@@ -193,3 +194,16 @@ def _opt_int(data: Data, key: str) -> int | None:
 def _opt_float(data: Data, key: str) -> float | None:
     value = data.get(key)
     return None if value is None else float(value)
+
+
+def event_line_text(ev: EventLine) -> str:
+    """The one-line form printed by ``up --no-tui``: UTC timestamp, kind, subject, text.
+
+    Lives here, not in the dashboard, so a detached supervisor never loads rich.
+    """
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ev.at))
+    subject = " ".join(part for part in (ev.worker, ev.task) if part)
+    text = " ".join(ev.text.split())  # one line, whatever the text held
+    if subject and text:
+        subject += ":"
+    return " ".join(part for part in (stamp, ev.kind, subject, text) if part)
