@@ -93,7 +93,7 @@ def kill_cycle(b: Bench, team: Team, name: str) -> tuple[float, float]:
     old = b.workers()[name]
     # kill only a worker whose start has counted (up > startsecs): a younger one's death is a
     # failed start, which backs off by design and is not what this measures
-    poll(lambda: time.time() - psutil.Process(old).create_time() > 1.2)
+    poll(lambda: time.time() - psutil.Process(old).create_time() > 2.5, 60)  # ±1 s accuracy
     old_iid = team.registry.resolve_name(name)
     os.kill(old, signal.SIGKILL)
     t0 = time.perf_counter()
