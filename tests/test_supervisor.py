@@ -45,9 +45,10 @@ role = "dev"
 class Project:
     root: Path
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        timeout = float(extra.pop("timeout", "60"))
         env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
-        env["CO_INSTANCE_ID"] = ""
+        env.update(CO_INSTANCE_ID="", **extra)
         return subprocess.run(
             [BIN, "-f", str(self.root / "team.toml"), *args],
             cwd=self.root,
@@ -58,8 +59,8 @@ class Project:
             stdin=subprocess.DEVNULL,
         )
 
-    def ok(self, *args: str) -> Any:
-        r = self.run(*args)
+    def ok(self, *args: str, **extra: str) -> Any:
+        r = self.run(*args, **extra)
         assert r.returncode == 0, f"{args}: {r.stderr}"
         return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
 
@@ -173,7 +174,7 @@ def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> Non
 def test_second_supervisor_refuses_and_up_starts_only_whats_missing(project: Project) -> None:
     project.ok("up", "-d", "w1")
     wait_until(lambda: running(project, "w1"), 20, "w1 running")
-    second = project.run("up", "--no-tui", "--supervise", timeout=30)
+    second = project.run("up", "--no-tui", "--supervise", timeout="30")
     assert second.returncode == 1 and "already running" in second.stderr
     reply = project.ok("up")
     assert reply["started"] == ["w2"] and reply["kept"] == ["w1"]
@@ -248,3 +249,34 @@ def test_logs_shows_each_workers_sessions(project: Project) -> None:
 
 def _gone(pid: int) -> Any:
     return lambda: not psutil.pid_exists(pid)
+
+
+def test_stuck_worker_is_killed_and_restarted(project: Project) -> None:
+    project.ok("up", "-d", CO_STUCK_AFTER="2s")
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    os.kill(rows["w1"]["pid"], signal.SIGSTOP)  # alive, but its loop makes no progress
+
+    def replaced() -> dict[str, dict[str, Any]]:
+        now = running(project, "w1")
+        return now if now and now["w1"]["pid"] != rows["w1"]["pid"] else {}
+
+    new = wait_until(replaced, 30, "the stuck worker replaced")
+    assert new["w2"]["pid"] == rows["w2"]["pid"]
+    assert not psutil.pid_exists(rows["w1"]["pid"])
+
+
+def test_up_ps_down_against_an_external_zookeeper(project: Project, zk_hosts: str) -> None:
+    out = project.ok("-z", zk_hosts, "up", "-d")
+    assert zk_hosts in out
+    assert not (project.root / ".claude-orchestrator/run/zookeeper.json").exists()
+
+    def both() -> dict[str, Any]:
+        rows = {r["name"]: r for r in project.ok("-z", zk_hosts, "ps", "--json")}
+        ok = all(rows.get(n, {}).get("state") == "running" for n in ("w1", "w2"))
+        return rows if ok else {}
+
+    wait_until(both, 20, "workers running")
+    assert project.ok("-z", zk_hosts, "restart", "w2")["restarted"] == ["w2"]
+    down = project.ok("-z", zk_hosts, "down")
+    assert sorted(down["stopped"]) == ["w1", "w2"]
+    assert project.our_processes() == []

@@ -48,6 +48,7 @@ def _require_team_file(app: App) -> Path:
 
 def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -> Any:
     from claude_orchestrator.supervisor.arbiter import SupervisorConfig
+    from claude_orchestrator.worker.build import stuck_after
     from claude_orchestrator.zk.client import ZkOptions
 
     s = app.settings
@@ -66,6 +67,7 @@ def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -
         down_timeout=down_timeout,
         connect_timeout=s.connect_timeout,
         session_timeout=s.session_timeout,
+        stuck_after=stuck_after(os.environ),
     )
 
 

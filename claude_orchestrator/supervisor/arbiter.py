@@ -63,6 +63,7 @@ class SupervisorConfig:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     down_timeout: float = 10.0
     sweep_every: float = 10.0
+    stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
     connect_timeout: float = 10.0
     session_timeout: float = 10.0
 
@@ -86,6 +87,7 @@ class Supervisor:
         self.hosts = cfg.zk.hosts if cfg.zk else ""
         self.run_files = RunFiles(cfg.team.state_dir)
         self.sweep_due = 0.0
+        self.stuck_due = time.monotonic() + cfg.stuck_after / 3
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
@@ -206,7 +208,7 @@ class Supervisor:
 
     def _wait_time(self) -> float:
         now = time.monotonic()
-        dues = [self.sweep_due]
+        dues = [self.sweep_due, self.stuck_due]
         for slot in self.slots.values():
             dues += [d for d in (slot.due_mono, slot.stop_deadline) if d is not None]
         if self.publisher is not None and self.publisher.pending_due is not None:
@@ -239,6 +241,9 @@ class Supervisor:
         if self.sweep_due <= now:
             self.sweep_due = now + self.cfg.sweep_every
             self.sweep()
+        if self.stuck_due <= now:
+            self.stuck_due = now + min(10.0, self.cfg.stuck_after / 3)
+            self.kill_stuck()
 
     # -- bring-up, start, stop -------------------------------------------------
     def bring_up(self, only: tuple[str, ...]) -> dict[str, list[str]]:
@@ -375,6 +380,20 @@ class Supervisor:
                 slot.move(S.RUNNING)
                 self.emit("joined", slot.name, f"pid {slot.pid}")
         self.changed()
+
+    def kill_stuck(self) -> None:
+        """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
+        exit path then restarts it and recovers what it held."""
+        from claude_orchestrator.supervisor.recover import heartbeat_age
+
+        team = self.team
+        if team is None or not team.client.connected:
+            return
+        for slot in [s for s in self.slots.values() if s.state is S.RUNNING and s.pid]:
+            age = heartbeat_age(team, slot.name, int(slot.pid or 0), time.time())
+            if age is not None and age > self.cfg.stuck_after:
+                self.emit("stuck", slot.name, f"no heartbeat for {age:.0f}s; killing it")
+                kill_group(int(slot.pid or 0))
 
     # -- leadership work ------------------------------------------------------
     def sweep(self) -> None:

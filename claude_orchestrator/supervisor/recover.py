@@ -91,3 +91,13 @@ def registered_pids(team: Team, names: list[str]) -> dict[str, int]:
         if inst is not None and isinstance(inst.get("pid"), int):
             out[name] = int(inst["pid"])
     return out
+
+
+def heartbeat_age(team: Team, name: str, pid: int, now: float) -> float | None:
+    """Seconds since the worker registered as ``name`` by ``pid`` last beat; None if unknown."""
+    from claude_orchestrator.zk.codec import parse_iso
+
+    iid = instance_of(team, name, pid)
+    inst = team.registry.find(iid) if iid else None
+    beat = inst.get("heartbeat_at") if inst else None
+    return now - parse_iso(beat) if isinstance(beat, str) else None

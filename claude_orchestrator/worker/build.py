@@ -5,6 +5,8 @@ Precedence: command-line flag > the team file's [[worker]] entry > defaults.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,4 +46,16 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         team_file=s.team_file,
         env=dict(spec.env) if spec else {},
         grace=flags.grace if flags.grace is not None else 30.0,
+        heartbeat_every=min(10.0, stuck_after(os.environ) / 3),
     )
+
+
+def stuck_after(env: Mapping[str, str]) -> float:
+    """``CO_STUCK_AFTER`` (default 90s): a worker silent this long is restarted."""
+    from claude_orchestrator.conf.duration import parse_duration
+
+    raw = env.get("CO_STUCK_AFTER")
+    try:
+        return parse_duration(raw) if raw else 90.0
+    except ValueError as exc:
+        raise ConfigError(f"CO_STUCK_AFTER: {exc}") from exc

@@ -64,6 +64,7 @@ class Worker:
         self.builder = RunBuilder(ws, self.environ)
         self.watched: set[str] = set()
         self.inbox_dirty = True  # look at the inbox only after its watch fired
+        self.next_beat = time.monotonic() + ws.heartbeat_every
 
     # -- control (any thread) -------------------------------------------
     def request_stop(self, now: bool = False) -> None:
@@ -228,22 +229,36 @@ class Worker:
 
     # -- while an agent runs -------------------------------------------------
     def supervise(self, run: AgentRun) -> ExitInfo:
-        """Wait for the agent; meanwhile handle events (stop requests, watches)."""
+        """Wait for the agent; meanwhile handle events (stop requests, watches) and beat."""
         threading.Thread(
             target=lambda: self.events.put(AgentExited(_wait(run))), daemon=True
         ).start()
         deadline: float | None = time.monotonic() + self.ws.grace if self.stopping else None
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                ev = self.events.get(timeout=timeout)
+                ev = self.events.get(timeout=self._timeout(deadline))
             except queue.Empty:
-                run.child.stop()
-                deadline = None
+                self._beat_if_due()
+                if deadline is not None and time.monotonic() >= deadline:
+                    run.child.stop()
+                    deadline = None
                 continue
             if isinstance(ev, AgentExited):
                 return ev.info
             deadline = self._during_run(ev, run, deadline)
+
+    def _timeout(self, deadline: float | None) -> float:
+        until = self.next_beat if deadline is None else min(deadline, self.next_beat)
+        return max(0.0, until - time.monotonic())
+
+    def _beat_if_due(self) -> None:
+        """The loop itself proves it is alive (a heartbeat thread could not: it would beat
+        on while the loop hung); the supervisor restarts a worker whose beat stops."""
+        if time.monotonic() < self.next_beat:
+            return
+        self.next_beat = time.monotonic() + self.ws.heartbeat_every
+        if self.team is not None and self.team.client.connected:
+            self.reporter.set_current(None)
 
     def _during_run(self, ev: Event, run: AgentRun, deadline: float | None) -> float | None:
         if isinstance(ev, Stop):
@@ -262,12 +277,18 @@ class Worker:
 
     # -- events --------------------------------------------------------------
     def _wait_event(self, timeout: float | None) -> None:
-        try:
-            self._handle(self.events.get(timeout=timeout))
-        except queue.Empty:
-            self.inbox_dirty = True  # periodic reconciliation: re-read everything
-            if self.claimer is not None:
-                self.claimer.refresh()
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self._handle(self.events.get(timeout=self._timeout(until)))
+                break
+            except queue.Empty:
+                self._beat_if_due()
+            if until is not None and time.monotonic() >= until:
+                self.inbox_dirty = True  # periodic reconciliation: re-read everything
+                if self.claimer is not None:
+                    self.claimer.refresh()
+                break
         self._drain()
 
     def _drain(self) -> None:

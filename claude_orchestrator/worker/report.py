@@ -63,7 +63,8 @@ class Reporter:
         except TaskStateError as exc:
             log.warning("%s: could not record the failure: %s", task_id, exc)
 
-    def set_current(self, task_id: str) -> None:
+    def set_current(self, task_id: str | None) -> None:
+        """Heartbeat: record the current task ('' clears it, None keeps it) and the cost."""
         try:
             extra = {"cost_usd": round(self.cost_usd, 6)}
             self.team.registry.heartbeat(str(self.actor.instance_id), self.clock(), task_id, extra)

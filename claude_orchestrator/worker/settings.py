@@ -24,6 +24,7 @@ class WorkerSettings:
     env: Mapping[str, str] = field(default_factory=dict)  # the team file's worker env
     grace: float = 30.0  # SIGTERM: how long a running agent may finish
     reconcile_s: float = 30.0  # periodic re-read even when no watch fired
+    heartbeat_every: float = 10.0  # the loop's proof of life (see supervisor stuck detection)
 
     @property
     def sessions_dir(self) -> Path:
