@@ -47,7 +47,7 @@ def _require_team_file(app: App) -> Path:
 
 
 def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -> Any:
-    from claude_orchestrator.supervisor.arbiter import SupervisorConfig
+    from claude_orchestrator.supervisor.pool import SupervisorConfig
     from claude_orchestrator.worker.build import stuck_after
     from claude_orchestrator.zk.client import ZkOptions
 

@@ -1,0 +1,205 @@
+"""The pool: the supervisor's workers converging on their target.
+
+Starting, stopping and reaping worker processes, and applying the restart
+policy's decisions. The supervisor (arbiter.py) routes events here; all of it
+runs on the supervisor's one loop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claude_orchestrator.conf.team import TeamConfig, WorkerSpec
+from claude_orchestrator.supervisor import events as ev
+from claude_orchestrator.supervisor.policy import Exit
+from claude_orchestrator.supervisor.procs import (
+    Reaped,
+    describe_returncode,
+    kill_group,
+    signal_group,
+    spawn,
+    worker_argv,
+)
+from claude_orchestrator.supervisor.runfiles import RunFiles
+from claude_orchestrator.supervisor.slots import Slot
+from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.zk.client import ZkOptions
+from claude_orchestrator.zk.team import Team
+
+S = ProcState
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    team: TeamConfig
+    team_name: str
+    team_file: Path | None
+    zk: ZkOptions | None  # None: the embedded server (hosts filled in at start)
+    only: tuple[str, ...] = ()  # workers to start (empty: all)
+    spawn_workers: bool = True  # False: `leader` — coordinate and show, spawn nothing
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    down_timeout: float = 10.0
+    sweep_every: float = 10.0
+    stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
+    connect_timeout: float = 10.0
+    session_timeout: float = 10.0
+
+
+class WorkerPool:
+    """Slot lifecycle; the supervisor subclass provides events, emit and ZooKeeper."""
+
+    cfg: SupervisorConfig
+    slots: dict[str, Slot]
+    hosts: str
+    run_files: RunFiles
+    team: Team | None
+
+    def post(self, event: ev.Event) -> None:
+        raise NotImplementedError
+
+    def emit(self, kind: str, worker: str | None, text: str, task: str | None = None) -> None:
+        raise NotImplementedError
+
+    def changed(self) -> None:
+        raise NotImplementedError
+
+    # -- bring-up, start, stop -------------------------------------------------
+    def bring_up(self, only: tuple[str, ...]) -> dict[str, list[str]]:
+        """Start the named (or all) workers that are not running; clear FATAL."""
+        if not self.cfg.spawn_workers:
+            return {"started": [], "kept": []}
+        specs = self._specs(only)
+        started, kept = [], []
+        for spec in specs:
+            slot = self.slots.setdefault(spec.name, Slot.for_spec(spec))
+            if slot.state in (S.STOPPED, S.FATAL, S.BACKOFF):
+                slot.tracker.reset()
+                self.start(slot)
+                started.append(spec.name)
+            else:
+                kept.append(spec.name)
+        return {"started": started, "kept": kept}
+
+    def _specs(self, only: tuple[str, ...]) -> list[WorkerSpec]:
+        from claude_orchestrator.errors import ConfigError
+
+        specs = list(self.cfg.team.workers)
+        if not only:
+            return specs
+        known = {s.name: s for s in specs}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"unknown worker(s) {', '.join(unknown)} "
+                f"(the team file has: {', '.join(known) or 'none'})"
+            )
+        return [known[n] for n in only]
+
+    def start(self, slot: Slot) -> None:
+        argv = worker_argv(self.cfg.team_file, slot.name)
+        env = {
+            **self.cfg.env,
+            "ZK_HOSTS": self.hosts,
+            "CO_TEAM": self.cfg.team_name,
+            "CO_INSTANCE_ID": "",
+        }
+        log_path = self.cfg.team.state_dir / "logs" / f"{slot.name}.log"
+        slot.proc = spawn(
+            slot.name, argv, self.cfg.team.root, env, log_path, lambda r: self.post(ev.ChildExit(r))
+        )
+        slot.started_mono, slot.started_at = time.monotonic(), time.time()
+        slot.due_mono = slot.next_try_at = None
+        slot.after_stop = "stop"
+        slot.move(S.STARTING)
+        self.run_files.write_workers(self.slots)
+        self.changed()
+
+    def stop(self, slot: Slot, after: str = "stop", timeout: float | None = None) -> bool:
+        """TERM the worker's group; KILL it after the timeout. False if nothing ran."""
+        slot.after_stop = after
+        if slot.state is S.BACKOFF:
+            slot.due_mono = slot.next_try_at = None
+            slot.move(S.STOPPED)
+            self._after_stopped(slot)
+            return False
+        if slot.proc is None or slot.state not in (S.STARTING, S.RUNNING):
+            return False
+        slot.move(S.STOPPING)
+        signal_group(slot.proc.pid, signal.SIGTERM)
+        slot.stop_deadline = time.monotonic() + (timeout or self.cfg.down_timeout)
+        self.changed()
+        return True
+
+    def _after_stopped(self, slot: Slot) -> None:
+        if slot.after_stop == "restart":
+            slot.tracker.reset()
+            self.start(slot)
+        elif slot.after_stop == "remove":
+            self.slots.pop(slot.name, None)
+        self.run_files.write_workers(self.slots)
+
+    # -- reaping ---------------------------------------------------------------
+    def on_child_exit(self, r: Reaped) -> None:
+        slot = self.slots.get(r.name)
+        if slot is None or slot.pid != r.pid:
+            return
+        kill_group(r.pid)  # the agent and anything else it left behind
+        requested = slot.state is S.STOPPING
+        uptime = r.at - (slot.started_mono or r.at)
+        slot.proc, slot.stop_deadline = None, None
+        slot.last_exit = describe_returncode(r.returncode)
+        decision = slot.tracker.on_exit(Exit(r.exit_code, r.signal, uptime, requested), time.time())
+        if requested:
+            slot.move(S.STOPPED)  # STOPPING -> STOPPED: the stop we asked for
+            self._after_stopped(slot)
+        else:
+            slot.move(S.EXITED)  # RUNNING|STARTING -> EXITED: it died on its own
+            self._apply_decision(slot, decision.action, decision.delay, decision.reason)
+        self.cleanup_instance(slot.name, r.pid, counted=not requested)
+        self.changed()
+
+    def _apply_decision(self, slot: Slot, action: str, delay: float, reason: str) -> None:
+        if action == "restart" and delay <= 0:
+            self.start(slot)  # at once: the respawn comes before any ZooKeeper work
+            self.emit("restarted", slot.name, reason)
+        elif action == "restart":
+            slot.move(S.BACKOFF)
+            slot.due_mono = time.monotonic() + delay
+            slot.next_try_at = time.time() + delay
+            self.emit("backoff", slot.name, reason)
+        elif action == "fatal":
+            slot.move(S.FATAL)
+            self.emit("fatal", slot.name, reason)
+        else:
+            slot.move(S.STOPPED)
+            self.emit("stopped", slot.name, reason)
+        self.run_files.write_workers(self.slots)
+
+    def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:
+        """Remove a dead worker's instance node and put its tasks back, now."""
+        from claude_orchestrator.supervisor.recover import clean_dead_worker
+
+        team = self.team
+        if team is None:
+            return
+        for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
+            self.emit("recovered", name, f"{task_id} back to {status}", task_id)
+
+    def _mark_registered(self) -> None:
+        from claude_orchestrator.supervisor.recover import registered_pids
+
+        team = self.team
+        starting = [s for s in self.slots.values() if s.state is S.STARTING]
+        if team is None or not starting:
+            return
+        pids = registered_pids(team, [s.name for s in starting])
+        for slot in starting:
+            if slot.pid is not None and pids.get(slot.name) == slot.pid:
+                slot.move(S.RUNNING)
+                self.emit("joined", slot.name, f"pid {slot.pid}")
+        self.changed()
