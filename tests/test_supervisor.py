@@ -145,6 +145,10 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
         new = wait_until(lambda: running(project, victim), 20, "the worker back")
         assert new[victim]["pid"] != old_pid and new[victim]["restarts"] == 1
         assert any("recovered" in (h["note"] or "") for h in team.tasks.get(tid)["history"])
+        log = project.root / ".claude-orchestrator/logs/supervisor.log"
+        wait_until(lambda: " completed " in log.read_text(), 10, "a completed event")
+        text = log.read_text()
+        assert " claimed w" in text and f"recovered {victim} {tid}" in text
     finally:
         disconnect(client)
 

@@ -141,6 +141,8 @@ class Supervisor(WorkerPool):
         ChildrenWatch(
             team.client, team.registry.paths.names, lambda _c: self.post(ev.InstancesChanged())
         )
+        active = team.tasks.paths.state_folder("active")
+        ChildrenWatch(team.client, active, lambda _c: self.post(ev.TasksChanged()))
 
     def teardown(self) -> None:
         team, self.team = self.team, None
@@ -197,6 +199,8 @@ class Supervisor(WorkerPool):
         elif isinstance(event, ev.InstancesChanged):
             self._mark_registered()
             self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
+        elif isinstance(event, ev.TasksChanged):
+            self.changed()
         elif isinstance(event, ev.ControlPending):
             self._run_control()
         elif isinstance(event, ev.SignalReceived):

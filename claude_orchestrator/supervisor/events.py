@@ -18,6 +18,11 @@ class InstancesChanged:
 
 
 @dataclass(frozen=True)
+class TasksChanged:
+    """The active folder changed: a task was claimed or finished."""
+
+
+@dataclass(frozen=True)
 class ControlPending:
     """A control request may be waiting."""
 
@@ -37,4 +42,12 @@ class ServerExit:
     code: int
 
 
-Event = ChildExit | InstancesChanged | ControlPending | SignalReceived | Conn | ServerExit
+Event = (
+    ChildExit
+    | InstancesChanged
+    | TasksChanged
+    | ControlPending
+    | SignalReceived
+    | Conn
+    | ServerExit
+)

@@ -40,6 +40,7 @@ class Publisher:
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
+        self.active_seen: dict[str, str | None] = {}  # task id -> claimer, last snapshot
 
     def mark(self) -> None:
         if self.pending_due is None:
@@ -83,7 +84,22 @@ class Publisher:
         )
         if team is None or not team.client.connected:
             return snap
-        return _with_tasks(snap, team)
+        snap = _with_tasks(snap, team)
+        self._task_events(snap, team)
+        return snap
+
+    def _task_events(self, snap: Snapshot, team: Any) -> None:
+        """Claimed / completed / failed / … events from how the active set changed."""
+        now_active = {t.id: t.worker for t in snap.in_progress}
+        for task_id in now_active.keys() - self.active_seen.keys():
+            worker = _worker_of(now_active[task_id])
+            self.sup.emit("claimed", worker, _title(snap, task_id), task_id)
+        for task_id in self.active_seen.keys() - now_active.keys():
+            line = _line(team.tasks, task_id)
+            if line is not None:
+                kind = {"completed": "completed", "failed": "failed"}.get(line.status, line.status)
+                self.sup.emit(kind, _worker_of(self.active_seen[task_id]), line.title, task_id)
+        self.active_seen = now_active
 
     def _row(self, slot: Any) -> WorkerRow:
         inst = self._instance(slot.name) if slot.state.value == "running" else {}
@@ -195,3 +211,12 @@ def read_snapshots(client: Any, team: str) -> list[Snapshot]:
             continue
         out.append(Snapshot.from_dict(json.loads(data.decode())))
     return out
+
+
+def _worker_of(instance_id: str | None) -> str | None:
+    """Worker names are the instance id without its random suffix."""
+    return instance_id.rsplit("-", 1)[0] if instance_id else None
+
+
+def _title(snap: Snapshot, task_id: str) -> str:
+    return next((t.title for t in snap.in_progress if t.id == task_id), "")
