@@ -202,3 +202,12 @@ def test_cli_poll_racing_a_consumer_takes_each_message_once(co: Cli, zk_hosts: s
     thread.join()
     disconnect(client)
     assert sorted(consumed + polled) == sorted(f"m{n}" for n in range(300))
+
+
+def test_ps_of_a_team_that_is_not_up_says_so_at_once(tmp_path: Path) -> None:
+    (tmp_path / "team.toml").write_text('[team]\nname = "idle"\n')
+    co = Cli("", tmp_path)
+    co.env.update(ZK_HOSTS="", CO_TEAM="")  # empty counts as unset
+    r = co("ps")
+    assert r.code == 0 and "is not running" in r.out
+    assert co("ps", "--json").out.strip() == "[]"

@@ -36,14 +36,24 @@ class App:
 
     @cached_property
     def team(self) -> Team:
+        from claude_orchestrator.errors import ZkUnavailableError
         from claude_orchestrator.zk.client import ZkOptions, connect
         from claude_orchestrator.zk.team import Team
 
         s = self.settings
         opts = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
-        self._client = connect(opts)
+        try:
+            self._client = connect(opts)
+        except ZkUnavailableError as exc:
+            raise ZkUnavailableError(f"{exc}{self._embedded_hint()}") from exc
         self.ctx.call_on_close(self.close)
         return Team(self._client, s.team)
+
+    def _embedded_hint(self) -> str:
+        s = self.settings
+        if s.team_file is None or s.team_config.zookeeper is not None:
+            return ""
+        return " (the team's embedded server is not running: start the team with 'up')"
 
     def close(self) -> None:
         from claude_orchestrator.zk.client import disconnect

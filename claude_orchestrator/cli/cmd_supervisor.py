@@ -332,6 +332,9 @@ def ps(app: App) -> None:
     """Workers: name, role, host, state, pid, uptime, restarts, last exit, task, cost."""
     from claude_orchestrator.supervisor.publish import read_snapshots
 
+    if _embedded(app) and not _embedded_server_known(app):
+        _print_not_running(app)
+        return
     rows = [
         row for snap in read_snapshots(app.team.client, app.settings.team) for row in snap.workers
     ]
@@ -347,6 +350,19 @@ def ps(app: App) -> None:
     from claude_orchestrator.supervisor.dashboard import TeamTable
 
     Console().print(TeamTable(rows, time.time()))
+
+
+def _embedded_server_known(app: App) -> bool:
+    from claude_orchestrator.conf.layout import zookeeper_run_file
+
+    return zookeeper_run_file(app.settings.state_dir).exists()
+
+
+def _print_not_running(app: App) -> None:
+    if app.settings.json_output:
+        click.echo("[]")
+    else:
+        click.echo(f"team '{app.settings.team}' is not running (start it with 'up')")
 
 
 def _unmanaged_rows(app: App) -> list[Any]:
