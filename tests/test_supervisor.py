@@ -256,7 +256,7 @@ def _gone(pid: int) -> Any:
 
 
 def test_stuck_worker_is_killed_and_restarted(project: Project) -> None:
-    project.ok("up", "-d", CO_STUCK_AFTER="2s")
+    project.ok("up", "-d", CO_STUCK_AFTER="3s")
     rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
     os.kill(rows["w1"]["pid"], signal.SIGSTOP)  # alive, but its loop makes no progress
 
