@@ -68,6 +68,7 @@ def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -
         connect_timeout=s.connect_timeout,
         session_timeout=s.session_timeout,
         stuck_after=stuck_after(os.environ),
+        auth=s.auth,
     )
 
 

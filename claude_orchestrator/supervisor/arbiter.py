@@ -121,7 +121,7 @@ class Supervisor(WorkerPool):
 
     def _zk_options(self) -> ZkOptions:
         base = self.cfg.zk or ZkOptions(
-            self.hosts, self.cfg.connect_timeout, self.cfg.session_timeout
+            self.hosts, self.cfg.connect_timeout, self.cfg.session_timeout, self.cfg.auth
         )
         return ZkOptions(self.hosts, base.connect_timeout, base.session_timeout, base.auth)
 

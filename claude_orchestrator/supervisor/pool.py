@@ -45,6 +45,7 @@ class SupervisorConfig:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     down_timeout: float = 10.0
     sweep_every: float = 10.0
+    auth: str | None = None  # digest "user:password" for the embedded server's clients
     stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
     connect_timeout: float = 10.0
     session_timeout: float = 10.0
