@@ -284,3 +284,32 @@ def test_up_ps_down_against_an_external_zookeeper(project: Project, zk_hosts: st
     down = project.ok("-z", zk_hosts, "down")
     assert sorted(down["stopped"]) == ["w1", "w2"]
     assert project.our_processes() == []
+
+
+def test_foreground_up_shows_the_dashboard_and_ctrl_c_brings_the_team_down(
+    project: Project,
+) -> None:
+    import pexpect
+
+    env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+    child = pexpect.spawn(
+        BIN,
+        ["-f", str(project.root / "team.toml"), "up"],
+        cwd=project.root,
+        env=env,
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=30,
+    )
+    try:
+        child.expect("events")  # the dashboard's section rule
+        child.expect("joined")
+        wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
+        assert child.exitstatus == 0
+        assert project.our_processes() == []
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGKILL)

@@ -125,12 +125,21 @@ def _foreground(app: App, cfg: Any, no_tui: bool) -> None:
 
 
 def _run_with_dashboard(sup: Any) -> None:
+    """Live renders on its own thread from the latest snapshot; the supervisor loop only
+    swaps a reference, so a terminal that stops reading can never stall supervision."""
     from rich.live import Live
+    from rich.text import Text
 
     from claude_orchestrator.supervisor.dashboard import render
 
-    with Live(refresh_per_second=4, screen=False, transient=False) as live:
-        sup.snapshot_watchers.append(lambda snap: live.update(render(snap, time.time())))
+    latest: dict[str, Any] = {}
+
+    def current() -> Any:
+        snap = latest.get("snap")
+        return render(snap, time.time()) if snap is not None else Text("starting…")
+
+    with Live(get_renderable=current, refresh_per_second=2, screen=False, transient=False):
+        sup.snapshot_watchers.append(lambda snap: latest.__setitem__("snap", snap))
         sup.run()
 
 
