@@ -313,3 +313,30 @@ def test_foreground_up_shows_the_dashboard_and_ctrl_c_brings_the_team_down(
     finally:
         if child.isalive():
             child.kill(signal.SIGKILL)
+
+
+def test_a_team_with_auth_works_end_to_end_and_refuses_strangers(project: Project) -> None:
+    from kazoo.exceptions import NoAuthError
+
+    text = TEAM.replace('name = "sup"\n', 'name = "sup"\nauth = "env:CO_ZK_AUTH"\n', 1)
+    (project.root / "team.toml").write_text(text)
+    secret = {"CO_ZK_AUTH": "team:s3cret"}
+    project.ok("up", "-d", **secret)
+    tid = project.ok("push-task", "--title", "x", "--description", "hi", **secret)["id"]
+
+    def done() -> bool:
+        rec = project.ok("show-task", "--task-id", tid, **secret)
+        return bool(rec["status"] == "completed")
+
+    wait_until(done, 30, "the task completed by an authenticated worker")
+    stranger = project.run("show-task", "--task-id", tid)  # no credentials in its environment
+    assert stranger.returncode == 2 and "CO_ZK_AUTH is not set" in stranger.stderr
+    wrong = project.run("show-task", "--task-id", tid, CO_ZK_AUTH="team:guess")
+    assert wrong.returncode == 1 and "not authorised" in wrong.stderr
+    client = connect(ZkOptions(project.hosts()))
+    try:
+        with pytest.raises(NoAuthError):
+            client.get_children("/claude-orchestrator/sup/tasks/records")
+    finally:
+        disconnect(client)
+    assert project.ok("down", **secret)["supervisor"] == "stopped"
