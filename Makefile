@@ -28,6 +28,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/dispatch_latency.py
+	$(BIN)/python bench/supervisor_bench.py
 
 demo: zookeeper install
 	$(BIN)/python examples/hello/demo.py

@@ -10,18 +10,16 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import private_server, summary
+from bench.common import header, private_server, summary
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
@@ -121,9 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     with private_server() as server:
         report = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}",
+            **header(),
             "cli_latency": cli_latency(server.hosts, args.runs),
             "claim_throughput": [throughput(server.hosts, n, args.tasks) for n in (1, 8)],
         }

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from claude_orchestrator.supervisor.zkserver import ZkServer
 
@@ -37,3 +38,29 @@ def summary(samples_s: list[float]) -> dict[str, float]:
         "min_ms": round(ms[0], 1),
         "max_ms": round(ms[-1], 1),
     }
+
+
+def header() -> dict[str, str]:
+    """When and where a bench ran: the first keys of every report."""
+    import os
+    import platform
+    from datetime import UTC, datetime
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }
+
+
+def poll(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.001) -> Any:
+    """The first truthy value of ``predicate`` (benches may poll; tests wait on conditions)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("benchmark condition not reached")

@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import private_server, summary
+from bench.common import header, poll, private_server, summary
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.codec import parse_iso
 from claude_orchestrator.zk.push import push, validate_spec
@@ -46,16 +44,6 @@ def team_file(project: Path) -> Path:
     return path
 
 
-def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.002)
-    raise TimeoutError("benchmark condition not reached")
-
-
 def measure(hosts: str, tasks: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="co-dispatch-") as tmp:
         project = Path(tmp)
@@ -69,7 +57,7 @@ def measure(hosts: str, tasks: int) -> dict[str, Any]:
         client = connect(ZkOptions(hosts))
         team = Team(client, "bench")
         try:
-            wait_for(team.registry.ids)
+            poll(team.registry.ids)
             return _run(team, tasks)
         finally:
             worker.terminate()
@@ -83,7 +71,8 @@ def _run(team: Team, tasks: int) -> dict[str, Any]:
     for _ in range(tasks):
         time.sleep(0.05)  # let the worker settle back into waiting on its watches
         rec = push(team.tasks, [spec], "bench", time.time())[0]
-        done = wait_for(lambda r=rec: _finished(team, r["id"]))
+        task_id = rec["id"]
+        done = poll(lambda: _finished(team, task_id))  # noqa: B023 - polled before the loop moves on
         created = parse_iso(done["created_at"])
         claimed.append(parse_iso(done["claimed_at"]) - created)
         started.append(parse_iso(done["started_at"]) - created)
@@ -101,9 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     with private_server() as server:
         report = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}",
+            **header(),
             "tasks": args.tasks,
             **measure(server.hosts, args.tasks),
         }

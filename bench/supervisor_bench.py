@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 
-from bench.common import summary
+from bench.common import header, poll, summary
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.team import Team
@@ -71,16 +69,6 @@ class Bench:
         hosts = json.loads(self.state("run/zookeeper.json").read_text())["hosts"]
         client = connect(ZkOptions(hosts))
         return Team(client, "bench"), client
-
-
-def poll(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.0005)
-    raise TimeoutError("benchmark condition not reached")
 
 
 def timed_up(b: Bench) -> float:
@@ -186,9 +174,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=200)
     args = parser.parse_args()
     report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        **header(),
         **four_workers(args.kills, args.tasks),
         **fifty_workers(),
     }
