@@ -340,3 +340,34 @@ def test_a_team_with_auth_works_end_to_end_and_refuses_strangers(project: Projec
     finally:
         disconnect(client)
     assert project.ok("down", **secret)["supervisor"] == "stopped"
+
+
+def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: str) -> None:
+    def cli(*args: str) -> Any:
+        return project.ok("-z", zk_hosts, *args)
+
+    tid = cli("push-task", "--title", "held")["id"]
+    cli("register", "--name", "oneshot", "--lease", "1s")
+    assert cli("claim-task")["id"] == tid  # then this shell goes silent: no heartbeat
+    env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+    argv = [BIN, "-f", str(project.root / "team.toml"), "-z", zk_hosts, "leader", "--no-tui"]
+    leader = subprocess.Popen(
+        argv,
+        cwd=project.root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def recovered() -> bool:
+            rec = cli("show-task", "--task-id", tid)
+            return bool(rec["status"] == "pending" and rec["retry_count"] == 1)
+
+        wait_until(recovered, 30, "the leader's sweep to recover the task")
+        assert cli("list-instances") == []
+    finally:
+        leader.send_signal(signal.SIGTERM)
+        assert leader.wait(30) == 0
+    assert leader.stdout is not None and "recovered" in leader.stdout.read()
