@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from claude_orchestrator.errors import NotFoundError, TaskStateError
+from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
 from claude_orchestrator.zk.paths import ROOT, TeamPaths
 from claude_orchestrator.zk.registry import Actor, Registry
@@ -168,8 +168,18 @@ class TaskStore:
 
         new = _until_settled(lambda: retrying(self.client, step))
         if new["status"] == TaskStatus.COMPLETED.value:
-            self.promote_dependents(task_id, now)
+            self._promote_after(task_id, now)
         return new
+
+    def _promote_after(self, task_id: str, now: float) -> None:
+        """Best effort: the completion has committed whatever happens here; dependents
+        this misses (connection lost, say) are promoted by the leader's sweep."""
+        from kazoo.exceptions import KazooException
+
+        try:
+            self.promote_dependents(task_id, now)
+        except (ZkError, TaskStateError, KazooException):
+            pass
 
     def _commit_change(
         self, rec: TaskRecord, version: int, change: Change, actor: Actor, now: float, tok: str
