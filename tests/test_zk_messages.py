@@ -215,15 +215,12 @@ def test_wait_leaves_no_watch_behind(team: Team, client: KazooClient) -> None:
     assert [m["body"] for m in team.inboxes.poll(a, a, now())] == ["after"]
 
 
-def test_take_whose_reply_was_lost_is_recognised_on_retry(
-    team: Team, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def drop_next_reply(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The next transaction commits on the server but its reply never comes back."""
     from kazoo.exceptions import ConnectionLoss
 
     from claude_orchestrator.zk import txn
 
-    a = member(team, "a")
-    mid = send(team, [a], "only once")[0]["id"]
     real_commit = txn.Txn.commit
     drops = {"left": 1}
 
@@ -231,10 +228,19 @@ def test_take_whose_reply_was_lost_is_recognised_on_retry(
         results = real_commit(self)
         if drops["left"]:
             drops["left"] -= 1
-            raise ConnectionLoss  # committed on the server, but the reply never came back
+            raise ConnectionLoss
         return results
 
     monkeypatch.setattr(txn.Txn, "commit", commit_then_drop)
+    return drops
+
+
+def test_take_whose_reply_was_lost_is_recognised_on_retry(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = member(team, "a")
+    mid = send(team, [a], "only once")[0]["id"]
+    drops = drop_next_reply(monkeypatch)
     got = team.inboxes.take(a, mid, "reader", now())
     assert drops["left"] == 0
     assert got is not None and got["body"] == "only once" and got["read_by"] == "reader"
@@ -245,22 +251,8 @@ def test_take_whose_reply_was_lost_is_recognised_on_retry(
 def test_send_whose_reply_was_lost_is_not_delivered_twice(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kazoo.exceptions import ConnectionLoss
-
-    from claude_orchestrator.zk import txn
-
     a, b = member(team, "a"), member(team, "b")
-    real_commit = txn.Txn.commit
-    drops = {"left": 1}
-
-    def commit_then_drop(self: txn.Txn) -> list[Any]:
-        results = real_commit(self)
-        if drops["left"]:
-            drops["left"] -= 1
-            raise ConnectionLoss  # committed on the server, but the reply never came back
-        return results
-
-    monkeypatch.setattr(txn.Txn, "commit", commit_then_drop)
+    drops = drop_next_reply(monkeypatch)
     sent = team.inboxes.send([a, b], "once", "op", "info", now())
     assert drops["left"] == 0 and [m["to"] for m in sent] == [a, b]
     assert [len(unread(team, x)) for x in (a, b)] == [1, 1]

@@ -80,6 +80,13 @@ class App:
         inst = self.team.registry.require_alive(iid, self.now())
         return Actor(label=iid, instance_id=iid, name=inst["name"], role=inst["role"])
 
+    def acting_as(self) -> Actor:
+        """The identity without reading it (for calls that verify it themselves)."""
+        from claude_orchestrator.zk.registry import Actor
+
+        iid = self.settings.instance_id
+        return Actor(label=iid, instance_id=iid) if iid else self.operator()
+
     def author(self) -> str:
         """Who a write is recorded as, without a read: the instance id or the operator."""
         return self.settings.instance_id or self.operator().label

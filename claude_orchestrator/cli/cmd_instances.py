@@ -87,18 +87,11 @@ def register(
 @pass_app
 def unregister(app: App) -> None:
     """Give back held tasks (no retry counted), leave the team, forget the saved id."""
-    from claude_orchestrator.zk.codec import iso
-    from claude_orchestrator.zk.query import list_tasks
-    from claude_orchestrator.zk.taskmodel import Action, Change
+    from claude_orchestrator.zk.recovery import give_back_instance
 
     iid = app.require_instance("unregister")
-    actor = app.operator()
-    released = []
-    for rec in list_tasks(app.team.tasks, assignee=iid):
-        if rec["status"] in ("claimed", "in_progress") and rec["claimed_by"] == iid:
-            change = Change(Action.RELEASE, by=iid, at=iso(app.now()), note="unregistered")
-            app.team.tasks.transition(rec["id"], change, actor, app.now())
-            released.append(rec["id"])
+    given = give_back_instance(app.team.tasks, iid, app.now(), "unregistered", False, iid)
+    released = [rec["id"] for rec in given]
     inst = app.team.registry.unregister(iid)
     _forget_instance(app, iid)
     app.emit({"id": iid, "name": inst["name"], "status": "unregistered", "released": released})

@@ -290,6 +290,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 def _cleanup(app: App, timeout: float) -> dict[str, Any]:
     from claude_orchestrator.supervisor import cleanup
+    from claude_orchestrator.supervisor.embedded import stop_recorded_server
     from claude_orchestrator.supervisor.runfiles import RunFiles
 
     state_dir = app.settings.state_dir
@@ -300,7 +301,7 @@ def _cleanup(app: App, timeout: float) -> dict[str, Any]:
             cleanup.release_tasks(app.team, pids)
         except OrchestratorError:
             pass  # ZooKeeper unreachable: the leader's sweep recovers them later
-    server = cleanup.stop_server(state_dir) if _embedded(app) else False
+    server = stop_recorded_server(state_dir) if _embedded(app) else False
     RunFiles(state_dir).clear()
     return {
         "stopped": stopped,

@@ -62,10 +62,10 @@ def _specs_from_lines(stream: Any, fields: dict[str, Any]) -> list[dict[str, Any
 @pass_app
 def claim_task(app: App) -> None:
     """Claim the next task this instance may take ({"status": "no_tasks"} when none)."""
-    from claude_orchestrator.zk.claim import claim
+    from claude_orchestrator.zk.claim import claim_as
 
-    app.require_instance("claim-task")
-    task = claim(app.team.tasks, app.actor(), app.now(), spread=1)
+    iid = app.require_instance("claim-task")
+    task = claim_as(app.team.tasks, iid, app.now())
     app.emit(_public(task) if task else {"status": "no_tasks"})
 
 
@@ -84,13 +84,15 @@ def _transition_command(name: str, action: str, doc: str, extra: list[Any]) -> c
 
 def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> None:
     from claude_orchestrator.zk.codec import check_size, iso
-    from claude_orchestrator.zk.taskmodel import Action, Change, seq_of
+    from claude_orchestrator.zk.taskmodel import OWNER_ACTIONS, Action, Change, seq_of
 
     seq_of(task_id)
     result, reason = read_text(kw.get("result")), kw.get("reason")
     check_size("result", result)
     check_size("reason", reason)
-    actor = app.actor()
+    # owner actions are fenced by the transition itself (it reads the instance): no
+    # second read here; the others check the identity they are recorded under
+    actor = app.acting_as() if Action(action) in OWNER_ACTIONS else app.actor()
     change = Change(
         Action(action), by=actor.label, at=iso(app.now()), result=result, reason=reason, note=reason
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +66,7 @@ class Supervisor(WorkerPool):
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
+        self.control: ControlServer | None = None
 
     # -- any thread --------------------------------------------------------
     def post(self, event: ev.Event) -> None:
@@ -95,7 +95,10 @@ class Supervisor(WorkerPool):
         self._replace_leftovers()
         self.publisher = Publisher(self)
         self.publisher.watchers.extend(self.snapshot_watchers)
-        ControlServer(client, self.cfg.team_name, lambda: self.post(ev.ControlPending())).arm()
+        self.control = ControlServer(
+            client, self.cfg.team_name, lambda: self.post(ev.ControlPending())
+        )
+        self.control.arm()
         self._watch_instances()
         self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
 
@@ -254,12 +257,10 @@ class Supervisor(WorkerPool):
     def _run_control(self) -> None:
         from claude_orchestrator.supervisor.commands import execute
 
-        team = self.team
-        if team is None:
+        if self.control is None:
             return
-        server = ControlServer(team.client, self.cfg.team_name, lambda: None)
-        for req_name, request in server.pending():
-            server.reply(req_name, execute(self, request))
+        for req_name, request in self.control.pending():
+            self.control.reply(req_name, execute(self, request))
 
     def _on_signal(self, kind: str) -> None:
         if kind == "hup":
@@ -317,10 +318,6 @@ class Supervisor(WorkerPool):
         if self.team is None:
             raise RuntimeError("supervisor is not connected")
         return self.team
-
-
-def host() -> str:
-    return socket.gethostname()
 
 
 def reload_team(sup: Supervisor) -> TeamConfig:

@@ -17,7 +17,6 @@ from typing import Any
 import psutil
 
 from claude_orchestrator.conf.layout import workers_run_file
-from claude_orchestrator.supervisor.embedded import stop_recorded_server
 from claude_orchestrator.supervisor.procs import kill_group, signal_group
 from claude_orchestrator.supervisor.runfiles import read_json
 
@@ -64,7 +63,3 @@ def release_tasks(team: Any, pids: dict[str, int]) -> None:
 
     for name, pid in pids.items():
         clean_dead_worker(team, name, pid, counted=False, now=time.time())
-
-
-def stop_server(state_dir: Path) -> bool:
-    return stop_recorded_server(state_dir)

@@ -8,14 +8,13 @@ adopted: if the run file's port answers ``ruok``, it is reused as is.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.layout import logs_dir, zookeeper_data_dir, zookeeper_run_file
+from claude_orchestrator.supervisor.runfiles import read_json, write_private
 from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
 
 
@@ -30,10 +29,7 @@ class EmbeddedZk:
         return zookeeper_run_file(self.state_dir)
 
     def read_run_file(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.run_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        data = read_json(self.run_file)
         return data if isinstance(data, dict) else {}
 
     def ensure_running(self) -> str:
@@ -56,11 +52,8 @@ class EmbeddedZk:
         server = self.server
         if server is None or server.proc is None:
             return
-        self.run_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = {"hosts": server.hosts, "port": server.port, "pid": server.proc.pid}
-        tmp = self.run_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, self.run_file)
+        write_private(self.run_file, info)
         _link_log(server.data_dir, self.state_dir)
 
     def pid(self) -> int | None:

@@ -119,15 +119,12 @@ class Publisher:
         )
 
     def _instance(self, name: str) -> dict[str, Any]:
-        from claude_orchestrator.errors import NotFoundError
+        from claude_orchestrator.supervisor.recover import registered
 
         team = self.sup.team
         if team is None or not team.client.connected:
             return {}
-        try:
-            return team.registry.find(team.registry.resolve_name(name)) or {}
-        except NotFoundError:
-            return {}
+        return registered(team, name) or {}
 
     def _write(self, snap: Snapshot) -> None:
         from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from claude_orchestrator.conf.team import WorkerSpec
 from claude_orchestrator.supervisor.policy import RestartPolicy, RestartTracker
@@ -23,7 +23,6 @@ class Slot:
     next_try_at: float | None = None  # the same, as epoch seconds for people
     stop_deadline: float | None = None  # STOPPING: when to SIGKILL the group
     after_stop: str = "stop"  # what to do once stopped: stop | restart | remove
-    events: list[str] = field(default_factory=list)
 
     @classmethod
     def for_spec(cls, spec: WorkerSpec, policy: RestartPolicy | None = None) -> Slot:
@@ -31,7 +30,7 @@ class Slot:
 
     @property
     def name(self) -> str:
-        return spec_name(self.spec)
+        return self.spec.name
 
     @property
     def pid(self) -> int | None:
@@ -42,7 +41,3 @@ class Slot:
         if new is not self.state:
             check_transition(self.state, new)
             self.state = new
-
-
-def spec_name(spec: WorkerSpec) -> str:
-    return spec.name

@@ -48,23 +48,16 @@ def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
 
 
 def claim(store: TaskStore, actor: Actor, now: float, spread: int = 4) -> TaskRecord | None:
-    """Claim the first task ``actor`` may take; None when nothing is claimable."""
+    """Claim the first task ``actor`` may take; None when nothing is claimable.
+
+    The one-shot form (``claim-task``): check the identity and its lease, then one
+    ``Claimer`` pass — which re-lists after a lost race until a listing is empty.
+    """
     if actor.instance_id is None or actor.name is None:
         raise IdentityError("claiming needs an instance identity: register first, or pass -i ID")
     store.ensure_layout()
     store.registry.require_alive(actor.instance_id, now)
-    queue = candidates(store, actor.name, actor.role)
-    i, skipped = 0, False
-    while i < len(queue):
-        won = _attempt(store, queue[i], actor, now)
-        if won is not None:
-            return won
-        jump = random.randrange(spread) if spread > 1 else 0
-        skipped = skipped or jump > 0
-        i += 1 + jump
-    if skipped:
-        return claim(store, actor, now, spread=1)  # skipped some: one ordered pass
-    return None
+    return Claimer(store, actor, spread, head_first=True).claim(now)
 
 
 def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> TaskRecord | None:
@@ -113,6 +106,14 @@ def _commit_claim(
     return new
 
 
+def claim_as(store: TaskStore, instance_id: str, now: float) -> TaskRecord | None:
+    """``claim-task``: one read of the instance (identity, role, lease), one claim pass."""
+    inst = store.registry.require_alive(instance_id, now)
+    actor = Actor(label=instance_id, instance_id=instance_id, name=inst["name"], role=inst["role"])
+    store.ensure_layout()
+    return Claimer(store, actor, spread=1).claim(now)
+
+
 class Claimer:
     """Claims for one long-lived, session-bound claimer without re-listing each time.
 
@@ -122,12 +123,16 @@ class Claimer:
     higher-priority task is seen after the watch fires.
     """
 
-    def __init__(self, store: TaskStore, actor: Actor, spread: int = 4) -> None:
+    def __init__(
+        self, store: TaskStore, actor: Actor, spread: int = 4, head_first: bool = False
+    ) -> None:
         if actor.instance_id is None or actor.name is None:
             raise IdentityError("claiming needs an instance identity")
         self.store, self.actor, self.spread = store, actor, spread
         self.queue: list[str] = []
         self.stale = True
+        # head_first: take the head (strict claim order) until a race is lost, then spread
+        self.contended = not head_first
 
     def refresh(self) -> None:
         self.stale = True
@@ -153,10 +158,11 @@ class Claimer:
         listing a long queue costs more than it saves, and any later loss or
         the end of the list brings a fresh listing that shows what was skipped.
         """
-        i = random.randrange(min(self.spread, len(self.queue))) if self.spread > 1 else 0
+        spread = self.spread if self.contended else 1
+        i = random.randrange(min(spread, len(self.queue))) if spread > 1 else 0
         won = _attempt(self.store, self.queue.pop(i), self.actor, now)
         if won is None:
-            self.stale = True
+            self.stale = self.contended = True
         else:
             del self.queue[: max(0, self.spread // 2 - 1)]
         return won

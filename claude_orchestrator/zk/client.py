@@ -2,18 +2,17 @@
 
 Every component takes the client this module builds as its first argument.
 
-Connection states: the listener installed here only records the state (kazoo
-calls it on its session thread, where no ZooKeeper call may be made).
-SUSPENDED: callers see ``ConnectionLoss`` on their next call and retry through
-:func:`claude_orchestrator.zk.txn.retrying` until the deadline. LOST: the
-session and every ephemeral node of it are gone; ``SessionWatch.lost`` turns
-true so long-running owners (workers, the leader) re-register and re-arm.
+Connection states: no listener is installed here; long-running owners (the
+worker, the supervisor) add one that only posts the state to their own event
+queue (kazoo calls it on its session thread, where no ZooKeeper call may be
+made). SUSPENDED: callers see ``ConnectionLoss`` on their next call and retry
+through :func:`claude_orchestrator.zk.txn.retrying` until the deadline. LOST:
+the session and every ephemeral node of it are gone; the owners re-register.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from claude_orchestrator.errors import ZkUnavailableError
@@ -85,21 +84,3 @@ def _acl_for(auth: str | None) -> tuple[list[tuple[str, str]] | None, list[objec
 
     user, _, password = auth.partition(":")
     return [("digest", auth)], [make_digest_acl(user, password, all=True)]
-
-
-@dataclass
-class SessionWatch:
-    """Records connection-state changes; never calls ZooKeeper itself."""
-
-    suspended: bool = False
-    lost: bool = False
-    changed: threading.Event = field(default_factory=threading.Event)
-
-    def attach(self, client: KazooClient) -> None:
-        client.add_listener(self._listener)
-
-    def _listener(self, state: str) -> None:
-        self.suspended = state == "SUSPENDED"
-        if state == "LOST":
-            self.lost = True
-        self.changed.set()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.registry import is_alive
-from claude_orchestrator.zk.taskmodel import seq_of, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
 
 FINISHED_KEEP = 10_000
@@ -64,11 +64,24 @@ def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
 
 def recover_instance(store: TaskStore, instance_id: str, now: float, note: str) -> list[str]:
     """The supervisor's fast path: recover what one dead instance held, now."""
+    return [rec["id"] for rec in give_back_instance(store, instance_id, now, note, True)]
+
+
+def give_back_instance(
+    store: TaskStore,
+    instance_id: str,
+    now: float,
+    note: str,
+    counted: bool,
+    by: str = "recovery",
+) -> list[TaskRecord]:
+    """Every task one instance holds back in the queue (recovered, or released when
+    ``counted`` is false); what moved on meanwhile is skipped."""
     out = []
-    for entry in store.entries(store.paths.state_folder("active")):
-        task_id = task_id_of_entry(entry)
-        if store.recover(task_id, instance_id, now, note) is not None:
-            out.append(task_id)
+    for task_id in store.held_by(instance_id):
+        rec = store.give_back(task_id, instance_id, now, note, counted, by)
+        if rec is not None:
+            out.append(rec)
     return out
 
 

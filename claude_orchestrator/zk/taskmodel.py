@@ -132,9 +132,10 @@ def new_record(fields: dict[str, Any], task_id: str, by: str, at: str) -> TaskRe
         "chain_id": fields.get("chain_id"),
         "link": fields.get("link"),
         "session": None,
-        "history": [],
+        "history": [
+            {"at": at, "from": None, "to": TaskStatus.PENDING.value, "by": by, "note": "created"}
+        ],
     }
-    _log(rec, Change(Action.CLAIM, by, at, note="created"), None, TaskStatus.PENDING)
     return rec
 
 

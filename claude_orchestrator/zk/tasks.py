@@ -30,6 +30,7 @@ from claude_orchestrator.zk.taskmodel import (
     TaskStatus,
     apply,
     entry_name,
+    task_id_of_entry,
 )
 from claude_orchestrator.zk.txn import Txn, TxnConflict, ensure_folders, retrying
 
@@ -289,17 +290,44 @@ class TaskStore:
 
         return _until_settled(lambda: retrying(self.client, step))
 
+    def held_by(self, instance_id: str) -> list[str]:
+        """Ids of the tasks ``instance_id`` holds (reads only the ``active`` folder)."""
+        held = []
+        for entry in self.entries(self.paths.state_folder("active")):
+            task_id = task_id_of_entry(entry)
+            try:
+                if self.read(task_id)[0].get("claimed_by") == instance_id:
+                    held.append(task_id)
+            except NotFoundError:  # moved on meanwhile
+                continue
+        return held
+
     def recover(self, task_id: str, claimer: str, now: float, note: str) -> TaskRecord | None:
         """Re-queue (or fail, when spent) a task whose claimer is gone; idempotent."""
+        return self.give_back(task_id, claimer, now, note, counted=True)
+
+    def give_back(
+        self,
+        task_id: str,
+        claimer: str,
+        now: float,
+        note: str,
+        counted: bool,
+        by: str = "recovery",
+    ) -> TaskRecord | None:
+        """Put a task ``claimer`` still holds back in the queue: RECOVER counts a retry
+        (the claimer died), RELEASE does not (it stopped on purpose). None when the task
+        has moved on meanwhile; safe to repeat."""
 
         def guard(rec: TaskRecord) -> None:
             if rec.get("claimed_by") != claimer or rec["status"] not in _HELD_VALUES:
                 raise _AlreadyHandled
 
-        change = Change(Action.RECOVER, by="recovery", at=iso(now), note=note)
+        action = Action.RECOVER if counted else Action.RELEASE
+        change = Change(action, by=by, at=iso(now), note=note)
         try:
-            return self.transition(task_id, change, Actor(label="recovery"), now, guard)
-        except (_AlreadyHandled, NotFoundError):
+            return self.transition(task_id, change, Actor(label=by), now, guard)
+        except (_AlreadyHandled, NotFoundError, TaskStateError):
             return None
 
 
