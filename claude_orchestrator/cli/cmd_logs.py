@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 import threading
@@ -14,6 +13,7 @@ import click
 
 from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options
+from claude_orchestrator.textsafe import escape, json_text
 
 #: worker colours, handed out in sorted-name order so a worker keeps its colour between runs
 PALETTE = (
@@ -52,7 +52,7 @@ def logs(
     """Show the agents' session logs of all (or the named) workers; -f follows them."""
     from claude_orchestrator.supervisor.logview import LogTail
 
-    printer = Printer(_known_workers(app, workers), app.settings.json_output is True)
+    printer = Printer(_known_workers(app, workers), app.settings.json_output is True, raw)
     tail = LogTail(app.settings.state_dir, workers or None, task, lines, raw, printer)
     try:
         tail.backlog()
@@ -71,10 +71,16 @@ for _param in logs.params:
 
 
 class Printer:
-    """The sink of ``LogTail``: ``name | text`` lines in the worker's colour, or JSON lines."""
+    """The sink of ``LogTail``: ``name | text`` lines in the worker's colour, or JSON lines.
 
-    def __init__(self, workers: Iterable[str], as_json: bool) -> None:
+    ``LogTail`` hands over rendered lines already escaped (textsafe), or with ``raw`` the
+    lines as they are: those are printed untouched, even to a pipe (click would strip their
+    colour codes otherwise), since ``--raw`` is the opt-out.
+    """
+
+    def __init__(self, workers: Iterable[str], as_json: bool, raw: bool = False) -> None:
         self._as_json = as_json
+        self._raw = raw
         self._colours: dict[str, str] = {}
         self._width = 0
         for name in sorted(set(workers)):
@@ -82,18 +88,22 @@ class Printer:
 
     def __call__(self, worker: str, text: str) -> None:
         if self._as_json:
-            click.echo(json.dumps({"worker": worker, "line": text}, ensure_ascii=False))
+            click.echo(json_text({"worker": worker, "line": text}))
+        elif self._raw:
+            click.echo(f"{self._label(worker)} | ", nl=False, color=None)
+            click.echo(text, color=True)
         else:
             click.echo(f"{self._label(worker)} | {text}", color=None)
 
     def _label(self, worker: str) -> str:
         if worker not in self._colours:
             self._add(worker)  # a worker whose first session started while following
-        return click.style(worker.ljust(self._width), fg=self._colours[worker])
+        label = escape(worker, one_line=True)  # a session dir may be named anything
+        return click.style(label.ljust(self._width), fg=self._colours[worker])
 
     def _add(self, name: str) -> None:
         self._colours[name] = PALETTE[len(self._colours) % len(PALETTE)]
-        self._width = max(self._width, len(name))
+        self._width = max(self._width, len(escape(name, one_line=True)))
 
 
 def _known_workers(app: App, named: tuple[str, ...]) -> list[str]:

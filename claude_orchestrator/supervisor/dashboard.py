@@ -34,6 +34,7 @@ from claude_orchestrator.supervisor.snapshot import (
     WorkerRow,
     event_line_text,
 )
+from claude_orchestrator.textsafe import escape
 
 __all__ = ["event_line_text", "ps_table", "render", "uptime_text"]
 
@@ -110,8 +111,14 @@ def clock_text(at: float) -> str:
 
 
 def _cell(value: str | None, style: str = "", empty: str = MISSING) -> Text:
-    """A one-line cell that is cut with "…" rather than wrapped when its column shrinks."""
-    return Text(value or empty, style=style, no_wrap=True, overflow="ellipsis")
+    """A one-line cell that is cut with "…" rather than wrapped when its column shrinks.
+
+    Snapshot text comes from task titles, agents and peers: its control characters are
+    spelled out (textsafe), and a Text is never parsed as rich markup.
+    """
+    return Text(
+        escape(value or empty, one_line=True), style=style, no_wrap=True, overflow="ellipsis"
+    )
 
 
 def state_text(row: WorkerRow, now: float) -> Text:
@@ -265,7 +272,8 @@ def count_items(counts: Mapping[str, int]) -> list[Text]:
     for key in keys:
         value = counts.get(key, 0)
         style = COUNT_STYLES.get(key, "") if value else "dim"
-        items.append(Text.assemble((key, style), " ", (str(value), "bold" if value else "dim")))
+        label = escape(key, one_line=True)
+        items.append(Text.assemble((label, style), " ", (str(value), "bold" if value else "dim")))
     return items
 
 
@@ -353,11 +361,13 @@ def header_items(snap: Snapshot, now: float) -> list[Text]:
     """Team, ZooKeeper hosts (and whether embedded), leadership, supervisor and time."""
     embedded = " (embedded)" if snap.embedded else ""
     leader = ("yes", "green") if snap.leader else ("no", "yellow")
+    team, hosts = escape(snap.team, one_line=True), escape(snap.zookeeper or MISSING, one_line=True)
+    host = escape(snap.host or MISSING, one_line=True)
     return [
-        Text.assemble(("team ", "dim"), (snap.team, "bold")),
-        Text.assemble(("zookeeper ", "dim"), snap.zookeeper or MISSING, embedded),
+        Text.assemble(("team ", "dim"), (team, "bold")),
+        Text.assemble(("zookeeper ", "dim"), hosts, embedded),
         Text.assemble(("leader ", "dim"), leader),
-        Text.assemble(("supervisor ", "dim"), f"{snap.host or MISSING}:{snap.pid}"),
+        Text.assemble(("supervisor ", "dim"), f"{host}:{snap.pid}"),
         Text(clock_text(now)),
     ]
 

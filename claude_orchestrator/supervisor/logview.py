@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claude_orchestrator.textsafe import escape
+
 #: our own header, footer and stale-result lines start with this; always shown as they are
 MARK = "# claude-orchestrator"
 SESSION_SUFFIXES = (".jsonl", ".log")
@@ -39,19 +41,20 @@ _TOOL_KEYS = ("command", "file_path", "pattern", "path", "url", "query", "descri
 def render(line: str, raw: bool, seen: Seen | None = None) -> list[str]:
     """The output lines for one log line; never raises on bad input.
 
-    ``raw`` gives the line as it is. Otherwise stream-json events are rendered and lines
-    that are not JSON objects (plain-text agents, our own marks) are kept as they are.
+    ``raw`` gives the line as it is. Otherwise stream-json events are rendered, lines
+    that are not JSON objects (plain-text agents, our own marks) are kept, and control
+    characters are spelled out (textsafe): agent output must not drive the terminal.
     Claude Code may print one assistant message several times under its id; pass the same
     ``seen`` for every line of a file and each content block is rendered once.
     """
     text = line.rstrip("\r\n")
-    if raw or text.startswith(MARK):
+    if raw:
         return [text]
-    event = _parse(text)
+    event = None if text.startswith(MARK) else _parse(text)
     if event is None:
-        return [text]
+        return [escape(text)]
     rendered = _render_event(event, seen if seen is not None else {})
-    return [_encodable(out) for out in rendered]
+    return [escape(_encodable(out)) for out in rendered]
 
 
 def _parse(text: str) -> Event | None:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from claude_orchestrator.textsafe import escape
+
 #: task-board states in display order; a snapshot may carry others after these
 COUNT_KEYS = ("pending", "waiting", "active", "blocked", "failed", "completed", "cancelled")
 
@@ -199,11 +201,13 @@ def _opt_float(data: Data, key: str) -> float | None:
 def event_line_text(ev: EventLine) -> str:
     """The one-line form printed by ``up --no-tui``: UTC timestamp, kind, subject, text.
 
-    Lives here, not in the dashboard, so a detached supervisor never loads rich.
+    Lives here, not in the dashboard, so a detached supervisor never loads rich. Task
+    titles and agents' words are in it: control characters are spelled out (textsafe).
     """
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ev.at))
     subject = " ".join(part for part in (ev.worker, ev.task) if part)
     text = " ".join(ev.text.split())  # one line, whatever the text held
     if subject and text:
         subject += ":"
-    return " ".join(part for part in (stamp, ev.kind, subject, text) if part)
+    line = " ".join(part for part in (stamp, ev.kind, subject, text) if part)
+    return escape(line, one_line=True)
