@@ -1,37 +1,45 @@
 """The executor half of each control command (the client half is control.py).
 
-Each runs on the supervisor's loop and returns a reply that says what
-changed: ``started``, ``stopped``, ``restarted``, ``kept``.
+Each runs on the supervisor's loop with a request already checked against
+its schema (control_schema.py) and returns a reply that says what changed:
+``started``, ``stopped``, ``restarted``, ``kept``. Whatever goes wrong while
+one runs becomes an ``{"error": ...}`` reply; it never reaches the loop.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import OrchestratorError
+from claude_orchestrator.supervisor.control_schema import Request
 
 if TYPE_CHECKING:
     from claude_orchestrator.supervisor.arbiter import Supervisor
 
+log = logging.getLogger("claude_orchestrator.supervisor")
 
-def execute(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
-    command = request.get("command")
-    args = request.get("args") or {}
-    handler = HANDLERS.get(str(command))
+
+def execute(sup: Supervisor, request: Request) -> dict[str, Any]:
+    handler = HANDLERS.get(request.command)
     if handler is None:
-        return {"error": f"unknown command {command!r}"}
+        return {"error": f"unknown command {request.command!r}"}
     try:
-        return handler(sup, args)
+        return handler(sup, request)
     except OrchestratorError as exc:
         return {"error": str(exc)}
+    except Exception as exc:  # a bug must not leave the request unanswered
+        log.exception("control command %s failed", request.command)
+        return {"error": f"{request.command} failed: {type(exc).__name__}: {exc}"}
 
 
-def up(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
-    return sup.bring_up(tuple(args.get("workers") or ()))
+def up(sup: Supervisor, request: Request) -> dict[str, Any]:
+    return sup.bring_up(request.workers)
 
 
-def restart(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
-    names = list(args.get("workers") or sup.slots)
+def restart(sup: Supervisor, request: Request) -> dict[str, Any]:
+    names = list(request.workers or sup.slots)
     unknown = [n for n in names if n not in sup.slots]
     if unknown:
         return {"error": f"unknown worker(s): {', '.join(unknown)}"}
@@ -45,7 +53,7 @@ def restart(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
     return {"restarted": restarted, "started": [], "stopped": [], "kept": []}
 
 
-def reload(sup: Supervisor, args: dict[str, Any] | None = None) -> dict[str, Any]:
+def reload(sup: Supervisor, request: Request | None = None) -> dict[str, Any]:
     """Re-read the team file: start added, stop removed, restart changed workers."""
     from dataclasses import replace
 
@@ -77,14 +85,20 @@ def reload(sup: Supervisor, args: dict[str, Any] | None = None) -> dict[str, Any
     return out
 
 
-def down(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
-    timeout = float(args.get("timeout") or sup.cfg.down_timeout)
+def down(sup: Supervisor, request: Request) -> dict[str, Any]:
+    timeout = request.timeout or sup.cfg.down_timeout
     stopping = sup.shut_down(timeout)
     return {"stopped": stopping, "supervisor": "stopping"}
 
 
-def ping(sup: Supervisor, args: dict[str, Any]) -> dict[str, Any]:
+def ping(sup: Supervisor, request: Request) -> dict[str, Any]:
     return {"pong": True, "workers": {n: s.state.value for n, s in sup.slots.items()}}
 
 
-HANDLERS = {"up": up, "restart": restart, "reload": reload, "down": down, "ping": ping}
+HANDLERS: dict[str, Callable[[Supervisor, Request], dict[str, Any]]] = {
+    "up": up,
+    "restart": restart,
+    "reload": reload,
+    "down": down,
+    "ping": ping,
+}

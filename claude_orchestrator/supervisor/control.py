@@ -7,6 +7,11 @@ runs the command on its own loop, and writes the reply and deletes the
 request in one ``multi()``. Replies say what changed:
 ``{"started": [...], "stopped": [...], "restarted": [...], "kept": [...]}``.
 
+Arguments are checked on both halves against one schema (control_schema.py);
+a bad request is answered ``{"error": ...}`` and deleted. Replies are bounded:
+the client deletes its reply once read (and its request if it gives up or is
+interrupted); the executor deletes replies left uncollected for REPLY_TTL_S.
+
 SUSPENDED: a request in flight waits for its reply until its timeout.
 LOST: requests are persistent nodes, so none is lost with a session; a
 supervisor that re-arms after a reconnect answers what is pending.
@@ -15,19 +20,30 @@ supervisor that re-arms after a reconnect answers what is pending.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from claude_orchestrator.errors import OrchestratorError, UsageError
+from claude_orchestrator.errors import OrchestratorError, ZkError
+from claude_orchestrator.supervisor.control_schema import (
+    BadRequestError,
+    Request,
+    check_args,
+    parse_request,
+    request_body,
+)
 from claude_orchestrator.zk.paths import TeamPaths
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
-COMMANDS = ("up", "restart", "reload", "down", "ping")
+log = logging.getLogger("claude_orchestrator.supervisor")
+
+REPLY_TTL_S = 60.0  # an uncollected reply is deleted this long after the executor first saw it
+FORGET_WAIT_S = 2.0
 
 
 class NoSupervisorError(OrchestratorError):
@@ -46,16 +62,15 @@ class ControlClient:
         self.folder = control_folder(team, host or socket.gethostname())
 
     def request(self, command: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-        if command not in COMMANDS:
-            raise UsageError(f"unknown control command '{command}'")
+        """Send ``command``; its reply. Bad arguments are refused before anything is written."""
+        body = request_body(check_args(command, args), time.time())
         self.client.ensure_path(self.folder)
-        body = {"command": command, "args": args, "at": time.time()}
         req = self.client.create(f"{self.folder}/req-", json.dumps(body).encode(), sequence=True)
-        reply_path = req.replace("/req-", "/reply-")
         try:
-            return self._await(reply_path, timeout)
-        except NoSupervisorError:
-            self._delete(req)
+            return self._await(req.replace("/req-", "/reply-"), timeout)
+        except BaseException:
+            # gave up, interrupted or lost: a request nobody waits for must not run later
+            self._forget(req)
             raise
 
     def _await(self, reply_path: str, timeout: float) -> dict[str, Any]:
@@ -70,8 +85,7 @@ class ControlClient:
                 except NoNodeError:
                     continue
                 self._delete(reply_path)
-                reply: dict[str, Any] = json.loads(data.decode())
-                return reply
+                return _decode_reply(data)
             # watches are hints (and dropped on disconnect): re-check at least every 0.5 s
             seen.wait(min(0.5, max(0.0, deadline - time.monotonic())))
         raise NoSupervisorError(f"no supervisor answered within {timeout:g}s")
@@ -84,14 +98,36 @@ class ControlClient:
         except NoNodeError:
             pass
 
+    def _forget(self, path: str) -> None:
+        """Best-effort delete that never hangs (kazoo queues calls while disconnected)."""
+        try:
+            self.client.delete_async(path).get(timeout=FORGET_WAIT_S)
+        except Exception:  # already failing: the original error is the one to report
+            log.debug("could not delete control request %s", path, exc_info=True)
+
 
 class ControlServer:
-    """The executor half: notices requests and writes replies; the loop runs them."""
+    """The executor half: reads and checks requests, writes replies, prunes old ones.
 
-    def __init__(self, client: KazooClient, team: str, notify: Callable[[], None]) -> None:
+    A request that fails its schema is answered with ``{"error": ...}`` and
+    deleted at once, so it never stands in front of later ones. ``unsent``
+    holds results whose reply could not be written (ZooKeeper went away): the
+    supervisor sends them on the next pass instead of running a command twice.
+    """
+
+    def __init__(
+        self,
+        client: KazooClient,
+        team: str,
+        notify: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.folder = control_folder(team, socket.gethostname())
         self.notify = notify
+        self.clock = clock
+        self.replies_seen: dict[str, float] = {}  # reply name -> when first listed
+        self.unsent: dict[str, dict[str, Any]] = {}  # request name -> its result
 
     def arm(self) -> None:
         from kazoo.recipe.watchers import ChildrenWatch
@@ -99,32 +135,66 @@ class ControlServer:
         self.client.ensure_path(self.folder)
         ChildrenWatch(self.client, self.folder, lambda _children: self.notify())
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        from kazoo.exceptions import NoNodeError
-
+    def pending(self) -> list[tuple[str, Request]]:
+        """The checked requests waiting, oldest first; bad ones are answered here."""
+        children = self.client.get_children(self.folder)
+        self.prune([c for c in children if c.startswith("reply-")])
         out = []
-        for name in sorted(
-            c for c in self.client.get_children(self.folder) if c.startswith("req-")
-        ):
-            try:
-                data, _ = self.client.get(f"{self.folder}/{name}")
-            except NoNodeError:
-                continue
-            try:
-                out.append((name, json.loads(data.decode())))
-            except ValueError:
-                self.reply(name, {"error": "malformed request"})
+        for name in sorted(c for c in children if c.startswith("req-")):
+            request = self._read(name)
+            if request is not None:
+                out.append((name, request))
         return out
 
+    def _read(self, name: str) -> Request | None:
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.client.get(f"{self.folder}/{name}")
+        except NoNodeError:
+            return None  # its client gave up and deleted it
+        try:
+            return parse_request(data)
+        except BadRequestError as exc:
+            log.warning("control request %s refused: %s", name, exc)
+            self.reply(name, {"error": f"bad control request: {exc}"})
+            return None
+
     def reply(self, req_name: str, result: dict[str, Any]) -> None:
-        from kazoo.exceptions import NodeExistsError, NoNodeError
+        from kazoo.exceptions import NodeExistsError, NoNodeError, RolledBackError
 
         t = self.client.transaction()
         t.create(f"{self.folder}/{req_name.replace('req-', 'reply-')}", json.dumps(result).encode())
         t.delete(f"{self.folder}/{req_name}")
         results = t.commit()
-        if any(isinstance(r, (NodeExistsError, NoNodeError)) for r in results):
-            return  # answered already (a re-run after reconnect): nothing to do
+        failed = [r for r in results if isinstance(r, Exception)]
+        # answered already, or its client gave up: nothing to do
+        if any(not isinstance(r, (NodeExistsError, NoNodeError, RolledBackError)) for r in failed):
+            raise ZkError(f"could not answer control request {req_name}: {failed}")
+
+    def prune(self, replies: list[str]) -> None:
+        """Delete replies first listed more than REPLY_TTL_S ago: their clients are gone."""
+        from kazoo.exceptions import NoNodeError
+
+        now = self.clock()
+        self.replies_seen = {name: self.replies_seen.get(name, now) for name in replies}
+        for name, seen in list(self.replies_seen.items()):
+            if now - seen > REPLY_TTL_S:
+                try:
+                    self.client.delete(f"{self.folder}/{name}")
+                except NoNodeError:
+                    pass
+                del self.replies_seen[name]
+
+
+def _decode_reply(data: bytes) -> dict[str, Any]:
+    try:
+        reply = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError):
+        reply = None
+    if not isinstance(reply, dict):
+        raise ZkError("the supervisor's reply is not a JSON object")
+    return reply
 
 
 def _setter(event: threading.Event) -> Callable[[Any], None]:
