@@ -15,6 +15,7 @@ from rich.console import Console, RenderableType
 
 from claude_orchestrator.supervisor.dashboard import (
     PS_DROP_ORDER,
+    TeamTable,
     event_line_text,
     ps_hidden,
     ps_table,
@@ -23,6 +24,7 @@ from claude_orchestrator.supervisor.dashboard import (
     uptime_text,
 )
 from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
+from tests.test_textsafe import HOSTILE, HOSTILE_SPELLED, raw_controls
 
 NOW = 1_800_000_000.0
 LONG_TITLE = "Write the migration guide for the new storage backend and every one of its options"
@@ -290,3 +292,46 @@ def test_snapshot_from_dict_names_a_missing_required_key() -> None:
         Snapshot.from_dict({"team": "t"})
     with pytest.raises(ValueError, match="'state'"):
         WorkerRow.from_dict({"name": "w1"})
+
+
+# -- text from tasks and agents is shown, never obeyed ------------------------------------
+
+
+def hostile_snapshot(title: str = f"title{HOSTILE}") -> Snapshot:
+    bad = f"x{HOSTILE}"
+    row = WorkerRow(
+        bad, bad, bad, "running", pid=1, started_at=NOW, last_exit=bad, current_task=bad
+    )
+    return Snapshot(
+        team=bad, host=bad, pid=1, zookeeper=bad, embedded=False, leader=True, taken_at=NOW,
+        workers=(row,), counts={bad: 1},
+        pending_head=(TaskLine("task-0000000001", title, 1, "pending"),),
+        in_progress=(TaskLine("task-0000000002", title, 1, "in_progress", bad, NOW),),
+        events=(EventLine(NOW, "claimed", bad, bad, f"{title}\nsecond line"),),
+    )  # fmt: skip
+
+
+def test_render_spells_out_control_characters_from_the_snapshot() -> None:
+    out = text_of(render(hostile_snapshot(), NOW), width=400, height=60)
+    assert raw_controls(out) == []
+    assert f"title{HOSTILE_SPELLED}" in out
+    assert f"title{HOSTILE_SPELLED}\\nsecond line" not in out  # whitespace folded, not spelled
+
+
+def test_ps_table_spells_out_control_characters() -> None:
+    out = text_of(TeamTable(hostile_snapshot().workers, NOW), width=400)
+    assert raw_controls(out) == []
+    assert out.count(f"x{HOSTILE_SPELLED}") == 5  # name, role, host, last exit, task
+
+
+def test_render_never_reads_task_text_as_rich_markup() -> None:
+    title = "[bold red]boom[/] [/] [link=http://x]y"
+    out = text_of(render(hostile_snapshot(title), NOW), width=400, height=60)
+    assert out.count(title) == 3  # pending, in progress, events
+
+
+def test_event_line_text_spells_out_control_characters() -> None:
+    line = event_line_text(EventLine(NOW, "claimed", "w\x9b", f"t{HOSTILE}", f"a\tb{HOSTILE}"))
+    assert raw_controls(line, allowed="") == []
+    folded = HOSTILE_SPELLED.replace("\\r", " ")  # the text's whitespace runs become a space
+    assert line.endswith(f"claimed w\\x9b t{HOSTILE_SPELLED}: a b{folded}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -18,6 +19,7 @@ from claude_orchestrator.cli.cmd_logs import Printer, logs
 from claude_orchestrator.cli.main import cli
 from claude_orchestrator.supervisor.logview import LogTail, render, session_files
 from tests.helpers import wait_until
+from tests.test_textsafe import HOSTILE, HOSTILE_SPELLED, raw_controls
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 START = "# claude-orchestrator session start 2025-01-01T00:00:00Z cwd=/w argv=claude -p"
@@ -207,6 +209,23 @@ def test_render_of_the_fake_agents_output() -> None:
     assert out[0].startswith("session ") and out[0].endswith(" (claude-fake-1)")
     assert out[1:4] == ["Working on: hi", "→ Bash ls", "done: hi"]
     assert out[4] == "✓ done in 2 turns, 0.0s, $0.0123: done: hi"
+
+
+def test_render_spells_out_control_characters_unless_raw() -> None:
+    lines = [
+        f"plain {HOSTILE}",
+        f"{START} {HOSTILE}",
+        assistant(text(f"said {HOSTILE}\nnext\tline"), tool("Bash", {"command": HOSTILE})),
+        j(type="system", subtype="init", session_id=HOSTILE, model="m"),
+        j(type="result", subtype="success", result=HOSTILE),
+    ]
+    shown = [out for line in lines for out in render(line, raw=False)]
+    assert len(shown) == 8
+    assert all(raw_controls(out, allowed="\t") == [] for out in shown), shown
+    assert shown[0] == f"plain {HOSTILE_SPELLED}"
+    said, _, rest = HOSTILE_SPELLED.partition("\\r")  # a text block's lines end at a CR too
+    assert shown[2:5] == [f"said {said}", rest, "next\tline"]  # tab kept
+    assert render(f"plain {HOSTILE}", raw=True) == [f"plain {HOSTILE}"]
 
 
 # -- session_files ---------------------------------------------------------------------
@@ -527,3 +546,41 @@ def test_logs_stops_quietly_when_the_reader_goes(
     monkeypatch.setattr(Printer, "__call__", closed)
     r = run()
     assert (r.exit_code, r.stderr) == (0, "")
+
+
+EVIL = "evil\x1b]0;pwned\x07\x9b"  # a file name cannot hold a NUL
+EVIL_SPELLED = r"evil\x1b]0;pwned\x07\x9b"
+
+
+def hostile_logs(project: Path) -> None:
+    state = project / ".claude-orchestrator"
+    session(state, "jerry", "t1.1.jsonl", assistant(text(f"said {HOSTILE}")), mtime=1000)
+    session(state, EVIL, "t2.1.log", f"\x1b[31mred\x1b[0m {HOSTILE}", mtime=2000)
+
+
+def test_logs_spell_out_control_characters_in_lines_and_worker_names(project: Path) -> None:
+    hostile_logs(project)
+    said, _, _ = HOSTILE_SPELLED.partition("\\r")  # a CR ends a line of assistant text
+    for color in (False, True):
+        out = run(color=color).stdout
+        body = "".join(line.split(" | ", 1)[1] for line in out.splitlines(keepends=True))
+        assert raw_controls(body) == [], body  # on a terminal only the labels are coloured
+        assert f"said {said}\n" in out
+        assert f"\\x1b[31mred\\x1b[0m {HOSTILE_SPELLED}" in out
+        assert f"{EVIL_SPELLED} | " in click.unstyle(out)
+
+
+def test_logs_raw_prints_the_lines_as_they_are_even_to_a_pipe(project: Path) -> None:
+    hostile_logs(project)
+    out = run("--raw", "--task", "t2").stdout
+    assert out == f"{EVIL_SPELLED} | \x1b[31mred\x1b[0m {HOSTILE}\n"
+
+
+def test_logs_json_has_no_raw_control_characters(project: Path) -> None:
+    hostile_logs(project)
+    for args in ((), ("--raw",)):
+        out = run("--json", *args).stdout
+        assert raw_controls(out) == []
+        records = [json.loads(line) for line in out.splitlines()]
+        assert records[-1]["worker"] == EVIL
+    assert records[-1]["line"] == f"\x1b[31mred\x1b[0m {HOSTILE}"  # --raw: the line itself
