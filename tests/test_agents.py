@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -12,9 +13,12 @@ import pytest
 from claude_orchestrator.conf.agents import (
     ARG_MAX_PROMPT,
     PRESETS,
+    SHELL_READER,
     AgentPreset,
     AgentSpec,
+    Invocation,
     build_invocation,
+    is_session_id,
     resolve_agent,
 )
 from claude_orchestrator.conf.team import PRESET_NAMES, AgentConfig
@@ -23,6 +27,7 @@ from claude_orchestrator.errors import ConfigError, SpawnError
 SESSION = "0b6f3c1e-8f7e-4a43-9a55-0f5d8e0b2c11"
 CLAUDE_BASE = ("claude", "-p", "--output-format", "stream-json", "--verbose")
 NASTY = "it's $(rm -rf /); `id` && echo \"$HOME\" | cat > /tmp/x; *.py\n--help\t'\\"
+PROMPT_FILE = Path("/private/sessions/w1/task-0000000001.1.prompt")
 
 
 def preset_spec(
@@ -45,10 +50,14 @@ def preset_spec(
     return resolve_agent(name, config)
 
 
+def invoke(
+    spec: AgentSpec, prompt: str = "do it", session: str | None = None, resume: bool = False
+) -> Invocation:
+    return build_invocation(spec, prompt, session, resume, PROMPT_FILE)
+
+
 def argv_of(spec: AgentSpec, prompt: str = "do it", session: str | None = None) -> list[str]:
-    argv, stdin = build_invocation(spec, prompt, session, resume=False)
-    assert stdin is None
-    return list(argv)
+    return list(invoke(spec, prompt, session).argv)
 
 
 def test_presets_match_the_team_file_names() -> None:
@@ -58,42 +67,84 @@ def test_presets_match_the_team_file_names() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("claude", [*CLAUDE_BASE, "--session-id", SESSION, "--", "do it"]),
-        ("codex", ["codex", "exec", "--", "do it"]),
-        ("gemini", ["gemini", "--prompt=do it"]),
-        ("aider", ["aider", "--yes-always", "--no-pretty", "--no-stream", "--message=do it"]),
-        ("shell", ["bash", "-c", "--", "do it"]),
+        ("claude", [*CLAUDE_BASE, f"--session-id={SESSION}"]),
+        ("codex", ["codex", "exec", "-"]),
+        ("gemini", ["gemini"]),
+        ("shell", ["bash", "-c", SHELL_READER]),
     ],
 )
-def test_new_session_argv_of_each_preset(name: str, expected: list[str]) -> None:
-    assert argv_of(resolve_agent(name, None), session=SESSION) == expected
+def test_new_session_of_each_stdin_preset(name: str, expected: list[str]) -> None:
+    inv = invoke(resolve_agent(name, None), session=SESSION)
+    assert (list(inv.argv), inv.stdin, inv.prompt_file) == (expected, b"do it", None)
 
 
-def test_claude_resume_uses_resume_args() -> None:
-    argv, stdin = build_invocation(resolve_agent("claude", None), "go on", SESSION, resume=True)
-    assert argv[-4:] == ("--resume", SESSION, "--", "go on")
-    assert "--session-id" not in argv
-    assert stdin is None
+def test_aider_reads_its_prompt_from_a_file_named_in_one_element() -> None:
+    inv = invoke(resolve_agent("aider", None))
+    base = ["aider", "--yes-always", "--no-pretty", "--no-stream"]
+    assert list(inv.argv) == [*base, f"--message-file={PROMPT_FILE}"]
+    assert (inv.stdin, inv.prompt_file, inv.file_data) == (None, PROMPT_FILE, b"do it")
+
+
+def test_a_file_route_without_a_path_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="give its path"):
+        build_invocation(resolve_agent("aider", None), "do it", None, resume=False)
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_no_preset_puts_the_prompt_in_argv(name: str) -> None:
+    inv = invoke(resolve_agent(name, None), NASTY, SESSION)
+    assert not any("rm -rf" in arg for arg in inv.argv)
+    assert NASTY.encode() in (inv.stdin, inv.file_data)
+
+
+def test_claude_resume_is_one_resume_element() -> None:
+    inv = invoke(resolve_agent("claude", None), "go on", SESSION, resume=True)
+    assert inv.argv[-1] == f"--resume={SESSION}"
+    assert not any(arg.startswith("--session-id") for arg in inv.argv)
+    assert inv.stdin == b"go on"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "--dangerously-skip-permissions",
+        "-rf",
+        f"{SESSION}\n",
+        f"{SESSION} --model=x",
+        SESSION.replace("-", ""),
+        "x" * 10_000,
+        "",
+    ],
+)
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_session_id_that_is_not_a_uuid_never_becomes_an_option(bad: str, resume: bool) -> None:
+    assert not is_session_id(bad)
+    with pytest.raises(SpawnError, match="not a UUID"):
+        invoke(resolve_agent("claude", None), "p", bad, resume)
+
+
+def test_uuid_shaped_ids_are_session_ids() -> None:
+    assert is_session_id(SESSION) and is_session_id(SESSION.upper())
+    assert not is_session_id(None) and not is_session_id(42)
 
 
 @pytest.mark.parametrize("name", ["codex", "gemini", "aider", "shell"])
 def test_presets_without_sessions_ignore_the_session(name: str) -> None:
     spec = resolve_agent(name, None)
     for resume in (False, True):
-        argv, _ = build_invocation(spec, "p", SESSION, resume)
-        assert SESSION not in " ".join(argv)
+        assert SESSION not in " ".join(invoke(spec, "p", SESSION, resume).argv)
 
 
 def test_no_session_id_means_no_session_args() -> None:
-    argv = argv_of(resolve_agent("claude", None))
-    assert "--session-id" not in argv
-    assert "--resume" not in argv
+    assert argv_of(resolve_agent("claude", None)) == list(CLAUDE_BASE)
 
 
-def test_extra_args_go_after_session_args_and_before_the_prompt() -> None:
+def test_extra_args_go_after_session_args_and_before_the_stdin_args() -> None:
     spec = preset_spec("claude", args=("--permission-mode", "acceptEdits"))
     argv = argv_of(spec, session=SESSION)
-    assert argv[5:] == ["--session-id", SESSION, "--permission-mode", "acceptEdits", "--", "do it"]
+    assert argv[5:] == [f"--session-id={SESSION}", "--permission-mode", "acceptEdits"]
+    spec = preset_spec("codex", args=("--model", "o3"))
+    assert argv_of(spec) == ["codex", "exec", "--model", "o3", "-"]
 
 
 def test_command_override_keeps_the_preset_arguments() -> None:
@@ -121,78 +172,74 @@ def test_config_env_alone() -> None:
     assert dict(spec.env) == {"PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_prompt_with_shell_metacharacters_is_one_verbatim_element(name: str) -> None:
-    argv = argv_of(resolve_agent(name, None), NASTY)
-    if PRESETS[name].prompt_via.startswith("flag:"):
-        flag = PRESETS[name].prompt_via.removeprefix("flag:")
-        assert argv[-1] == f"{flag}={NASTY}"
-    else:
-        assert argv[-2:] == ["--", NASTY]
+def test_custom_agent_prompt_with_shell_metacharacters_is_one_verbatim_element() -> None:
+    assert argv_of(preset_spec("mine", command=("my-agent",)), NASTY)[-2:] == ["--", NASTY]
 
 
 def test_prompt_reaches_the_program_verbatim() -> None:
     spec = preset_spec("custom", command=(sys.executable, "-c", "import sys; print(sys.argv[-1])"))
-    argv, stdin = build_invocation(spec, NASTY, None, resume=False)
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    inv = invoke(spec, NASTY)
+    out = subprocess.run(inv.argv, capture_output=True, text=True, check=True).stdout
     assert out == NASTY + "\n"
-    assert stdin is None
+    assert inv.stdin is None
 
 
-def test_shell_preset_runs_a_script_that_starts_with_a_dash() -> None:
-    argv = argv_of(resolve_agent("shell", None), "-n() { echo dashed; }; -n")
-    assert subprocess.run(argv, capture_output=True, text=True).stdout == "dashed\n"
+def run_shell(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    inv = invoke(preset_spec("shell", args=args), script)
+    assert inv.stdin is not None
+    return subprocess.run(inv.argv, input=inv.stdin.decode(), capture_output=True, text=True)
 
 
-def test_prompt_that_looks_like_a_flag_stays_the_flag_value() -> None:
-    assert argv_of(resolve_agent("aider", None), "--help")[-1] == "--message=--help"
+def test_shell_preset_runs_the_script_from_stdin_verbatim() -> None:
+    assert run_shell("-n() { echo dashed; }; -n\nprintf '%s' \"$1\" 'it''s'").stdout == (
+        "dashed\nits"
+    )
 
 
-def test_large_prompt_goes_to_stdin_for_claude() -> None:
+def test_shell_script_that_reads_stdin_does_not_swallow_the_rest_of_the_script() -> None:
+    done = run_shell("cat\necho after")
+    assert (done.stdout, done.returncode) == ("after\n", 0)
+
+
+def test_shell_args_are_bash_options() -> None:
+    done = run_shell("false\necho not reached", "-e")
+    assert done.returncode == 1 and done.stdout == ""
+
+
+def test_shell_exit_status_is_the_scripts() -> None:
+    assert run_shell("exit 7").returncode == 7
+
+
+@pytest.mark.parametrize("name", ["claude", "codex", "gemini", "shell"])
+def test_large_prompt_and_nul_bytes_go_to_stdin(name: str) -> None:
+    prompt = "é" * ARG_MAX_PROMPT + "\0"
+    inv = invoke(resolve_agent(name, None), prompt)
+    assert inv.stdin == prompt.encode()
+    assert all(len(arg) < 100 for arg in inv.argv)
+
+
+def test_large_prompt_goes_to_aiders_file() -> None:
     prompt = "x" * (ARG_MAX_PROMPT + 1)
-    argv, stdin = build_invocation(resolve_agent("claude", None), prompt, SESSION, resume=False)
-    assert stdin == prompt.encode()
-    assert prompt not in argv
-    assert argv[-2:] == ("--session-id", SESSION)
-    assert "--" not in argv
+    assert invoke(resolve_agent("aider", None), prompt).file_data == prompt.encode()
 
 
-def test_large_prompt_goes_to_stdin_for_codex_with_a_dash() -> None:
-    prompt = "é" * (ARG_MAX_PROMPT // 2 + 1)  # two bytes each: over the limit in bytes
-    argv, stdin = build_invocation(resolve_agent("codex", None), prompt, None, resume=False)
-    assert argv == ("codex", "exec", "-")
-    assert stdin == prompt.encode()
-
-
-def test_prompt_at_the_limit_stays_in_argv() -> None:
+def test_prompt_at_the_limit_stays_in_a_custom_agents_argv() -> None:
     prompt = "x" * ARG_MAX_PROMPT
-    argv, stdin = build_invocation(resolve_agent("claude", None), prompt, None, resume=False)
-    assert argv[-1] == prompt
-    assert stdin is None
+    inv = invoke(preset_spec("mine", command=("my-agent",)), prompt)
+    assert (inv.argv[-1], inv.stdin) == (prompt, None)
 
 
-def test_nul_byte_goes_to_stdin_when_possible() -> None:
-    argv, stdin = build_invocation(resolve_agent("gemini", None), "a\0b", None, resume=False)
-    assert argv == ("gemini",)
-    assert stdin == b"a\0b"
-
-
-@pytest.mark.parametrize("name", ["aider", "shell"])
-def test_too_large_prompt_for_a_preset_without_stdin_raises(name: str) -> None:
-    with pytest.raises(SpawnError, match=rf"over the {ARG_MAX_PROMPT}-byte limit"):
-        build_invocation(resolve_agent(name, None), "x" * (ARG_MAX_PROMPT + 1), None, False)
-
-
-def test_too_large_prompt_for_a_custom_agent_raises() -> None:
+@pytest.mark.parametrize("prompt", ["x" * (ARG_MAX_PROMPT + 1), "a\0b"])
+def test_prompt_argv_cannot_carry_for_a_custom_agent_raises(prompt: str) -> None:
     spec = preset_spec("mine", command=("my-agent",))
-    with pytest.raises(SpawnError, match="cannot read it from stdin"):
-        build_invocation(spec, "x" * (ARG_MAX_PROMPT + 1), None, resume=False)
+    with pytest.raises(SpawnError, match="a custom agent takes its prompt in argv"):
+        build_invocation(spec, prompt, None, resume=False)
 
 
 def test_stdin_route_always_uses_stdin() -> None:
     preset = AgentPreset(name="piped", command=("piped",), prompt_via="stdin")
     spec = AgentSpec(name="piped", preset=preset, command=preset.command, args=("-v",))
-    assert build_invocation(spec, "hi", None, resume=False) == (("piped", "-v"), b"hi")
+    assert build_invocation(spec, "hi", None, resume=False) == Invocation(("piped", "-v"), b"hi")
 
 
 def test_custom_agent_uses_text_and_argv() -> None:
@@ -225,6 +272,8 @@ def test_a_malformed_preset_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown prompt_via"):
         AgentPreset(name="bad", command=("bad",), prompt_via="pipe")
     with pytest.raises(ValueError, match="unknown prompt_via"):
-        AgentPreset(name="bad", command=("bad",), prompt_via="flag:m")
+        AgentPreset(name="bad", command=("bad",), prompt_via="file:m")
+    with pytest.raises(ValueError, match="unknown prompt_via"):
+        AgentPreset(name="bad", command=("bad",), prompt_via="flag:--m")
     with pytest.raises(ValueError, match="empty command"):
         AgentPreset(name="bad", command=())

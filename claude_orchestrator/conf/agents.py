@@ -3,28 +3,33 @@
 A preset says how one agent CLI is driven: its command and fixed arguments, how the prompt
 reaches it, which output parser reads it, how a session is named or resumed, and which signal
 stops it cleanly. ``resolve_agent`` merges a preset with the team file's table into an
-``AgentSpec``; ``build_invocation`` turns a spec, a prompt and a session into an argv list and
-the bytes for stdin. Nothing here goes through a shell: every argv element reaches the program
-verbatim. The one exception is by definition: the ``shell`` preset *is* ``bash -c``, so its
-prompt is a script — use it only with task text you trust as much as your own scripts.
+``AgentSpec``; ``build_invocation`` turns a spec, a prompt and a session into an
+``Invocation``: the argv list, the bytes for stdin, the bytes for a prompt file. Nothing here
+goes through a shell: every argv element reaches the program verbatim.
 
-Prompt routes (``prompt_via``):
+Task text never goes on a preset's command line: ``/proc/PID/cmdline`` is readable by every
+local user. Prompt routes (``prompt_via``):
 
-- ``argv``: after a ``--`` that ends option parsing, so a prompt starting with ``-`` stays text;
-- ``flag:FLAG``: as one ``FLAG=PROMPT`` element (``=`` keeps a leading ``-`` from being read
-  as another option);
-- ``stdin``: always on stdin.
+- ``stdin``: written to the agent's stdin, which is then closed; ``stdin_args`` end the argv
+  (``-`` for ``codex exec``; the shell preset's fixed reader script);
+- ``file:FLAG``: written to a 0600 file in the worker's private session dir, passed as one
+  ``FLAG=PATH`` element and removed after the run (aider's ``--message-file``);
+- ``argv``: after a ``--`` that ends option parsing, so a prompt starting with ``-`` stays text.
+  Custom agents only (how they read a prompt is theirs to say); Linux refuses a single
+  argument over 128 KiB, so a prompt over ``ARG_MAX_PROMPT`` bytes or with a NUL byte is
+  refused.
 
-Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN). A prompt over ``ARG_MAX_PROMPT``
-bytes (or holding a NUL byte, which argv cannot carry) goes on stdin for the presets whose CLI
-reads the prompt from there — claude, codex and gemini — and is refused for the others.
+Session ids become options, so only UUID-shaped ids are accepted, each passed as one
+``--option=ID`` element (an id can never be read as another option).
 """
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from claude_orchestrator.conf.team import AgentConfig
@@ -33,7 +38,10 @@ from claude_orchestrator.errors import ConfigError, SpawnError
 ARG_MAX_PROMPT = 100 * 1024
 PARSERS = ("stream-json", "text")
 SESSION_PLACEHOLDER = "{session_id}"
-_FLAG_PREFIX = "flag:"
+SESSION_ID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_FILE_PREFIX = "file:"
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 
 
@@ -41,9 +49,9 @@ _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 class AgentPreset:
     """How to drive one agent CLI.
 
-    ``stdin_args`` replace the prompt in argv when the prompt travels on stdin instead (``()``
-    when the CLI reads stdin by itself, ``("-",)`` for codex); None means the CLI cannot take
-    its prompt from stdin, so a prompt too large for argv is an error.
+    ``stdin_args`` end the argv when the prompt travels on stdin (``()`` when the CLI reads
+    stdin by itself, ``("-",)`` for codex). ``session_args`` and ``resume_args`` hold
+    ``SESSION_PLACEHOLDER`` inside one ``--option=`` element.
     """
 
     name: str
@@ -55,7 +63,7 @@ class AgentPreset:
     resume_args: tuple[str, ...] = ()
     stop_signal: int = signal.SIGTERM
     env: Mapping[str, str] = field(default_factory=lambda: _EMPTY_ENV)
-    stdin_args: tuple[str, ...] | None = None
+    stdin_args: tuple[str, ...] = ()
     #: False: the agent is handed the task's own text (the shell preset runs it as a
     #: script), not the rendered worker.md / message.md prompt
     templated: bool = True
@@ -70,19 +78,25 @@ class AgentPreset:
 
 
 def _is_prompt_route(via: str) -> bool:
-    if via.startswith(_FLAG_PREFIX):
-        return via.removeprefix(_FLAG_PREFIX).startswith("-")
+    if via.startswith(_FILE_PREFIX):
+        return via.removeprefix(_FILE_PREFIX).startswith("-")
     return via in ("argv", "stdin")
 
 
+def is_session_id(value: object) -> bool:
+    """True when ``value`` is UUID-shaped: the only session ids that become agent options."""
+    return isinstance(value, str) and SESSION_ID_PATTERN.fullmatch(value) is not None
+
+
+# `claude -p` with no prompt argument reads the prompt from stdin.
 CLAUDE = AgentPreset(
     name="claude",
     command=("claude",),
     base_args=("-p", "--output-format", "stream-json", "--verbose"),
     parser="stream-json",
-    session_args=("--session-id", SESSION_PLACEHOLDER),
-    resume_args=("--resume", SESSION_PLACEHOLDER),
-    stdin_args=(),  # `claude -p` with no prompt argument reads it from stdin
+    prompt_via="stdin",
+    session_args=(f"--session-id={SESSION_PLACEHOLDER}",),
+    resume_args=(f"--resume={SESSION_PLACEHOLDER}",),
 )
 
 # codex exec: progress on stderr, the final message on stdout. Its session ids are its own (not
@@ -92,28 +106,34 @@ CODEX = AgentPreset(
     name="codex",
     command=("codex", "exec"),
     stop_signal=signal.SIGINT,
+    prompt_via="stdin",
     stdin_args=("-",),  # `codex exec -` reads the prompt from stdin
 )
 
-# gemini --prompt=TEXT runs headless. Its stream-json events are not Claude Code's, so its output
-# is read as text. `--resume` takes ids gemini chose itself, which plain text does not carry.
-GEMINI = AgentPreset(
-    name="gemini",
-    command=("gemini",),
-    prompt_via="flag:--prompt",
-    stdin_args=(),  # without --prompt and with stdin not a terminal, gemini reads stdin headless
-)
+# gemini with no prompt argument and stdin not a terminal reads the prompt from stdin and runs
+# headless. Its stream-json events are not Claude Code's, so its output is read as text.
+# `--resume` takes ids gemini chose itself, which plain text does not carry.
+GEMINI = AgentPreset(name="gemini", command=("gemini",), prompt_via="stdin")
 
-# aider --message=TEXT: process one message, then exit. No way to pass the message on stdin.
+# aider --message-file=PATH: process that one message, then exit. It has no stdin route.
 AIDER = AgentPreset(
     name="aider",
     command=("aider", "--yes-always", "--no-pretty", "--no-stream"),
-    prompt_via="flag:--message",
+    prompt_via="file:--message-file",
 )
 
-# bash -c -- SCRIPT: the prompt is the script. Trusted input only. The "--" keeps a script that
-# starts with "-" from being read as a bash option.
-SHELL = AgentPreset(name="shell", command=("bash", "-c"), templated=False)
+# The prompt is the script (trusted input only). It arrives on stdin, and bash runs a fixed
+# reader that takes all of it before running any: with `bash -s`, a command of the script that
+# reads stdin would swallow the rest of the script. The script's own stdin is then at its end,
+# as /dev/null was. The team file's `args` come before `-c`, so they are bash options (`-e`).
+SHELL_READER = 'eval -- "$(cat)"'  # "--": a script may start with "-"
+SHELL = AgentPreset(
+    name="shell",
+    command=("bash",),
+    prompt_via="stdin",
+    stdin_args=("-c", SHELL_READER),
+    templated=False,
+)
 
 PRESETS: Mapping[str, AgentPreset] = MappingProxyType(
     {preset.name: preset for preset in (CLAUDE, CODEX, GEMINI, AIDER, SHELL)}
@@ -169,36 +189,50 @@ def _custom_preset(name: str, config: AgentConfig) -> AgentPreset:
     return AgentPreset(name=name, command=config.command)
 
 
-def build_invocation(
-    spec: AgentSpec, prompt: str, session_id: str | None, resume: bool
-) -> tuple[tuple[str, ...], bytes | None]:
-    """The argv list and the stdin bytes (None: no input) for one run of ``spec``.
+@dataclass(frozen=True)
+class Invocation:
+    """How to start one run: argv, and where the prompt goes if not in argv."""
 
-    Order: command, preset arguments, session arguments, the team file's ``args``, the prompt.
+    argv: tuple[str, ...]
+    stdin: bytes | None = None  # written to stdin, then closed; None: stdin is /dev/null
+    prompt_file: Path | None = None  # write ``file_data`` here (0600) before the start
+    file_data: bytes | None = None
+
+
+def build_invocation(
+    spec: AgentSpec,
+    prompt: str,
+    session_id: str | None,
+    resume: bool,
+    prompt_file: Path | None = None,
+) -> Invocation:
+    """The invocation for one run of ``spec``; ``prompt_file`` is needed by the ``file:`` route.
+
+    Order: command, preset arguments, session arguments, the team file's ``args``, then the
+    stdin arguments, the prompt file option or the prompt.
     """
     head = (*spec.command, *spec.preset.base_args, *_session_args(spec.preset, session_id, resume))
     head = (*head, *spec.args)
-    if spec.preset.prompt_via == "stdin":
-        return head, _encode(prompt)
-    prompt_args = _prompt_args(spec.preset.prompt_via, prompt)
-    if _fits_in_argv(prompt_args[-1]):
-        return (*head, *prompt_args), None
-    if spec.preset.stdin_args is None:
+    via = spec.preset.prompt_via
+    if via == "stdin":
+        return Invocation((*head, *spec.preset.stdin_args), stdin=_encode(prompt))
+    if via.startswith(_FILE_PREFIX):
+        if prompt_file is None:
+            raise ValueError(f"agent {spec.name!r} reads its prompt from a file: give its path")
+        flag = f"{via.removeprefix(_FILE_PREFIX)}={prompt_file}"
+        return Invocation((*head, flag), prompt_file=prompt_file, file_data=_encode(prompt))
+    if not _fits_in_argv(prompt):
         raise SpawnError(_argv_refusal(spec, prompt))
-    return (*head, *spec.preset.stdin_args), _encode(prompt)
+    return Invocation((*head, "--", prompt))
 
 
 def _session_args(preset: AgentPreset, session_id: str | None, resume: bool) -> tuple[str, ...]:
     if session_id is None:
         return ()
+    if not is_session_id(session_id):
+        raise SpawnError(f"session id {session_id[:80]!r} is not a UUID; it is never passed on")
     template = preset.resume_args if resume else preset.session_args
     return tuple(arg.replace(SESSION_PLACEHOLDER, session_id) for arg in template)
-
-
-def _prompt_args(via: str, prompt: str) -> tuple[str, ...]:
-    if via.startswith(_FLAG_PREFIX):
-        return (f"{via.removeprefix(_FLAG_PREFIX)}={prompt}",)
-    return ("--", prompt)
 
 
 def _fits_in_argv(element: str) -> bool:
@@ -219,4 +253,4 @@ def _argv_refusal(spec: AgentSpec, prompt: str) -> str:
     else:
         size = len(_encode(prompt))
         problem = f"is {size} bytes, over the {ARG_MAX_PROMPT}-byte limit for one argument"
-    return f"agent {spec.name!r}: the prompt {problem}, and this agent cannot read it from stdin"
+    return f"agent {spec.name!r}: the prompt {problem}; a custom agent takes its prompt in argv"

@@ -51,6 +51,10 @@ class SessionLog:
         line = f"# claude-orchestrator session start {_iso(started_at)} cwd={where} argv={shown}"
         self._write_line(line)
 
+    def note(self, text: str) -> None:
+        """One line of ours in the log (``# claude-orchestrator TEXT``), on a line of its own."""
+        self._write_line(f"# claude-orchestrator {text}")
+
     def sink(self, label: str, stream: str, chunk: bytes) -> None:
         """A Sink: both streams' raw bytes, as they come, into the one file."""
         self._write(chunk)

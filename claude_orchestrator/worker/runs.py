@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from claude_orchestrator.conf.agents import is_session_id
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
 from claude_orchestrator.worker.session import AgentRun
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.taskmodel import TaskRecord
+
+log = logging.getLogger(__name__)
 
 
 class RunBuilder:
@@ -36,14 +40,22 @@ class RunBuilder:
     def for_task(self, task: TaskRecord, instance_id: str) -> tuple[AgentRun, dict[str, Any]]:
         """The run for a claimed task, and the ``session`` record to store at start."""
         attempt = claims_of(task)
-        session_id, resume = self._session(task)
+        session_id, resume, notes = self._session(task)
         log_path = private_dir(self.ws.sessions_dir) / f"{task['id']}.{attempt}.{self.ext}"
         prompt = self.task_template.render({**self.identity(instance_id), **_task_values(task)})
         if not self.ws.agent.preset.templated:
             prompt = task.get("description") or task["title"]
         env = agent_environment(self.environ, self.ws, instance_id, task["id"])
         run = AgentRun(
-            self.ws.agent, prompt, self.ws.work_dir, env, log_path, session_id, resume, self.ws.name
+            self.ws.agent,
+            prompt,
+            self.ws.work_dir,
+            env,
+            log_path,
+            session_id,
+            resume,
+            self.ws.name,
+            notes=notes,
         )
         started = {
             "log": str(log_path),
@@ -55,13 +67,20 @@ class RunBuilder:
         }
         return run, started
 
-    def _session(self, task: TaskRecord) -> tuple[str | None, bool]:
-        """A retried task resumes its agent session when the agent can resume."""
+    def _session(self, task: TaskRecord) -> tuple[str | None, bool, tuple[str, ...]]:
+        """(session id, resume?, notes for the log): a retried task resumes its agent session
+        when the agent can resume and the stored id is UUID-shaped (it may come from the
+        agent's own output); any other id is never passed on: a new session starts."""
         preset = self.ws.agent.preset
+        new = str(uuid.uuid4()) if preset.session_args else None
         previous = (task.get("session") or {}).get("session_id")
-        if previous and preset.resume_args:
-            return str(previous), True
-        return (str(uuid.uuid4()) if preset.session_args else None), False
+        if not previous or not preset.resume_args:
+            return new, False, ()
+        if is_session_id(previous):
+            return str(previous), True, ()
+        note = f"session id {str(previous)[:80]!r} is not a UUID: not resumed, a new session starts"
+        log.warning("%s: %s", task["id"], note)
+        return new, False, (note,)
 
     def for_message(self, msg: dict[str, Any], instance_id: str) -> AgentRun:
         name = f"message-{instance_id}-{msg['id']}.{self.ext}"

@@ -2,11 +2,14 @@
 
 The outcome comes from what the agent printed (stream-json for Claude Code),
 not from its exit code; the full output stays in the session log and the
-caller keeps only a bounded excerpt in ZooKeeper.
+caller keeps only a bounded excerpt in ZooKeeper. An agent that reads its prompt
+from a file gets a 0600 file next to the log (``<log name>.prompt``, in the worker's
+0700 session dir), written just before the start and removed when the run ends.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,16 +55,20 @@ class AgentRun:
         resume: bool,
         label: str,
         extra_sinks: Sequence[Sink] = (),
+        notes: Sequence[str] = (),
     ) -> None:
-        argv, stdin = build_invocation(agent, prompt, session_id, resume)
+        self.invocation = build_invocation(
+            agent, prompt, session_id, resume, log_path.with_suffix(".prompt")
+        )
         self.session_id = session_id
+        self.notes = tuple(notes)
         self.parser = _parser_for(agent)
         self.log = SessionLog(log_path)
         self.spec = ChildSpec(
-            argv=argv,
+            argv=self.invocation.argv,
             cwd=cwd,
             env=dict(env),
-            stdin_data=stdin,
+            stdin_data=self.invocation.stdin,
             timeout=agent.timeout,
             idle_timeout=agent.idle_timeout,
             stop_signal=agent.preset.stop_signal,
@@ -71,17 +78,35 @@ class AgentRun:
 
     def start(self) -> None:
         self.log.header(self.spec.argv, self.spec.cwd, time.time())
+        for note in self.notes:
+            self.log.note(note)
         try:
+            self._write_prompt_file()
             self.child.start()
         except Exception:
+            self._remove_prompt_file()
             self.log.close()
             raise
 
     def finish(self, info: ExitInfo) -> SessionResult:
+        self._remove_prompt_file()
         self.log.footer(info)
         self.log.close()
         outcome = self.parser.outcome(info.exit_code, _signal_desc(info))
         return SessionResult(outcome, info, self.log.path, self.session_id)
+
+    def _write_prompt_file(self) -> None:
+        path, data = self.invocation.prompt_file, self.invocation.file_data
+        if path is None or data is None:
+            return
+        path.unlink(missing_ok=True)  # a leftover of a run its worker did not outlive
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(path, flags, 0o600), "wb") as f:
+            f.write(data)
+
+    def _remove_prompt_file(self) -> None:
+        if self.invocation.prompt_file is not None:
+            self.invocation.prompt_file.unlink(missing_ok=True)
 
 
 def _parser_for(agent: AgentSpec) -> StreamJsonParser | TextOutputCollector:
