@@ -343,6 +343,30 @@ BAD_FILES: list[tuple[str, str, str, int]] = [
         2,
     ),
     ("empty zookeeper hosts", '[team]\nzookeeper = ""\n', "team.zookeeper: must not be empty", 2),
+    (
+        "zookeeper heap without a unit",
+        '[team]\nzookeeper_heap = "512"\n',
+        "team.zookeeper_heap: expected a size such as '512m' or '2g', got '512'",
+        2,
+    ),
+    (
+        "zookeeper heap given as a JVM flag",
+        '[team]\nzookeeper_heap = "-Xmx512m"\n',
+        "team.zookeeper_heap: expected a size such as '512m' or '2g'",
+        2,
+    ),
+    (
+        "zookeeper heap too small",
+        '[team]\nzookeeper_heap = "64m"\n',
+        "team.zookeeper_heap: must be between 128m and 64g, got '64m'",
+        2,
+    ),
+    (
+        "zookeeper heap as a number",
+        "[team]\nzookeeper_heap = 512\n",
+        "team.zookeeper_heap: expected a string, got integer",
+        2,
+    ),
     ("agent given as a value", 'agents = { claude = "x" }\n', "agents.claude: expected a table", 1),
 ]
 
@@ -487,6 +511,12 @@ def test_load_team_accepts_auth_reference_and_zookeeper(tmp_path: Path) -> None:
     text = '[team]\nzookeeper = "zk1:2181,zk2:2181"\nauth = "env:MY_AUTH"\n'
     team = load_team(write_team(tmp_path, text))
     assert (team.zookeeper, team.auth) == ("zk1:2181,zk2:2181", "env:MY_AUTH")
+
+
+def test_load_team_reads_zookeeper_heap_with_a_default(tmp_path: Path) -> None:
+    assert load_team(write_team(tmp_path, "[team]\n")).zookeeper_heap == "512m"
+    team = load_team(write_team(tmp_path, '[team]\nzookeeper_heap = "2G"\n'))
+    assert team.zookeeper_heap == "2g"
 
 
 def test_team_worker_lookup_lists_known_names(tmp_path: Path) -> None:

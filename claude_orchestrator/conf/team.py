@@ -31,11 +31,15 @@ DEFAULT_ROLE = "worker"
 DEFAULT_RESTART = "on-failure"
 
 TOP_KEYS = ("team", "agents", "worker")
-TEAM_KEYS = ("name", "zookeeper", "auth", "work_dir", "agent")
+TEAM_KEYS = ("name", "zookeeper", "auth", "work_dir", "agent", "zookeeper_heap")
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
 WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas")
 
 _AUTH_FORM = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
+# The embedded server's JVM heap (-Xmx): see docs/supervisor.md for how it relates to the quotas.
+DEFAULT_ZOOKEEPER_HEAP = "512m"
+_HEAP_FORM = re.compile(r"([1-9][0-9]{0,5})([mg])", re.IGNORECASE)
+_HEAP_MIB = (128, 64 * 1024)
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
@@ -79,6 +83,7 @@ class TeamConfig:
     agent: str
     agents: Mapping[str, AgentConfig]
     workers: tuple[WorkerSpec, ...]
+    zookeeper_heap: str = DEFAULT_ZOOKEEPER_HEAP
 
     @property
     def state_dir(self) -> Path:
@@ -175,6 +180,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         agent=defaults.agent,
         agents=agents,
         workers=_read_workers(top, agents, defaults),
+        zookeeper_heap=_zookeeper_heap(team),
     )
 
 
@@ -185,6 +191,18 @@ def _auth_reference(team: Section) -> str | None:
         # The value is not echoed: it may well be the password someone pasted in.
         raise team.error("auth", "expected 'env:VARNAME' naming the variable holding user:password")
     return value
+
+
+def _zookeeper_heap(team: Section) -> str:
+    """``zookeeper_heap``: a JVM heap size such as "512m" or "2g", 128m to 64g."""
+    value = team.string("zookeeper_heap", DEFAULT_ZOOKEEPER_HEAP)
+    match = _HEAP_FORM.fullmatch(value)
+    if match is None:
+        raise team.error("zookeeper_heap", f"expected a size such as '512m' or '2g', got {value!r}")
+    mib = int(match.group(1)) * (1024 if match.group(2).lower() == "g" else 1)
+    if not _HEAP_MIB[0] <= mib <= _HEAP_MIB[1]:
+        raise team.error("zookeeper_heap", f"must be between 128m and 64g, got {value!r}")
+    return value.lower()
 
 
 def _read_agents(top: Section) -> Mapping[str, AgentConfig]:
