@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.layout import logs_dir, zookeeper_data_dir, zookeeper_run_file
+from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
 from claude_orchestrator.supervisor.runfiles import read_json, write_private
 from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
 
@@ -23,6 +24,7 @@ class EmbeddedZk:
     state_dir: Path
     server: ZkServer | None = None
     adopted_pid: int | None = None
+    heap: str = DEFAULT_ZOOKEEPER_HEAP  # -Xmx of a server we start (an adopted one keeps its own)
 
     @property
     def run_file(self) -> Path:
@@ -43,7 +45,7 @@ class EmbeddedZk:
 
     def start(self, port: int) -> str:
         data = zookeeper_data_dir(self.state_dir)
-        self.server = ZkServer(data, port=port)
+        self.server = ZkServer(data, port=port, heap=self.heap)
         self.server.start()
         self._write_run_file()
         return self.server.hosts

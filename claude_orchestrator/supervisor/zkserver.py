@@ -15,9 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
 from claude_orchestrator.errors import SpawnError
 
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
+# Four-letter words the server answers: readiness and health only. conf and cons stay off:
+# they show the data dir and every client's address and session to anyone who can connect.
+FOUR_LETTER_WORDS = "ruok,srvr,stat,mntr"
 INSTALL_HINT = (
     "ZooKeeper is not installed: on Debian/Ubuntu run 'apt-get install zookeeper', "
     "on macOS 'brew install zookeeper', or set ZOOKEEPER_HOME"
@@ -71,6 +75,7 @@ class ZkServer:
     data_dir: Path
     port: int = 0
     tick_ms: int = 2000
+    heap: str = DEFAULT_ZOOKEEPER_HEAP  # -Xmx, [team] zookeeper_heap
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -83,7 +88,7 @@ class ZkServer:
         cfg.write_text(
             f"tickTime={self.tick_ms}\ndataDir={self.data_dir}\nclientPort={self.port}\n"
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-            "4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons\n"
+            f"4lw.commands.whitelist={FOUR_LETTER_WORDS}\n"
             "maxClientCnxns=0\n"
         )
         return cfg
@@ -99,7 +104,7 @@ class ZkServer:
         log = os.fdopen(fd, "ab")
         argv = [
             java,
-            "-Xmx256m",
+            f"-Xmx{self.heap}",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-Dzookeeper.admin.enableServer=false",
