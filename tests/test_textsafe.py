@@ -8,13 +8,15 @@ logs tests.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from claude_orchestrator.cli.output import human
-from claude_orchestrator.textsafe import escape, json_text
+from claude_orchestrator.textsafe import EscapingFormatter, escape, json_text
 from tests.clihelp import Cli
 
 #: clear screen, retitle the window (OSC ... BEL), an 8-bit CSI asking the terminal to answer,
@@ -62,6 +64,18 @@ def test_json_text_has_no_raw_control_and_parses_to_the_same_value() -> None:
 def test_plain_json_dumps_would_leave_del_and_c1_raw() -> None:
     # Why json_text exists: ensure_ascii=False escapes only U+0000-U+001F.
     assert raw_controls(json.dumps(HOSTILE, ensure_ascii=False)) == ["\x9b", "\x7f"]
+
+
+def test_escaping_formatter_spells_out_the_message_and_keeps_traceback_lines() -> None:
+    try:
+        raise ValueError(HOSTILE)
+    except ValueError:
+        record = logging.LogRecord("w", logging.WARNING, "f", 1, "claimed %s", (HOSTILE,), None)
+        record.exc_info = sys.exc_info()
+    out = EscapingFormatter("%(levelname)s %(message)s").format(record)
+    assert raw_controls(out) == []
+    assert out.startswith(f"WARNING claimed {HOSTILE_SPELLED}\nTraceback")
+    assert out.endswith(f"ValueError: {HOSTILE_SPELLED}")
 
 
 # -- human output of the coordination commands ---------------------------------------------
@@ -137,3 +151,10 @@ def test_results_messages_and_context_for_people_show_no_control_characters(co: 
         assert r.code == 0, r.err
         assert raw_controls(r.out) == [], r.out
         assert HOSTILE_SPELLED in r.out
+
+
+def test_error_messages_spell_out_control_characters(co: Cli) -> None:
+    r = co("show-task", "--task-id", f"task-{HOSTILE}")
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith("error: ") and raw_controls(r.err) == []
+    assert f"task-{HOSTILE_SPELLED}" in r.err

@@ -13,6 +13,7 @@ import click
 from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options
 from claude_orchestrator.errors import UsageError
+from claude_orchestrator.textsafe import EscapingFormatter
 
 
 @click.command("worker")
@@ -54,7 +55,7 @@ def worker(
 
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("claude_orchestrator")
     root.addHandler(handler)
     root.setLevel(logging.INFO)

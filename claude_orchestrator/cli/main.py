@@ -77,8 +77,10 @@ class OrchestratorGroup(click.Group):
         except click.ClickException:
             raise
         except Exception as exc:  # translated below, never a traceback
+            from claude_orchestrator.textsafe import escape
+
             code, message = describe(exc)
-            click.echo(f"error: {message}", err=True)
+            click.echo(f"error: {escape(message)}", err=True)  # it may quote task text
             ctx.exit(code)
 
 
