@@ -267,24 +267,14 @@ def _print_reply(app: App, reply: dict[str, Any]) -> None:
 @pass_app
 def down(app: App, timeout: str) -> None:
     """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
-    from claude_orchestrator.conf.layout import workers_run_file
-    from claude_orchestrator.supervisor.runfiles import (
-        live_supervisor_pid,
-        read_json,
-        request_down,
-    )
+    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
 
     seconds = _duration(timeout, "--timeout")
-    state_dir = app.settings.state_dir
-    pid = live_supervisor_pid(state_dir)
+    pid = live_supervisor_pid(app.settings.state_dir)
     if pid is not None:
-        # The local supervisor is told by a signal, not through ZooKeeper: `down` works
-        # at once, and with the server unreachable too.
-        workers = sorted(read_json(workers_run_file(state_dir)) or {})
-        request_down(state_dir, pid, seconds)
-        os.kill(pid, signal.SIGTERM)
+        reply = _control(app, "down", {"timeout": seconds})
         _wait_gone(pid, seconds + 30)
-        _print_reply(app, {"stopped": workers, "supervisor": "stopped"})
+        _print_reply(app, {"stopped": reply.get("stopped", []), "supervisor": "stopped"})
     else:
         _print_reply(app, _cleanup(app, seconds))
 
