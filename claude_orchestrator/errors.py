@@ -30,6 +30,21 @@ class ZkError(OrchestratorError):
     """ZooKeeper refused or failed an operation."""
 
 
+class NotAuthorisedError(ZkError):
+    """ZooKeeper refused the operation: this identity may not touch that node."""
+
+
+class PartialWriteError(ZkError):
+    """A write too large for one transaction failed after some of its parts committed.
+
+    ``committed`` names exactly what was written (task ids, or message ids).
+    """
+
+    def __init__(self, message: str, committed: list[str]) -> None:
+        super().__init__(message)
+        self.committed = committed
+
+
 class ZkUnavailableError(ZkError):
     """ZooKeeper could not be reached within the connect timeout."""
 
@@ -42,6 +57,10 @@ class NotFoundError(OrchestratorError):
 
 class SizeLimitError(OrchestratorError):
     """A value is larger than the limit allowed for it in ZooKeeper."""
+
+
+class QuotaError(SizeLimitError):
+    """A write would take the team past a documented total-size quota."""
 
 
 class ConflictError(OrchestratorError):

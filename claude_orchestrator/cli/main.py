@@ -95,9 +95,9 @@ def describe(exc: Exception) -> tuple[int, str]:
 
 
 def _describe_foreign(exc: Exception) -> tuple[int, str]:
-    from kazoo.exceptions import KazooException, NoAuthError
+    from kazoo.exceptions import AuthFailedError, KazooException, NoAuthError
 
-    if isinstance(exc, NoAuthError):
+    if isinstance(exc, (NoAuthError, AuthFailedError)):
         return 1, "ZooKeeper refused access (not authorised: set the team's auth credentials)"
     if isinstance(exc, KazooException):
         return 1, f"ZooKeeper error: {type(exc).__name__} {exc}".rstrip()

@@ -9,6 +9,11 @@ of the lost write is unknown: each step re-reads and recognises its own
 write by a client-generated token) until a deadline. SUSPENDED: the step
 waits for the connection to come back, up to the deadline. LOST (session
 expired): the step fails with :class:`ZkError` — whatever it held is gone.
+
+Refusals are not retried: an ACL that refuses this identity (``NoAuth``) or a
+failed authentication ends the step at once with :class:`NotAuthorisedError`,
+and a ``multi()`` larger than ZooKeeper's packet limit is refused before it is
+sent (:class:`SizeLimitError`; the server would drop the connection instead).
 """
 
 from __future__ import annotations
@@ -18,12 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from claude_orchestrator.errors import ZkError
+from claude_orchestrator.errors import NotAuthorisedError, SizeLimitError, ZkError
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 T = TypeVar("T")
+
+#: bytes of one multi() request we allow (ZooKeeper's jute.maxbuffer is 1,048,575
+#: for the whole packet; the rest is headroom for the packet's own framing)
+MULTI_LIMIT = 1_000_000
+#: framing of one operation inside a multi() (type, done flag, error code)
+_OP_HEADER = 9
+NOT_AUTHORISED_HINT = (
+    "not authorised: the team's ACL does not admit this identity "
+    "(check the team's auth: [team] auth in team.toml or CO_ZK_AUTH)"
+)
 
 
 class TxnConflict(Exception):
@@ -65,11 +80,23 @@ class Txn:
         self._txn.check(path, version)
         self.ops.append(("check", path))
 
-    def commit(self) -> list[Any]:
-        from kazoo.exceptions import RolledBackError
+    @property
+    def size(self) -> int:
+        """Encoded bytes of the request so far, as kazoo will send it."""
+        return sum(len(op.serialize()) + _OP_HEADER for op in self._txn.operations) + _OP_HEADER
 
+    def commit(self) -> list[Any]:
+        from kazoo.exceptions import NoAuthError, RolledBackError
+
+        if self.size > MULTI_LIMIT:
+            raise SizeLimitError(
+                f"one transaction would be {self.size:,} bytes; "
+                f"the limit is {MULTI_LIMIT:,} bytes (ZooKeeper's packet limit)"
+            )
         results: list[Any] = self._txn.commit()
         for op, res in zip(self.ops, results, strict=False):
+            if isinstance(res, NoAuthError):
+                raise NotAuthorisedError(f"{NOT_AUTHORISED_HINT}: refused {op[0]} {op[1]}")
             if isinstance(res, Exception) and not isinstance(res, RolledBackError):
                 raise TxnConflict(op, res)
         return results
@@ -77,12 +104,20 @@ class Txn:
 
 def retrying(client: KazooClient, step: Callable[[], T], deadline_s: float = 20.0) -> T:
     """Run ``step``; after a connection loss wait for reconnection and run it again."""
-    from kazoo.exceptions import ConnectionLoss, OperationTimeoutError, SessionExpiredError
+    from kazoo.exceptions import (
+        AuthFailedError,
+        ConnectionLoss,
+        NoAuthError,
+        OperationTimeoutError,
+        SessionExpiredError,
+    )
 
     deadline = time.monotonic() + deadline_s
     while True:
         try:
             return step()
+        except (NoAuthError, AuthFailedError) as exc:
+            raise NotAuthorisedError(NOT_AUTHORISED_HINT) from exc
         except (ConnectionLoss, OperationTimeoutError) as exc:
             if not _wait_connected(client, deadline):
                 msg = f"lost the connection to ZooKeeper and could not get it back: {exc}"
