@@ -10,6 +10,7 @@ stdin when there is none. The behaviour comes from ``FAKE_AGENT_MODE``
 
   succeed       init, assistant messages, a successful result line; exit 0
   fail          result line with is_error true (error_during_execution); exit 1
+  fail-as=ID    fail, reporting ID as its session id (any text, as a hostile agent might)
   lie           exit 0 and subtype "success", but is_error true
   hang          init, then block forever without output
   crash         init and one assistant line, then SIGKILL itself
@@ -222,6 +223,11 @@ def fail(agent: Agent, arg: str | None) -> int:
     return 1
 
 
+def fail_as(agent: Agent, arg: str | None) -> int:
+    agent.session_id = arg or ""
+    return fail(agent, arg)
+
+
 def lie(agent: Agent, arg: str | None) -> int:
     agent.init()
     agent.work()
@@ -301,6 +307,7 @@ def ignore_term(agent: Agent, arg: str | None) -> int:
 MODES = {
     "succeed": succeed,
     "fail": fail,
+    "fail-as": fail_as,
     "lie": lie,
     "hang": hang_mode,
     "crash": crash,

@@ -275,3 +275,76 @@ def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
         return holder is not None and holder != first["claimed_by"]
 
     wait_until(registered_again, 20, "the worker to register again")
+
+
+def cmdline_of(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_the_prompt_is_on_stdin_not_in_the_agents_cmdline(rig: Rig) -> None:
+    rig.start_worker()
+    secret = "secret-7f3a: deploy key is hunter2"
+    rig.push("x", f"fake-agent:hang {secret}")
+    run = wait_until(lambda: rig.records(), 20, "the agent to start")[-1]
+    try:
+        assert secret.encode() not in cmdline_of(run["pid"])
+        assert b"/fake_agent.py\0-p\0" in cmdline_of(run["pid"])  # it is the agent's
+        assert secret in run["prompt"]
+    finally:
+        os.kill(run["pid"], signal.SIGKILL)
+
+
+def test_the_shell_presets_script_is_in_no_cmdline(rig: Rig, tmp_path: Path) -> None:
+    proc = rig.start_worker("--agent", "shell")
+    out = tmp_path / "ran"
+    secret = "secret-91c2"
+    rig.push("x", f"echo {secret} > {out}; sleep 60")
+    wait_until(lambda: out.exists() and secret in out.read_text(), 20, "the script to run")
+    agents = psutil.Process(proc.pid).children(recursive=True)
+    try:
+        assert any(cmdline_of(p.pid).startswith(b"bash\0") for p in agents)
+        assert all(secret.encode() not in cmdline_of(p.pid) for p in agents)
+    finally:
+        for p in agents:
+            p.kill()
+
+
+def test_a_session_id_the_agent_made_up_is_never_resumed(rig: Rig) -> None:
+    from claude_orchestrator.zk.registry import Actor
+    from claude_orchestrator.zk.taskmodel import Action, Change
+
+    bad = "--dangerously-skip-permissions"
+    rig.start_worker()
+    tid = rig.push("x", f"fake-agent:fail-as={bad}")
+    assert rig.wait_status(tid, "failed")["session"]["session_id"] == bad
+    op = Actor.operator()
+    rig.team.tasks.transition(tid, Change(Action.RETRY, by=op.label, at="x"), op, time.time())
+    wait_until(lambda: len(rig.records()) >= 2, 20, "the second run")
+    argv = rig.records()[-1]["argv"]
+    assert bad not in argv and not any(a.startswith("--resume") for a in argv)
+    assert any(a.startswith("--session-id=") for a in argv)
+    log = Path(rig.wait_status(tid, "failed")["session"]["log"])
+    assert log.name == f"{tid}.2.jsonl" and "is not a UUID: not resumed" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--name", "a/b"),
+        ("--name", ".."),
+        ("--name", "x" * 10_000),
+        ("--name", "w1\n"),
+        ("--name", ""),
+        ("--role", "a/b"),
+        ("--role", "dev\n"),
+    ],
+)
+def test_worker_refuses_a_bad_name_or_role_before_connecting(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    env = {**os.environ, "ZK_HOSTS": "127.0.0.1:1", "CO_TEAM_FILE": "", "HOME": str(tmp_path)}
+    argv = [BIN, "worker", "--name", "w1", flag, value]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert flag in done.stderr and len(done.stderr) < 400

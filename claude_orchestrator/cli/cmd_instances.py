@@ -61,7 +61,7 @@ def register(
 ) -> None:
     """Register this shell as an instance (lease-held) and save its id in the config."""
     from claude_orchestrator.conf.duration import parse_duration
-    from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+    from claude_orchestrator.conf.names import require_name
     from claude_orchestrator.conf.userconfig import read_config
     from claude_orchestrator.zk.registry import Registration
 
@@ -69,9 +69,8 @@ def register(
     name, role = name or saved.get("name"), role or saved.get("role") or "worker"
     if not name:
         raise UsageError("register needs --name (or a name saved by 'setup --name')")
-    for label, value in (("--name", name), ("--role", role)):
-        if not is_valid_name(value):
-            raise UsageError(f"{label} '{value}': {NAME_RULE}")
+    require_name("--name", name)
+    require_name("--role", role)
     try:
         lease_s = parse_duration(lease)
     except ValueError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_orchestrator.conf.agents import resolve_agent
+from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.conf.settings import Settings
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.worker.settings import WorkerSettings
@@ -27,6 +28,10 @@ class WorkerFlags:
 
 
 def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSettings:
+    """Checked before anything connects: the name and role become node names and paths."""
+    require_name("--name", flags.name)
+    if flags.role is not None:
+        require_name("--role", flags.role)
     team = s.team_config
     spec = next((w for w in team.workers if w.name == flags.name), None)
     agent_name = flags.agent or (spec.agent if spec else team.agent)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from claude_orchestrator.conf.names import is_valid_name
 from claude_orchestrator.errors import NotFoundError, UsageError
 from claude_orchestrator.zk.codec import check_size, encode, iso, token
 from claude_orchestrator.zk.taskmodel import (
@@ -38,8 +39,7 @@ FIELDS = (
     "link",
     "max_retries",
 )
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-LOCAL_REF = re.compile(r"^#(\d+)$")
+LOCAL_REF = re.compile(r"#([0-9]+)")  # fullmatch only: a "$" would let a trailing newline in
 
 
 def validate_spec(raw: Any, where: str) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def _check_assignee(spec: dict[str, Any], where: str) -> None:
     if assignee is None:
         return
     name = assignee[5:] if isinstance(assignee, str) and assignee.startswith("role:") else assignee
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not is_valid_name(name):
         raise UsageError(
             f"{where}: assignee must be a worker name or role:<role> "
             "(letters, digits, '_', '.', '-')"
@@ -94,7 +94,7 @@ def _check_deps(spec: dict[str, Any], where: str) -> None:
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise UsageError(f"{where}: depends_on must be a list of task ids")
     for dep in deps:
-        if not (TASK_ID_RE.match(dep) or LOCAL_REF.match(dep)):
+        if not (TASK_ID_RE.fullmatch(dep) or LOCAL_REF.fullmatch(dep)):
             raise UsageError(f"{where}: '{dep}' is not a task id (task-NNNNNNNNNN or #N)")
     spec["depends_on"] = list(dict.fromkeys(deps))
 
@@ -113,7 +113,7 @@ def push(store: TaskStore, specs: list[dict[str, Any]], by: str, now: float) -> 
 def _check_local_refs(specs: list[dict[str, Any]]) -> None:
     for n, spec in enumerate(specs, 1):
         for dep in spec.get("depends_on", []):
-            m = LOCAL_REF.match(dep)
+            m = LOCAL_REF.fullmatch(dep)
             if m and not 1 <= int(m.group(1)) < n:
                 raise UsageError(f"task {n}: '{dep}' must name an earlier task of the same push")
 
@@ -179,7 +179,7 @@ def _build_batch(
 def _resolve_refs(deps: list[str], pushed: list[TaskRecord]) -> list[str]:
     out = []
     for dep in deps:
-        m = LOCAL_REF.match(dep)
+        m = LOCAL_REF.fullmatch(dep)
         out.append(pushed[int(m.group(1)) - 1]["id"] if m else dep)
     return out
 

@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk.codec import decode, encode, iso, parse_iso, token
 from claude_orchestrator.zk.paths import TeamPaths
@@ -65,6 +66,8 @@ class Registry:
         self.paths = TeamPaths(team)
 
     def register(self, reg: Registration, now: float) -> dict[str, Any]:
+        require_name("name", reg.name)  # both become node names; checked by callers too
+        require_name("role", reg.role)
         inst = self._record(reg, now)
         retrying(self.client, lambda: self._create(reg, inst, now))
         return inst

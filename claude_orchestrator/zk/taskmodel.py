@@ -16,7 +16,7 @@ from claude_orchestrator.errors import ConfigError, TaskStateError
 
 TaskRecord = dict[str, Any]
 
-TASK_ID_RE = re.compile(r"^task-(\d{10})$")
+TASK_ID_RE = re.compile(r"task-([0-9]{10})")  # fullmatch only: "$" lets a trailing "\n" in
 HISTORY_KEEP = 50
 DEFAULT_PRIORITY = 1
 DEFAULT_MAX_RETRIES = 3
@@ -94,7 +94,7 @@ def task_id_for(seq: int) -> str:
 
 
 def seq_of(task_id: str) -> int:
-    m = TASK_ID_RE.match(task_id)
+    m = TASK_ID_RE.fullmatch(task_id)
     if not m:
         raise ConfigError(f"'{task_id}' is not a task id (expected task-NNNNNNNNNN)")
     return int(m.group(1))
