@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kazoo.security import make_digest_acl_credential
 
+from claude_orchestrator.conf.credentials import (
+    agent_credential,
+    digest_id,
+    ensure_team_credential,
+)
 from claude_orchestrator.conf.settings import Settings, resolve_settings
 from claude_orchestrator.conf.userconfig import (
     global_config_path,
@@ -175,6 +181,20 @@ def write_run_file(world: World, content: str) -> None:
     (run_dir / "zookeeper.json").write_text(content, encoding="utf-8")
 
 
+@pytest.fixture
+def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Precedence tests: any well-formed run file counts as a live server of ours (the proof
+    itself is tested with real processes in test_acls.py)."""
+    from claude_orchestrator.conf import serverproof, settings
+
+    def believe(state_dir: Path) -> dict[str, Any] | None:
+        info = serverproof.read_run_file(state_dir)
+        return info if isinstance(info.get("hosts"), str) else None
+
+    monkeypatch.setattr(settings, "verified_server", believe)
+
+
+@pytest.mark.usefixtures("trusting")
 def test_zk_hosts_precedence_flag_env_file_embedded_default(world: World) -> None:
     assert world.resolve().zk_hosts == "127.0.0.1:2181"
     write_run_file(world, json.dumps({"hosts": "127.0.0.1:40001", "pid": 1}))
@@ -193,6 +213,7 @@ def test_zk_hosts_ignore_unusable_run_file(world: World, content: str) -> None:
     assert world.resolve().zk_hosts == "127.0.0.1:2181"
 
 
+@pytest.mark.usefixtures("trusting")
 def test_zk_hosts_run_file_lives_in_team_file_state_dir(world: World) -> None:
     world.flags["file"] = str(world.team_file("", "sub/team.toml"))
     run_dir = (world.cwd / "sub" / ".claude-orchestrator" / "run").resolve()
@@ -287,6 +308,48 @@ def test_auth_must_be_user_colon_password_and_is_never_echoed(world: World, valu
     message = world.error()
     assert message.startswith("CO_ZK_AUTH: expected digest credentials of the form user:password")
     assert value not in message
+
+
+def test_zk_hosts_and_credential_ignore_a_run_file_that_is_not_our_server(world: World) -> None:
+    # pid 1 is alive but is not our ZooKeeper: whoever listens there must not get the secret
+    write_run_file(world, json.dumps({"hosts": "127.0.0.1:40001", "port": 40001, "pid": 1}))
+    ensure_team_credential(world.state_dir)
+    settings = world.resolve()
+    assert (settings.zk_hosts, settings.auth, settings.embedded) == ("127.0.0.1:2181", None, True)
+
+
+@pytest.mark.usefixtures("trusting")
+def test_embedded_team_uses_the_generated_credential_unless_insecure(world: World) -> None:
+    write_run_file(world, json.dumps({"hosts": "127.0.0.1:40001", "port": 40001, "pid": 1}))
+    assert world.resolve().auth is None  # nothing generated yet
+    made = ensure_team_credential(world.state_dir)
+    assert made.startswith("team:") and world.resolve().auth == made
+    path = world.state_dir / "auth" / "team"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert ensure_team_credential(world.state_dir) == made  # generated once
+    world.team_file("[team]\ninsecure = true\n")
+    assert world.resolve().auth is None
+    world.env["CO_ZK_AUTH"] = "bob:pw"  # an explicit credential wins over the file
+    assert world.resolve().auth == "bob:pw"
+
+
+@pytest.mark.usefixtures("trusting")
+def test_agent_credential_is_used_instead_of_the_team_file(world: World) -> None:
+    write_run_file(world, json.dumps({"hosts": "127.0.0.1:40001", "port": 40001, "pid": 1}))
+    ensure_team_credential(world.state_dir)
+    world.env.update({"CO_AGENT_AUTH": "agent:abc", "CO_TEAM_DIGEST": "team:HASH"})
+    settings = world.resolve()
+    assert (settings.auth, settings.team_id) == ("agent:abc", "team:HASH")
+    assert settings.as_dict()["auth_scope"] == "agent"
+    del world.env["CO_TEAM_DIGEST"]
+    assert "CO_TEAM_DIGEST" in world.error()
+
+
+def test_agent_credential_is_derived_one_way_and_differs_per_team() -> None:
+    one, two = agent_credential("team:one"), agent_credential("team:two")
+    assert one.startswith("agent:") and one != two and "one" not in one
+    assert digest_id("u:p") == make_digest_acl_credential("u", "p")
 
 
 def test_settings_as_dict_masks_password(world: World) -> None:

@@ -12,12 +12,16 @@ import click
 
 from claude_orchestrator.cli.options import FLAGS
 from claude_orchestrator.cli.output import emit
-from claude_orchestrator.errors import IdentityError
+from claude_orchestrator.errors import IdentityError, NotAuthorisedError
 
 if TYPE_CHECKING:
     from claude_orchestrator.conf.settings import Settings
     from claude_orchestrator.zk.registry import Actor
     from claude_orchestrator.zk.team import Team
+
+
+#: commands that need the team's own credential; an agent's scoped one is refused at once
+TEAM_IDENTITY_COMMANDS = frozenset({"up", "down", "restart", "reload", "leader", "fix-acls"})
 
 
 class App:
@@ -32,7 +36,14 @@ class App:
         from claude_orchestrator.conf.settings import resolve_settings
 
         flags = self.ctx.find_root().meta.get(FLAGS, {})
-        return resolve_settings(flags, os.environ, Path.cwd(), Path.home())
+        settings = resolve_settings(flags, os.environ, Path.cwd(), Path.home())
+        command = self.ctx.find_root().invoked_subcommand
+        if settings.team_id and command in TEAM_IDENTITY_COMMANDS:
+            raise NotAuthorisedError(
+                f"not authorised: '{command}' controls the team, and this command runs with the "
+                "agents' scoped credential (CO_AGENT_AUTH), which cannot control supervisors"
+            )
+        return settings
 
     @cached_property
     def team(self) -> Team:
@@ -41,7 +52,9 @@ class App:
         from claude_orchestrator.zk.team import Team
 
         s = self.settings
-        opts = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+        opts = ZkOptions(
+            s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id
+        )
         try:
             self._client = connect(opts)
         except ZkUnavailableError as exc:

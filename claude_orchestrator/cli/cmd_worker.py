@@ -38,6 +38,7 @@ def worker(
 ) -> None:
     """Run one worker: claim tasks and messages, run the agent, report. Ctrl-C stops it."""
     from claude_orchestrator.conf.duration import parse_duration
+    from claude_orchestrator.conf.exposure import refuse_open_exposure
     from claude_orchestrator.worker.build import WorkerFlags, worker_settings
     from claude_orchestrator.worker.loop import Worker
 
@@ -47,6 +48,7 @@ def worker(
         raise UsageError(f"--grace: {exc}") from exc
     flags = WorkerFlags(name, role, work_dir, agent, grace_s)
     ws = worker_settings(app.settings, flags, Path.cwd())
+    refuse_open_exposure([(ws.name, ws.agent)], bool(ws.zk.auth), app.settings.team_config.insecure)
     _configure_logging()
     loop = Worker(ws)
     _install_signals(loop)

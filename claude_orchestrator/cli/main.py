@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
         "cmd_context",
     ),
     "worker": "cmd_worker",
+    "fix-acls": "cmd_acls",
     "logs": "cmd_logs",
     **dict.fromkeys(["up", "down", "restart", "reload", "ps", "leader"], "cmd_supervisor"),
 }

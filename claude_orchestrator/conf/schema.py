@@ -121,6 +121,10 @@ class Section:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
+    def boolean(self, key: str, default: bool) -> bool:
+        value: bool | None = self._get(key, bool, "true or false")
+        return default if value is None else value
+
     def integer(self, key: str, default: int, minimum: int) -> int:
         value: int | None = self._get(key, int, "an integer")
         if value is None:

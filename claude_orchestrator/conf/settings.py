@@ -8,19 +8,16 @@ the team file, ...).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_orchestrator.conf.credentials import read_team_credential
 from claude_orchestrator.conf.duration import parse_duration
-from claude_orchestrator.conf.layout import (
-    global_config_path,
-    project_config_path,
-    zookeeper_run_file,
-)
+from claude_orchestrator.conf.layout import global_config_path, project_config_path
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+from claude_orchestrator.conf.serverproof import verified_server
 from claude_orchestrator.conf.team import TeamConfig, load_team, team_from_defaults
 from claude_orchestrator.conf.userconfig import read_config
 from claude_orchestrator.errors import ConfigError
@@ -47,6 +44,10 @@ class Settings:
     session_timeout: float
     state_dir: Path
     json_output: bool | None  # None: the command's own default
+    #: no ZooKeeper named by flag, environment or file: the team's embedded server
+    embedded: bool = False
+    #: set when ``auth`` is an agent's scoped credential: the digest id of the team identity
+    team_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""
@@ -56,6 +57,7 @@ class Settings:
             "team_file": str(self.team_file) if self.team_file else None,
             "instance_id": self.instance_id,
             "auth": _mask_auth(self.auth),
+            "auth_scope": None if self.auth is None else ("agent" if self.team_id else "team"),
             "connect_timeout": self.connect_timeout,
             "session_timeout": self.session_timeout,
             "state_dir": str(self.state_dir),
@@ -70,17 +72,22 @@ def resolve_settings(
     team_file = _resolve_team_file(flags, env, cwd)
     team_config = load_team(team_file) if team_file else team_from_defaults(cwd)
     team = _resolve_team(flags, env, team_config)
+    embedded = _is_embedded(flags, env, team_config)
+    server = verified_server(team_config.state_dir) if embedded else None
+    auth, team_id = _resolve_auth(env, team_config, server is not None)
     return Settings(
-        zk_hosts=_resolve_zk_hosts(flags, env, team_config),
+        zk_hosts=_resolve_zk_hosts(flags, env, team_config, server),
         team=team,
         team_file=team_file,
         team_config=team_config,
         instance_id=_resolve_instance_id(flags, env, team_config.state_dir, home, team),
-        auth=_resolve_auth(env, team_config),
+        auth=auth,
         connect_timeout=_resolve_connect_timeout(flags, env),
         session_timeout=_env_duration(env, "CO_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT),
         state_dir=team_config.state_dir,
         json_output=_resolve_json(flags),
+        embedded=embedded,
+        team_id=team_id,
     )
 
 
@@ -124,24 +131,24 @@ def _checked_name(label: str, value: Any) -> str:
     return name
 
 
-def _resolve_zk_hosts(flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig) -> str:
+def _is_embedded(flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig) -> bool:
+    return flags.get("zookeeper") is None and "ZK_HOSTS" not in env and config.zookeeper is None
+
+
+def _resolve_zk_hosts(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    config: TeamConfig,
+    server: Mapping[str, Any] | None,
+) -> str:
     label, value = _first(
         ("--zookeeper", flags.get("zookeeper")),
         ("ZK_HOSTS", env.get("ZK_HOSTS")),
         ("team file", config.zookeeper),
-        ("embedded server", _embedded_hosts(config.state_dir)),
+        # only a run file whose server proves to be ours (conf/serverproof.py)
+        ("embedded server", server.get("hosts") if server else None),
     ) or ("default", DEFAULT_ZK_HOSTS)
     return _text(label, value)
-
-
-def _embedded_hosts(state_dir: Path) -> str | None:
-    """The hosts of a running embedded server, from its run file; None when there is none."""
-    try:
-        data = json.loads(zookeeper_run_file(state_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    hosts = data.get("hosts") if isinstance(data, dict) else None
-    return hosts if isinstance(hosts, str) and hosts.strip() else None
 
 
 def _resolve_instance_id(
@@ -167,15 +174,34 @@ def _config_instance_ids(paths: tuple[Path, ...], team: str) -> list[tuple[str, 
     return found
 
 
-def _resolve_auth(env: Mapping[str, str], config: TeamConfig) -> str | None:
-    if config.auth is not None:
-        variable = config.auth.removeprefix("env:")
-        if variable not in env:
-            raise ConfigError(f"{config.path}: auth: environment variable {variable} is not set")
-        return _checked_auth(variable, env[variable])
-    if "CO_ZK_AUTH" in env:
-        return _checked_auth("CO_ZK_AUTH", env["CO_ZK_AUTH"])
-    return None
+def _resolve_auth(
+    env: Mapping[str, str], config: TeamConfig, embedded_up: bool
+) -> tuple[str | None, str | None]:
+    """(credential, team digest id if the credential is an agent's).
+
+    The team credential from the environment (the variable the team file names, else
+    CO_ZK_AUTH), else an agent's scoped CO_AGENT_AUTH, else the embedded server's generated
+    file (only while that server proves to be ours: the client sends the credential).
+    """
+    named = config.auth.removeprefix("env:") if config.auth is not None else None
+    variable = named or "CO_ZK_AUTH"  # a variable the team file names is the only one
+    if variable in env:
+        return _checked_auth(variable, env[variable]), None
+    if "CO_AGENT_AUTH" in env:
+        return _agent_auth(env)
+    if named is not None:
+        raise ConfigError(f"{config.path}: auth: environment variable {named} is not set")
+    if embedded_up and not config.insecure:
+        return read_team_credential(config.state_dir), None
+    return None, None
+
+
+def _agent_auth(env: Mapping[str, str]) -> tuple[str, str]:
+    credential = _checked_auth("CO_AGENT_AUTH", env["CO_AGENT_AUTH"])
+    team_id = env.get("CO_TEAM_DIGEST")
+    if team_id is None:
+        raise ConfigError("CO_AGENT_AUTH is set but CO_TEAM_DIGEST (the team's digest id) is not")
+    return credential, _checked_auth("CO_TEAM_DIGEST", team_id)
 
 
 def _checked_auth(label: str, value: str) -> str:

@@ -31,7 +31,7 @@ DEFAULT_ROLE = "worker"
 DEFAULT_RESTART = "on-failure"
 
 TOP_KEYS = ("team", "agents", "worker")
-TEAM_KEYS = ("name", "zookeeper", "auth", "work_dir", "agent", "zookeeper_heap")
+TEAM_KEYS = ("name", "zookeeper", "auth", "work_dir", "agent", "zookeeper_heap", "insecure")
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
 WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas")
 
@@ -84,6 +84,9 @@ class TeamConfig:
     agents: Mapping[str, AgentConfig]
     workers: tuple[WorkerSpec, ...]
     zookeeper_heap: str = DEFAULT_ZOOKEEPER_HEAP
+    #: true: agents that run task text may work against an unauthenticated ZooKeeper, and the
+    #: embedded server gets no generated credential (DESIGN §3.9's explicit opt-out)
+    insecure: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -181,6 +184,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         agents=agents,
         workers=_read_workers(top, agents, defaults),
         zookeeper_heap=_zookeeper_heap(team),
+        insecure=team.boolean("insecure", default=False),
     )
 
 

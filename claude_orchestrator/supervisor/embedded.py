@@ -3,7 +3,11 @@
 Data lives in ``.claude-orchestrator/zookeeper/`` and survives ``down``/``up``;
 ``run/zookeeper.json`` tells every command run with the same team file where
 the server listens. A server left running by a supervisor that died is
-adopted: if the run file's port answers ``ruok``, it is reused as is.
+adopted only if it proves to be ours (conf/serverproof.py: live, our uid,
+ZooKeeperServerMain with this state dir's config, holding the recorded port)
+and answers ``ruok``; anything else on that port is an impostor that would
+capture the team credential, so the run file is discarded and a new server
+starts on another port.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.layout import logs_dir, zookeeper_data_dir, zookeeper_run_file
+from claude_orchestrator.conf.serverproof import verified_server
 from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
 from claude_orchestrator.supervisor.runfiles import read_json, write_private
 from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
@@ -36,11 +41,12 @@ class EmbeddedZk:
 
     def ensure_running(self) -> str:
         """Reuse a live server of this state dir, or start one; return its hosts."""
-        info = self.read_run_file()
-        port = int(info.get("port") or 0)
-        if port and four_letter(port, "ruok") == "imok":
-            self.adopted_pid = info.get("pid")
+        info = verified_server(self.state_dir)
+        if info is not None and four_letter(info["port"], "ruok") == "imok":
+            self.adopted_pid = info["pid"]
             return str(info["hosts"])
+        port = int(self.read_run_file().get("port") or 0)
+        self.run_file.unlink(missing_ok=True)  # stale, or not ours
         return self.start(port if port and _port_free(port) else free_port())
 
     def start(self, port: int) -> str:
@@ -75,12 +81,11 @@ class EmbeddedZk:
 def stop_recorded_server(state_dir: Path) -> bool:
     """``down`` without a supervisor: stop the server its run file names, if alive."""
     emb = EmbeddedZk(state_dir)
-    info = emb.read_run_file()
-    pid = info.get("pid")
-    if not isinstance(pid, int):
+    info = verified_server(state_dir)
+    if info is None:  # stale, or an impostor's pid: never signal it
         emb.run_file.unlink(missing_ok=True)
         return False
-    emb.adopted_pid = pid
+    emb.adopted_pid = info["pid"]
     emb.stop()
     return True
 

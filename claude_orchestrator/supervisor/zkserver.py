@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
 from claude_orchestrator.errors import SpawnError
 
-MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
 # Four-letter words the server answers: readiness and health only. conf and cons stay off:
 # they show the data dir and every client's address and session to anyone who can connect.
 FOUR_LETTER_WORDS = "ruok,srvr,stat,mntr"

@@ -38,7 +38,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
     work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
     if not work_dir.is_dir():
         raise ConfigError(f"--work-dir: directory '{work_dir}' does not exist")
-    zk = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+    zk = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id)
     return WorkerSettings(
         name=flags.name,
         role=flags.role or (spec.role if spec else "worker"),
@@ -52,6 +52,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         env=dict(spec.env) if spec else {},
         grace=flags.grace if flags.grace is not None else 30.0,
         heartbeat_every=min(10.0, stuck_after(os.environ) / 3),
+        credential_vars=(team.auth.removeprefix("env:"),) if team.auth else (),
     )
 
 

@@ -25,6 +25,7 @@ class WorkerSettings:
     grace: float = 30.0  # SIGTERM: how long a running agent may finish
     reconcile_s: float = 30.0  # periodic re-read even when no watch fired
     heartbeat_every: float = 10.0  # the loop's proof of life (see supervisor stuck detection)
+    credential_vars: tuple[str, ...] = ()  # variables holding the team credential: never passed on
 
     @property
     def sessions_dir(self) -> Path:

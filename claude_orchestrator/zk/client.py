@@ -13,7 +13,7 @@ the session and every ephemeral node of it are gone; the owners re-register.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import ZkUnavailableError
 
@@ -30,25 +30,33 @@ class ZkOptions:
     session_timeout: float = 10.0
     auth: str | None = None  # "user:password"
     read_only: bool = False
+    #: the team identity's digest id, given only when ``auth`` is an agent's scoped credential
+    team_id: str | None = None
 
 
 def build_client(opts: ZkOptions) -> KazooClient:
-    """Build, but do not start, a client with bounded retries and ACLs."""
+    """Build, but do not start, a client with bounded retries and ACLs.
+
+    With credentials, every node the client creates gets the ACL its path calls for
+    (zk/acls.py: the team's identity may do everything, the agents' only their part)."""
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
 
     # Reconnect attempts never wait longer than a third of the session
     # timeout (kazoo's default max_delay is an hour).
     conn_retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=opts.session_timeout / 3)
-    auth_data, acl = _acl_for(opts.auth)
-    return KazooClient(
-        hosts=opts.hosts,
-        timeout=opts.session_timeout,
-        connection_retry=conn_retry,
-        auth_data=auth_data,
-        default_acl=acl,
-        read_only=opts.read_only,
-    )
+    common: dict[str, Any] = {
+        "hosts": opts.hosts,
+        "timeout": opts.session_timeout,
+        "connection_retry": conn_retry,
+        "read_only": opts.read_only,
+    }
+    if not opts.auth:
+        return KazooClient(**common)
+    from claude_orchestrator.zk.acls import PolicyClient, acl_ids
+
+    ids = acl_ids(opts.auth, opts.team_id)
+    return PolicyClient(ids, auth_data=[("digest", opts.auth)], **common)
 
 
 def connect(opts: ZkOptions) -> KazooClient:
@@ -75,12 +83,3 @@ def _quiet_close(client: KazooClient) -> None:
         client.close()
     except Exception:  # closing a half-started client is best effort
         pass
-
-
-def _acl_for(auth: str | None) -> tuple[list[tuple[str, str]] | None, list[object] | None]:
-    if not auth:
-        return None, None
-    from kazoo.security import make_digest_acl
-
-    user, _, password = auth.partition(":")
-    return [("digest", auth)], [make_digest_acl(user, password, all=True)]
