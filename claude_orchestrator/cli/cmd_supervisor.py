@@ -52,10 +52,11 @@ def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -
     from claude_orchestrator.zk.client import ZkOptions
 
     s = app.settings
+    auth = _team_auth(app, spawn)
     zk = (
         None
         if _embedded(app)
-        else ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth)
+        else ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, auth)
     )
     return SupervisorConfig(
         team=s.team_config,
@@ -68,8 +69,26 @@ def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -
         connect_timeout=s.connect_timeout,
         session_timeout=s.session_timeout,
         stuck_after=stuck_after(os.environ),
-        auth=s.auth,
+        auth=auth,
     )
+
+
+def _team_auth(app: App, spawning: bool = True) -> str | None:
+    """The credential the supervisor and its workers use: the team's, generated (0600) for
+    the embedded server on first use unless the team is insecure; and refuse to spawn agents
+    that execute task text without one (conf/exposure.py)."""
+    from claude_orchestrator.conf.agents import resolve_agent
+    from claude_orchestrator.conf.credentials import ensure_team_credential
+    from claude_orchestrator.conf.exposure import refuse_open_exposure
+
+    s, team = app.settings, app.settings.team_config
+    auth = s.auth
+    if auth is None and _embedded(app) and not team.insecure:
+        auth = ensure_team_credential(s.state_dir)
+    if spawning:
+        agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in team.workers]
+        refuse_open_exposure(agents, auth is not None, team.insecure)
+    return auth
 
 
 def _control(app: App, command: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
@@ -106,6 +125,7 @@ def up(
     if running is not None and not supervise:
         _print_reply(app, _control(app, "up", {"workers": list(workers)}))
     elif detach and not supervise:
+        _team_auth(app)  # refuse here, with exit 2, rather than in the detached child
         _detach(app, workers, _duration(wait_s, "--wait"))
     else:
         _foreground(app, _config(app, workers, True, 10.0), no_tui or supervise)

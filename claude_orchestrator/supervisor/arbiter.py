@@ -35,6 +35,7 @@ from claude_orchestrator.supervisor.runfiles import RunFiles
 from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.snapshot import EventLine
 from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.team import Team
 
@@ -90,6 +91,7 @@ class Supervisor(WorkerPool):
         client = connect(opts)
         client.add_listener(lambda state: self.post(ev.Conn(str(state))))
         self.team = Team(client, self.cfg.team_name)
+        check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
         self.leadership.acquire()
         self._replace_leftovers()

@@ -108,6 +108,7 @@ class WorkerPool:
             "ZK_HOSTS": self.hosts,
             "CO_TEAM": self.cfg.team_name,
             "CO_INSTANCE_ID": "",
+            **({"CO_ZK_AUTH": self.cfg.auth} if self.cfg.auth else {}),  # the team's own
         }
         log_path = self.cfg.team.state_dir / "logs" / f"{slot.name}.log"
         slot.proc = spawn(

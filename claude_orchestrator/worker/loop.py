@@ -29,6 +29,7 @@ from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import connect, disconnect
 from claude_orchestrator.zk.registry import Actor, Registration
@@ -85,6 +86,7 @@ class Worker:
         client = connect(self.ws.zk)
         client.add_listener(lambda state: self.events.put(Connection(str(state))))
         self.team = Team(client, self.ws.team)
+        check_team_tree(client, self.ws.team, self.ws.zk)  # open or foreign ACLs: refuse
         self.register()
         self.arm(self.team.tasks.paths.queue_any, "queue")
         self.arm(self.team.tasks.paths.queue_name(self.ws.name), "queue")
