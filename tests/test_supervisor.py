@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from claude_orchestrator.supervisor.zkserver import MAIN_CLASS
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
@@ -112,6 +113,15 @@ def test_up_ps_down_leaves_nothing_running(project: Project) -> None:
     assert sorted(down["stopped"]) == ["w1", "w2"]
     assert project.our_processes() == []
     assert not (project.root / ".claude-orchestrator/run/supervisor.pid").exists()
+
+
+def test_embedded_server_runs_with_the_team_files_heap(project: Project) -> None:
+    (project.root / "team.toml").write_text('[team]\nname = "sup"\nzookeeper_heap = "192m"\n')
+    project.ok("up", "-d")
+    java = [p for p in project.our_processes() if MAIN_CLASS in p.cmdline()]
+    assert len(java) == 1
+    assert [arg for arg in java[0].cmdline() if arg.startswith("-Xmx")] == ["-Xmx192m"]
+    project.ok("down")
 
 
 def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> None:

@@ -119,7 +119,7 @@ class Supervisor(WorkerPool):
     def _zookeeper(self) -> str:
         if self.cfg.zk is not None:
             return self.cfg.zk.hosts
-        self.embedded = EmbeddedZk(self.cfg.team.state_dir)
+        self.embedded = EmbeddedZk(self.cfg.team.state_dir, heap=self.cfg.team.zookeeper_heap)
         hosts = self.embedded.ensure_running()
         self._watch_server()
         return hosts
