@@ -43,13 +43,22 @@ class Rig:
         text = (
             '[team]\nname = "test"\n\n[agents.claude]\n'
             f"command = [{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]\n"
-            f"{agent_extra}\n"
+            f"{self.fake_env()}{agent_extra}\n"
             '[[worker]]\nname = "w1"\nrole = "dev"\nwork_dir = "work"\n'
             f"{workers}"
         )
         path = self.root / "team.toml"
         path.write_text(text)
         return path
+
+    def fake_env(self) -> str:
+        """The fake agent's knobs reach it through the team file: agents get an allow-listed
+        environment, not the worker's."""
+        knobs = {
+            "FAKE_AGENT_RECORD": str(self.record),
+            "FAKE_AGENT_CHILD_PID_FILE": str(self.root / "grandchild.pid"),
+        }
+        return f"env = {{ {', '.join(f'{k} = {json.dumps(v)}' for k, v in knobs.items())} }}\n"
 
     def start_worker(self, *extra: str, **env: str) -> subprocess.Popen[str]:
         full_env = {
