@@ -8,6 +8,10 @@ both take it. ``read/`` is pruned to the newest READ_KEEP messages.
 SUSPENDED: steps are retried after reconnection; a take whose outcome was
 lost is recognised by the read node it created. LOST: nothing is held here;
 a re-registered instance has a new (empty) inbox.
+
+A message to many recipients (a role, a broadcast) is one ``multi()`` per batch of
+recipients that fits ZooKeeper's packet limit — usually one; a large message to many
+recipients takes several, and a failure after the first names who already has it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.errors import NotFoundError, PartialWriteError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.paths import TeamPaths
-from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+from claude_orchestrator.zk.txn import MULTI_LIMIT, Txn, TxnConflict, retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -42,11 +46,45 @@ class Inboxes:
         now: float,
         meta: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Deliver one message to each recipient in one transaction."""
+        """Deliver one message to each recipient: one transaction per batch of recipients
+        that fits ZooKeeper's packet limit (all of them, unless the message is large).
+
+        If a batch fails after earlier ones were delivered, PartialWriteError names them.
+        """
         check_size("message", body)
         msg = {"from": sender, "type": kind, "body": body, "sent_at": iso(now), "_op": token()}
         msg.update(meta or {})
+        sent: list[dict[str, Any]] = []
+        for batch in self._batches(recipients, msg):
+            try:
+                sent += self._send_batch(batch, msg)
+            except Exception as exc:  # whatever it was, say who already has the message
+                if not sent:
+                    raise
+                raise PartialWriteError(
+                    _partial_message(sent, len(recipients), exc),
+                    [f"{m['to']}/{m['id']}" for m in sent],
+                ) from exc
+        return sent
 
+    def _batches(self, recipients: list[str], msg: dict[str, Any]) -> list[list[str]]:
+        batches: list[list[str]] = []
+        room = 0
+        for rid in recipients:
+            probe = Txn(self.client)  # measured exactly as it will be sent; nothing is sent
+            self._deliver(probe, rid, msg)
+            if not batches or probe.size > room:
+                batches.append([])
+                room = MULTI_LIMIT
+            batches[-1].append(rid)
+            room -= probe.size
+        return batches
+
+    def _deliver(self, t: Txn, rid: str, msg: dict[str, Any]) -> None:
+        t.check(self.paths.instance(rid))
+        t.create(f"{self.paths.unread(rid)}/m-", encode({**msg, "to": rid}), sequence=True)
+
+    def _send_batch(self, recipients: list[str], msg: dict[str, Any]) -> list[dict[str, Any]]:
         attempted = [False]
 
         def step() -> list[dict[str, Any]]:
@@ -57,8 +95,7 @@ class Inboxes:
             attempted[0] = True
             t = Txn(self.client)
             for rid in recipients:
-                t.check(self.paths.instance(rid))
-                t.create(f"{self.paths.unread(rid)}/m-", encode({**msg, "to": rid}), sequence=True)
+                self._deliver(t, rid, msg)
             try:
                 results = t.commit()
             except TxnConflict as exc:
@@ -243,6 +280,14 @@ class Inboxes:
             except NoNodeError:
                 pass
         return len(excess)
+
+
+def _partial_message(sent: list[dict[str, Any]], total: int, exc: Exception) -> str:
+    delivered = ", ".join(f"{m['to']} ({m['id']})" for m in sent)
+    return (
+        f"delivered to {len(sent)} of {total} recipients ({delivered}), then failed: {exc}; "
+        f"the other {total - len(sent)} got nothing"
+    )
 
 
 def _public(msg: dict[str, Any]) -> dict[str, Any]:

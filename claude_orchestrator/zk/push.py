@@ -16,19 +16,31 @@ import re
 from typing import Any
 
 from claude_orchestrator.conf.names import is_valid_name
-from claude_orchestrator.errors import NotFoundError, UsageError
+from claude_orchestrator.errors import (
+    NotFoundError,
+    PartialWriteError,
+    SizeLimitError,
+    UsageError,
+)
 from claude_orchestrator.zk.codec import check_size, encode, iso, token
+from claude_orchestrator.zk.quota import DEFAULT_MAX_TASK_BYTES, admit, read_usage, usage_data
 from claude_orchestrator.zk.taskmodel import (
     TASK_ID_RE,
     TaskRecord,
     TaskStatus,
     new_record,
+    seq_of,
     task_id_for,
 )
 from claude_orchestrator.zk.tasks import TaskStore, index_folder, index_path
-from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+from claude_orchestrator.zk.txn import MULTI_LIMIT, Txn, TxnConflict, retrying
 
 BATCH = 50  # tasks per multi(): a few hundred small operations at most
+#: per operation beyond the tasks/ prefix: the rest of its path (a 64-character worker
+#: name in queue/name/ at most), its ACL and framing — an upper bound
+_OP_OVERHEAD = 300
+_BATCH_OVERHEAD = 1_000  # the multi()'s own framing, with room to spare
+WHERE = "_where"  # where a spec came from (file:line), for messages; never stored
 FIELDS = (
     "title",
     "description",
@@ -50,6 +62,7 @@ def validate_spec(raw: Any, where: str) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"{where}: unknown field '{unknown[0]}' (valid: {', '.join(FIELDS)})")
     spec = {k: raw[k] for k in FIELDS if raw.get(k) is not None}
+    spec[WHERE] = where
     _check_text(spec, where)
     _check_numbers(spec, where)
     _check_assignee(spec, where)
@@ -99,27 +112,127 @@ def _check_deps(spec: dict[str, Any], where: str) -> None:
     spec["depends_on"] = list(dict.fromkeys(deps))
 
 
-def push(store: TaskStore, specs: list[dict[str, Any]], by: str, now: float) -> list[TaskRecord]:
-    """Push already-validated specs; '#N' in depends_on names the N-th spec (1-based)."""
+def push(
+    store: TaskStore,
+    specs: list[dict[str, Any]],
+    by: str,
+    now: float,
+    quota: int = DEFAULT_MAX_TASK_BYTES,
+) -> list[TaskRecord]:
+    """Push validated specs; '#N' in depends_on names the N-th spec (1-based).
+
+    Everything is checked before the first write: references, the size of each task's
+    transaction, that every dependency exists, and the quota. The push is then written in
+    batches that each fit one multi(); if a batch fails after earlier ones committed,
+    PartialWriteError names exactly the tasks that were pushed.
+    """
     _check_local_refs(specs)
     store.ensure_layout()
+    sizes = [_estimate(store, spec, by, now) for spec in specs]
+    batches = _plan(specs, sizes)
+    retrying(store.client, lambda: _check_dependencies(store, specs))
+    if len(batches) > 1:  # one batch is judged by its own commit
+        total = sum(record for record, _ in sizes)
+        retrying(store.client, lambda: _admit(store, total, quota))
     pushed: list[TaskRecord] = []
-    for start in range(0, len(specs), BATCH):
-        batch = specs[start : start + BATCH]
-        pushed += _push_batch(store, batch, pushed, by, now)
+    for batch in batches:
+        try:
+            pushed += _push_batch(store, batch, pushed, by, now, quota)
+        except Exception as exc:  # whatever it was, say what had already committed
+            if not pushed:
+                raise
+            ids = [r["id"] for r in pushed]
+            raise PartialWriteError(_partial_message(ids, len(specs), exc), ids) from exc
     return pushed
 
 
 def _check_local_refs(specs: list[dict[str, Any]]) -> None:
     for n, spec in enumerate(specs, 1):
         for dep in spec.get("depends_on", []):
-            m = LOCAL_REF.fullmatch(dep)
+            m = LOCAL_REF.match(dep)
             if m and not 1 <= int(m.group(1)) < n:
-                raise UsageError(f"task {n}: '{dep}' must name an earlier task of the same push")
+                raise UsageError(
+                    f"{_where(spec, n)}: '{dep}' must name an earlier task of the same push"
+                )
+
+
+def _where(spec: dict[str, Any], n: int) -> str:
+    return str(spec.get(WHERE) or f"task {n}")
+
+
+def _estimate(store: TaskStore, spec: dict[str, Any], by: str, now: float) -> tuple[int, int]:
+    """(bytes of the task's record, bytes its operations add to a multi()), from above."""
+    rec = new_record(spec, task_id_for(0), by, iso(now))
+    rec.update(_op=token(), ready=False, depends_on=[task_id_for(0)] * len(rec["depends_on"]))
+    record = len(encode(rec, "task record"))
+    op = len(store.client.chroot) + len(store.paths.tasks) + _OP_OVERHEAD
+    return record, record + 4 * op + 2 * op * len(rec["depends_on"])
+
+
+def _plan(specs: list[dict[str, Any]], sizes: list[tuple[int, int]]) -> list[list[dict[str, Any]]]:
+    """Split the push into batches of at most BATCH tasks that each fit one multi()."""
+    batches: list[list[dict[str, Any]]] = []
+    room = 0
+    for n, (spec, (_, ops)) in enumerate(zip(specs, sizes, strict=True), 1):
+        if ops > MULTI_LIMIT - _BATCH_OVERHEAD:
+            raise SizeLimitError(
+                f"{_where(spec, n)}: the task needs a transaction of about {ops:,} bytes; "
+                f"the limit is {MULTI_LIMIT:,} bytes (fewer dependencies or a shorter description)"
+            )
+        if not batches or ops > room or len(batches[-1]) == BATCH:
+            batches.append([])
+            room = MULTI_LIMIT - _BATCH_OVERHEAD
+        batches[-1].append(spec)
+        room -= ops
+    return batches
+
+
+def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
+    """Every task id named in depends_on exists (one pipelined exists() each)."""
+    named = {
+        dep: _where(spec, n)
+        for n, spec in enumerate(specs, 1)
+        for dep in spec.get("depends_on", [])
+        if not LOCAL_REF.match(dep)
+    }
+    pending = [(dep, store.client.exists_async(store.paths.record(dep))) for dep in named]
+    for dep, result in pending:
+        if result.get() is None:
+            raise NotFoundError(
+                f"{named[dep]}: depends on {dep}, which is not a task of team "
+                f"'{store.paths.team}'; nothing was pushed"
+            )
+
+
+def _admit(store: TaskStore, adding: int, quota: int) -> int:
+    return admit(store.client, store.paths, read_usage(store.client, store.paths), adding, quota)
+
+
+def _partial_message(ids: list[str], total: int, exc: Exception) -> str:
+    return (
+        f"pushed {len(ids)} of {total} tasks ({', '.join(id_ranges(ids))}), then failed: "
+        f"{exc}; the other {total - len(ids)} tasks were not pushed"
+    )
+
+
+def id_ranges(ids: list[str]) -> list[str]:
+    """Consecutive task ids folded into 'first..last' ranges, in order."""
+    out: list[list[str]] = []
+    for task_id in ids:
+        if out and seq_of(task_id) == seq_of(out[-1][-1]) + 1:
+            out[-1][1:] = [task_id]
+        else:
+            out.append([task_id])
+    return ["..".join(r) for r in out]
 
 
 def _push_batch(
-    store: TaskStore, batch: list[dict[str, Any]], earlier: list[TaskRecord], by: str, now: float
+    store: TaskStore,
+    batch: list[dict[str, Any]],
+    earlier: list[TaskRecord],
+    by: str,
+    now: float,
+    quota: int,
 ) -> list[TaskRecord]:
     tok = token()
     state: dict[str, Any] = {"first": None}
@@ -129,7 +242,7 @@ def _push_batch(
             done = _already_pushed(store, state["first"], tok, len(batch))
             if done is not None:
                 return done
-            records, t, state["first"] = _build_batch(store, batch, earlier, by, now, tok)
+            records, t, state["first"] = _build_batch(store, batch, earlier, by, now, tok, quota)
             try:
                 t.commit()
                 return records
@@ -160,19 +273,23 @@ def _build_batch(
     by: str,
     now: float,
     tok: str,
+    quota: int,
 ) -> tuple[list[TaskRecord], Txn, int]:
-    stat = store.client.exists(store.paths.counter)
-    first = stat.version + 1
+    usage = read_usage(store.client, store.paths)
+    first = usage.version + 1
     t = Txn(store.client)
     records: list[TaskRecord] = []
+    stored = 0
     for i, spec in enumerate(batch):
-        t.set_data(store.paths.counter, b"", stat.version + i)
         rec = new_record(spec, task_id_for(first + i), by, iso(now))
         rec["_op"] = tok
         rec["depends_on"] = _resolve_refs(spec.get("depends_on", []), earlier + records)
         rec["ready"] = _pin_deps(store, t, rec, {r["id"] for r in records})
-        _add_record(store, t, rec)
+        stored += _add_record(store, t, rec)
         records.append(rec)
+    data = usage_data(admit(store.client, store.paths, usage, stored, quota))
+    for i in range(len(batch)):
+        t.set_data(store.paths.counter, data, usage.version + i)
     return records, t, first
 
 
@@ -198,8 +315,11 @@ def _pin_deps(store: TaskStore, t: Txn, rec: TaskRecord, in_batch: set[str]) -> 
     return ready
 
 
-def _add_record(store: TaskStore, t: Txn, rec: TaskRecord) -> None:
+def _add_record(store: TaskStore, t: Txn, rec: TaskRecord) -> int:
+    """Add the record's creates to ``t``; return the bytes the record stores."""
     store.ensure_folder(index_folder(store.paths, rec))
-    t.create(store.paths.record(rec["id"]), encode(rec, "task record"))
+    data = encode(rec, "task record")
+    t.create(store.paths.record(rec["id"]), data)
     t.create(index_path(store.paths, rec))
     t.create(store.paths.dependents(rec["id"]))
+    return len(data)
