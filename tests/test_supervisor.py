@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from claude_orchestrator.supervisor.zkserver import MAIN_CLASS
+from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
