@@ -307,7 +307,7 @@ def test_the_shell_presets_script_is_in_no_cmdline(rig: Rig, tmp_path: Path) -> 
     proc = rig.start_worker("--agent", "shell")
     out = tmp_path / "ran"
     secret = "secret-91c2"
-    rig.push("x", f"echo {secret} > {out}; sleep 60")
+    rig.push("x", f"echo {secret} > {out}; sleep 60; true")  # not a last command bash execs
     wait_until(lambda: out.exists() and secret in out.read_text(), 20, "the script to run")
     agents = psutil.Process(proc.pid).children(recursive=True)
     try:
