@@ -68,3 +68,12 @@ def test_the_registry_refuses_a_bad_name_itself(client: KazooClient, field: str)
     with pytest.raises(UsageError, match=f"^{field} 'a/b'"):
         Team(client, "test").registry.register(reg, time.time())
     assert client.get_children("/claude-orchestrator/test/instances") == []
+
+
+@pytest.mark.parametrize("flag", ["--to", "--to-name", "--to-role"])
+@pytest.mark.parametrize("bad", ["..", "a/b", "w1\n"])
+def test_send_message_refuses_a_recipient_that_cannot_be_a_name(
+    tmp_path: Path, flag: str, bad: str
+) -> None:
+    r = Cli("127.0.0.1:1", tmp_path)("send-message", flag, bad, "-m", "hi")
+    assert r.code == 2 and r.err.startswith(f"error: {flag} ") and r.out == ""

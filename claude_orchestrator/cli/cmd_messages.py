@@ -8,6 +8,7 @@ import click
 
 from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options, read_text
+from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.errors import NotFoundError, UsageError
 
 _message = click.option("-m", "--message", required=True, help="The text; '-' reads stdin.")
@@ -35,6 +36,9 @@ def send_message(
     chosen = [x for x in (to_id, to_name, to_role, broadcast or None) if x]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --to, --to-name, --to-role, --broadcast")
+    for label, value in (("--to", to_id), ("--to-name", to_name), ("--to-role", to_role)):
+        if value is not None:
+            require_name(label, value)  # each becomes a node name
     recipients = _recipients(app, to_id, to_name, to_role)
     _send(app, recipients, kind, read_text(message) or "")
 
