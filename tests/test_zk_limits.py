@@ -62,7 +62,7 @@ def test_a_250k_broadcast_to_five_instances_reaches_all_five(team: Team) -> None
 
 
 def test_bad_dependency_on_line_51_writes_nothing(team: Team) -> None:
-    raw = [{"title": f"t{i}"} for i in range(60)]
+    raw: list[dict[str, Any]] = [{"title": f"t{i}"} for i in range(60)]
     raw[50]["depends_on"] = ["task-0000000999"]
     before = counter_version(team)
     with pytest.raises(NotFoundError, match=r"tasks\.jsonl:51: depends on task-0000000999"):
@@ -71,7 +71,7 @@ def test_bad_dependency_on_line_51_writes_nothing(team: Team) -> None:
 
 
 def test_local_references_across_batches_resolve(team: Team) -> None:
-    raw = [{"title": f"t{i}"} for i in range(120)]
+    raw: list[dict[str, Any]] = [{"title": f"t{i}"} for i in range(120)]
     raw[110]["depends_on"] = ["#3", "#60"]
     pushed = push(team.tasks, specs(*raw), "op", now())
     assert pushed[110]["depends_on"] == [pushed[2]["id"], pushed[59]["id"]]

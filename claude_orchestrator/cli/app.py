@@ -100,9 +100,23 @@ class App:
         iid = self.settings.instance_id
         return Actor(label=iid, instance_id=iid) if iid else self.operator()
 
+    def sender(self) -> tuple[str, bool]:
+        """Who a write comes from, and whether that is verified: the operator (no instance
+        claimed), or the claimed instance id, verified when that instance is live (one read
+        of its node). Not authentication: the team's ACL is what keeps strangers out."""
+        from claude_orchestrator.zk.registry import is_alive
+
+        iid = self.settings.instance_id
+        if iid is None:
+            return self.operator().label, True
+        inst = self.team.registry.find(iid)
+        return iid, inst is not None and is_alive(inst, self.now())
+
     def author(self) -> str:
-        """Who a write is recorded as, without a read: the instance id or the operator."""
-        return self.settings.instance_id or self.operator().label
+        """Who a write is recorded as: the operator, a live instance's id, or
+        ``unverified:<id>`` for a claimed instance that is not live."""
+        label, verified = self.sender()
+        return label if verified else f"{UNVERIFIED}{label}"
 
     def require_instance(self, what: str) -> str:
         iid = self.settings.instance_id
@@ -117,5 +131,7 @@ class App:
         as_json = self.settings.json_output
         emit(obj, True if as_json is None else as_json)
 
+
+UNVERIFIED = "unverified:"
 
 pass_app = click.make_pass_decorator(App, ensure=False)

@@ -57,7 +57,9 @@ def _recipients(app: App, to_id: str | None, to_name: str | None, to_role: str |
 def _send(app: App, recipients: list[str], kind: str, body: str) -> None:
     if not recipients:
         raise NotFoundError("no live instance to send to")
-    sent = app.team.inboxes.send(recipients, body, app.author(), kind, app.now())
+    sender, verified = app.sender()
+    meta = {"verified": verified}
+    sent = app.team.inboxes.send(recipients, body, sender, kind, app.now(), meta)
     app.emit({"status": "sent", "count": len(sent), "messages": sent})
 
 

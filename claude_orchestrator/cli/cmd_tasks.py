@@ -34,7 +34,8 @@ def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
         fields["description"] = read_text(fields["description"])
         fields["depends_on"] = list(fields["depends_on"]) or None
         specs = [validate_spec(fields, "push-task")]
-    pushed = push(app.team.tasks, specs, app.author(), app.now())
+    quota = app.settings.team_config.max_task_bytes
+    pushed = push(app.team.tasks, specs, app.author(), app.now(), quota)
     app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
 
 

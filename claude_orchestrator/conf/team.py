@@ -31,13 +31,25 @@ DEFAULT_ROLE = "worker"
 DEFAULT_RESTART = "on-failure"
 
 TOP_KEYS = ("team", "agents", "worker")
-TEAM_KEYS = ("name", "zookeeper", "auth", "work_dir", "agent", "zookeeper_heap", "insecure")
+TEAM_KEYS = (
+    "name",
+    "zookeeper",
+    "auth",
+    "work_dir",
+    "agent",
+    "zookeeper_heap",
+    "insecure",
+    "max_task_bytes",
+)
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
 WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas")
 
 _AUTH_FORM = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 # The embedded server's JVM heap (-Xmx): see docs/supervisor.md for how it relates to the quotas.
 DEFAULT_ZOOKEEPER_HEAP = "512m"
+# The total of stored task records a team may hold (zk/quota.py): an eighth of the default heap.
+DEFAULT_MAX_TASK_BYTES = 64 * 1024 * 1024
+MIN_MAX_TASK_BYTES = 1024 * 1024
 _HEAP_FORM = re.compile(r"([1-9][0-9]{0,5})([mg])", re.IGNORECASE)
 _HEAP_MIB = (128, 64 * 1024)
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
@@ -87,6 +99,7 @@ class TeamConfig:
     #: true: agents that run task text may work against an unauthenticated ZooKeeper, and the
     #: embedded server gets no generated credential (DESIGN §3.9's explicit opt-out)
     insecure: bool = False
+    max_task_bytes: int = DEFAULT_MAX_TASK_BYTES
 
     @property
     def state_dir(self) -> Path:
@@ -185,6 +198,9 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         workers=_read_workers(top, agents, defaults),
         zookeeper_heap=_zookeeper_heap(team),
         insecure=team.boolean("insecure", default=False),
+        max_task_bytes=team.integer(
+            "max_task_bytes", default=DEFAULT_MAX_TASK_BYTES, minimum=MIN_MAX_TASK_BYTES
+        ),
     )
 
 

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from claude_orchestrator.conf.names import is_valid_name
+from claude_orchestrator.conf.team import DEFAULT_MAX_TASK_BYTES
 from claude_orchestrator.errors import (
     NotFoundError,
     PartialWriteError,
@@ -23,7 +24,7 @@ from claude_orchestrator.errors import (
     UsageError,
 )
 from claude_orchestrator.zk.codec import check_size, encode, iso, token
-from claude_orchestrator.zk.quota import DEFAULT_MAX_TASK_BYTES, admit, read_usage, usage_data
+from claude_orchestrator.zk.quota import admit, read_usage, usage_data
 from claude_orchestrator.zk.taskmodel import (
     TASK_ID_RE,
     TaskRecord,

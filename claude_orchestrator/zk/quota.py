@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 TASK_BYTES = "task_bytes"
-DEFAULT_MAX_TASK_BYTES = 64 * 1024 * 1024
 FINISHED = ("completed", "cancelled")
 
 
