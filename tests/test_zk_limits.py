@@ -9,16 +9,23 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 
-from claude_orchestrator.errors import NotFoundError, PartialWriteError, QuotaError
+from claude_orchestrator.errors import (
+    NotFoundError,
+    PartialWriteError,
+    QuotaError,
+    SizeLimitError,
+)
 from claude_orchestrator.zk import push as push_module
 from claude_orchestrator.zk.claim import claim_as
 from claude_orchestrator.zk.codec import decode, iso
+from claude_orchestrator.zk.inbox import Inboxes
 from claude_orchestrator.zk.push import id_ranges, push, validate_spec
 from claude_orchestrator.zk.query import list_tasks
 from claude_orchestrator.zk.quota import TASK_BYTES, recount
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change
 from claude_orchestrator.zk.team import Team
+from claude_orchestrator.zk.txn import Txn
 
 BIG = 250 * 1024  # within the description limit; five of them are 1.25 MB
 
@@ -152,3 +159,36 @@ def test_the_oldest_finished_tasks_make_room_before_a_push_is_refused(team: Team
     assert [t["title"] for t in list_tasks(team.tasks)] == ["new"]
     with pytest.raises(NotFoundError):
         team.tasks.get(old["id"])
+
+
+def test_a_later_broadcast_batch_failing_names_who_has_the_message(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [member(team, f"w{i}") for i in range(5)]
+    real = Inboxes._send_batch
+    calls: list[list[str]] = []
+
+    def then_lose_the_last(self: Inboxes, batch: list[str], msg: dict[str, Any]) -> Any:
+        calls.append(batch)
+        done = real(self, batch, msg)
+        if len(calls) == 1:
+            team.registry.unregister(ids[-1])  # the last recipient leaves meanwhile
+        return done
+
+    monkeypatch.setattr(Inboxes, "_send_batch", then_lose_the_last)
+    with pytest.raises(PartialWriteError) as caught:
+        team.inboxes.send(ids, "y" * BIG, "op", "info", now())
+    first = calls[0]
+    assert 0 < len(first) < 5
+    assert [c.split("/")[0] for c in caught.value.committed] == first
+    assert f"delivered to {len(first)} of 5 recipients" in str(caught.value)
+    assert all(len(team.inboxes.unread_ids(i)) == (1 if i in first else 0) for i in ids[:-1])
+
+
+def test_a_transaction_over_the_packet_limit_is_refused_before_it_is_sent(team: Team) -> None:
+    t = Txn(team.client)
+    for n in range(2):
+        t.create(f"{team.tasks.paths.root}/big-{n}", b"z" * 600_000)
+    with pytest.raises(SizeLimitError, match="the limit is 1,000,000 bytes"):
+        t.commit()
+    assert team.client.connected and team.client.exists(f"{team.tasks.paths.root}/big-0") is None
