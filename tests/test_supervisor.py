@@ -73,7 +73,9 @@ class Project:
         return str(data["hosts"])
 
     def team(self) -> tuple[Team, Any]:
-        client = connect(ZkOptions(self.hosts()))
+        # the embedded server's team is authenticated by default: use its generated credential
+        cred = (self.root / ".claude-orchestrator/auth/team").read_text().strip()
+        client = connect(ZkOptions(self.hosts(), auth=cred))
         return Team(client, "sup"), client
 
     def our_processes(self) -> list[psutil.Process]:
