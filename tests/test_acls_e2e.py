@@ -6,6 +6,7 @@ import json
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -49,11 +50,12 @@ def test_an_agent_cannot_stop_the_team_and_never_sees_its_credential(project: Pr
     team, client = project.team()
     try:
         tid = project.ok("push-task", "--title", "stop it", "--description", "fake-agent:cli=down")
-        rec = wait_until(
-            lambda: (r := team.tasks.get(tid["id"]))["status"] in ("completed", "failed") and r,
-            30,
-            "the agent's down attempt to finish",
-        )
+
+        def finished() -> dict[str, Any] | None:
+            rec = team.tasks.get(tid["id"])
+            return dict(rec) if rec["status"] in ("completed", "failed") else None
+
+        rec = wait_until(finished, 30, "the agent's down attempt to finish")
         log = Path(rec["session"]["log"]).read_text()
         assert "exit 1: error: not authorised: 'down' controls the team" in log
         assert running(project, "w1"), "the team kept running"
