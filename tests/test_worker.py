@@ -38,10 +38,10 @@ class Rig:
     record: Path
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def write_team(self, agent_extra: str = "", workers: str = "") -> Path:
+    def write_team(self, agent_extra: str = "", workers: str = "", team_extra: str = "") -> Path:
         (self.root / "work").mkdir(exist_ok=True)
         text = (
-            '[team]\nname = "test"\n\n[agents.claude]\n'
+            f'[team]\nname = "test"\n{team_extra}\n[agents.claude]\n'
             f"command = [{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]\n"
             f"{self.fake_env()}{agent_extra}\n"
             '[[worker]]\nname = "w1"\nrole = "dev"\nwork_dir = "work"\n'
@@ -304,6 +304,7 @@ def test_the_prompt_is_on_stdin_not_in_the_agents_cmdline(rig: Rig) -> None:
 
 
 def test_the_shell_presets_script_is_in_no_cmdline(rig: Rig, tmp_path: Path) -> None:
+    rig.write_team(team_extra="insecure = true\n")  # shell on an open test ZooKeeper
     proc = rig.start_worker("--agent", "shell")
     out = tmp_path / "ran"
     secret = "secret-91c2"
