@@ -1,5 +1,5 @@
-"""One child process: start it in its own process group, stream its output to sinks,
-enforce its time limits, stop it, reap it.
+"""One child process: start it in its own process group (inside the caller's session),
+stream its output to sinks, enforce its time limits, stop it, reap it.
 
 A *reaper* thread blocks in ``Popen.wait()`` (the one place the child is reaped). A *monitor*
 thread reads stdout/stderr through a selector, feeds the sinks, runs the wall-clock, idle and
@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import psutil
-
 from claude_orchestrator.errors import SpawnError
+from claude_orchestrator.spawn.kill import clear_group, signal_group
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ Sink = Callable[[str, str, bytes], None]  # (label, "stdout" | "stderr", chunk)
 _CHUNK = 65536
 # Drain the pipes this long at most once the group is gone (matters only for a setsid escapee).
 _DRAIN_TIMEOUT = 5.0
-_STRAGGLER_TIMEOUT = 2.0  # how long SIGKILLed leftovers of the group may take to die
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ def _describe_status(exit_code: int | None, signum: int | None) -> str:
 
 
 class Child:
-    """One child process in its own session and process group (see the module docstring)."""
+    """One child process in its own process group (see the module docstring)."""
 
     def __init__(self, spec: ChildSpec, sinks: Sequence[Sink]) -> None:
         self._spec = spec
@@ -98,7 +96,7 @@ class Child:
         # Reentrant: stop() may run in a signal handler on a thread that holds the lock.
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pgid = 0  # start_new_session=True makes the child its group's leader: pgid == pid
+        self._pgid = 0  # process_group=0 makes the child its group's leader: pgid == pid
         self._wake_r = self._wake_w = -1
         self._started = self._last_output = self._ended = 0.0
         self._returncode: int | None = None
@@ -152,7 +150,7 @@ class Child:
                 return
             self._stopped = self._stopped or self._returncode is None
             self._stopping, self._kill_at = True, None
-            _signal_group(self._pgid, signal.SIGKILL)
+            signal_group(self._pgid, signal.SIGKILL)
 
     def alive(self) -> bool:
         """True from start() until the exit has been fully handled."""
@@ -195,7 +193,7 @@ class Child:
             for key, _ in selector.select(self._enforce_deadlines(drain_until)):
                 self._on_ready(selector, key)
             if drain_until is None and self._reaped():
-                _clear_group(self._pgid)
+                clear_group(self._pgid)
                 drain_until = time.monotonic() + _DRAIN_TIMEOUT
 
     def _on_ready(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
@@ -265,7 +263,7 @@ class Child:
             self._begin_stop(self._spec.grace)
         if self._kill_at is not None and now >= self._kill_at:
             self._kill_at = None
-            _signal_group(self._pgid, signal.SIGKILL)
+            signal_group(self._pgid, signal.SIGKILL)
 
     def _begin_stop(self, grace: float) -> None:
         """Signal the group and arm the KILL; the caller holds the lock."""
@@ -277,7 +275,7 @@ class Child:
             return
         self._stopping = True
         self._kill_at = kill_at
-        _signal_group(self._pgid, self._spec.stop_signal)
+        signal_group(self._pgid, self._spec.stop_signal)
         self._wake()
 
     def _wake(self) -> None:
@@ -330,7 +328,10 @@ def _popen(spec: ChildSpec) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL if spec.stdin_data is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            start_new_session=True,  # own session and process group; never a shell
+            # Its own process group inside the worker's session: the worker can stop the
+            # agent's group alone, and the supervisor finds every agent by the session
+            # id even after the worker died (spawn/kill.py). Never a shell.
+            process_group=0,
         )
     except (OSError, ValueError) as err:
         raise SpawnError(_start_error(spec, err)) from err
@@ -361,38 +362,3 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
             pipe.write(data)
     except OSError:
         pass  # the child closed stdin or exited: it did not want the rest
-
-
-def _signal_group(pgid: int, signum: int) -> bool:
-    """Signal the whole process group; False if it no longer exists (ESRCH)."""
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _clear_group(pgid: int) -> None:
-    """After the leader's exit, SIGKILL whatever is left of its group until it is dead."""
-    deadline = time.monotonic() + _STRAGGLER_TIMEOUT
-    while _group_running(pgid):
-        log.info("process group %d outlived its leader; sending SIGKILL", pgid)
-        _signal_group(pgid, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            log.warning("process group %d still running after SIGKILL", pgid)
-            return
-        # Not our children, so they cannot be waited on; SIGKILL is quick: poll briefly.
-        time.sleep(0.005)
-
-
-def _group_running(pgid: int) -> bool:
-    """Whether any member of the group is running (a zombie has exited already)."""
-    if not _signal_group(pgid, 0):
-        return False  # the cheap check first: the usual case is an empty group
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                return True
-        except (OSError, psutil.Error):
-            continue
-    return False

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 from claude_orchestrator.conf.layout import workers_run_file
-from claude_orchestrator.supervisor.procs import kill_group, signal_group
+from claude_orchestrator.spawn.kill import kill_group, signal_group
 from claude_orchestrator.supervisor.runfiles import read_json
 
 

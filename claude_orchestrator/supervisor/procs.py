@@ -87,19 +87,27 @@ def _waiter(name: str, proc: subprocess.Popen[bytes], on_exit: Callable[[Reaped]
     on_exit(Reaped(name, proc.pid, code, time.monotonic()))
 
 
-def signal_group(pgid: int, sig: int) -> bool:
-    """Signal a whole process group; False when nothing of it is left (ESRCH)."""
+def is_supervisor(pid: int) -> bool:
+    """Whether ``pid`` is a live supervisor of ours: running (a zombie has exited), owned
+    by our user, and our CLI's ``up`` or ``leader`` - not whatever reused the pid."""
+    import psutil
+
+    if pid <= 0 or pid == os.getpid():
+        return False
     try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
+            return False
+        argv = proc.cmdline()
+    except psutil.Error:
         return False
-    except PermissionError:
-        return False
-    return True
+    ours = any(_is_our_cli(arg) for arg in argv[:3])
+    return ours and ("up" in argv or "leader" in argv)
 
 
-def kill_group(pgid: int) -> bool:
-    return signal_group(pgid, signal.SIGKILL)
+def _is_our_cli(arg: str) -> bool:
+    name = os.path.basename(arg)
+    return name in ("claude-orchestrator", "corch") or arg == "claude_orchestrator.cli.main"
 
 
 def describe_returncode(code: int) -> str:
