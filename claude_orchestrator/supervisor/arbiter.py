@@ -6,6 +6,12 @@ deadlines and the periodic sweep are due-times the loop computes its wait
 from — there is no polling tick; a reaped worker is respawned the moment its
 exit is posted.
 
+After start-up the loop never calls ZooKeeper itself: kazoo blocks a call
+made while disconnected until the reconnect, so every ZooKeeper step runs on
+the ZooKeeper lane (zklane.py) and hands back what changes state as a
+``Call`` event. Reaping, respawning, killing agents, signals and ``down``
+go on through a ZooKeeper outage.
+
 Connection states: SUSPENDED — workers keep running (they are our children,
 not ZooKeeper's); sweeping stops while we are not connected and leading.
 After a reconnect the supervisor re-checks leadership (re-contends if its
@@ -16,30 +22,33 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from claude_orchestrator.conf.team import TeamConfig, load_team
+from claude_orchestrator.spawn.kill import kill_group
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.pool import SupervisorConfig, WorkerPool
-from claude_orchestrator.supervisor.procs import (
-    describe_returncode,
-    kill_group,
-)
+from claude_orchestrator.supervisor.procs import describe_returncode
 from claude_orchestrator.supervisor.publish import Publisher
 from claude_orchestrator.supervisor.runfiles import RunFiles
 from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.snapshot import EventLine
 from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.supervisor")
+
+LEAVE_TIMEOUT = 2.0  # at most this long for the last ZooKeeper steps of a stopping supervisor
 
 S = ProcState
 
@@ -68,6 +77,8 @@ class Supervisor(WorkerPool):
         self.leadership: Leadership | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
         self.control: ControlServer | None = None
+        self.control_inflight: set[str] = set()
+        self.lane = ZkLane()
 
     # -- any thread --------------------------------------------------------
     def post(self, event: ev.Event) -> None:
@@ -152,13 +163,7 @@ class Supervisor(WorkerPool):
     def teardown(self) -> None:
         team, self.team = self.team, None
         if team is not None:
-            try:
-                if self.publisher is not None:
-                    self.publisher.withdraw()
-                if self.leadership is not None:
-                    self.leadership.release()
-            finally:
-                disconnect(team.client)
+            self._leave(team)
         if self.stopping and self._all_stopped():
             if self.embedded is not None:
                 self.embedded.stop()
@@ -198,11 +203,31 @@ class Supervisor(WorkerPool):
             dues.append(self.publisher.pending_due)
         return max(0.0, min(dues) - now)
 
+    def _leave(self, team: Team) -> None:
+        """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for
+        long: with the server gone, stopping the team must not hang."""
+        publisher, leadership = self.publisher, self.leadership
+
+        def job() -> None:
+            if publisher is not None:
+                publisher.withdraw(team)
+            if leadership is not None:
+                leadership.release()
+
+        self.lane.submit(job)
+        self.lane.drain(LEAVE_TIMEOUT)
+        self.lane.close()
+        closer = threading.Thread(target=disconnect, args=(team.client,), daemon=True)
+        closer.start()
+        closer.join(LEAVE_TIMEOUT)
+
     def _handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ChildExit):
+        if isinstance(event, ev.Call):
+            event.fn()
+        elif isinstance(event, ev.ChildExit):
             self.on_child_exit(event.reaped)
         elif isinstance(event, ev.InstancesChanged):
-            self._mark_registered()
+            self.check_registered()
             self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
         elif isinstance(event, ev.TasksChanged):
             self.changed()
@@ -232,54 +257,112 @@ class Supervisor(WorkerPool):
 
     def kill_stuck(self) -> None:
         """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
-        exit path then restarts it and recovers what it held."""
+        exit path then restarts it and recovers what it held. Heartbeats are read on the
+        lane; the kill happens on the loop, only if the same process still runs."""
         from claude_orchestrator.supervisor.recover import heartbeat_age
 
         team = self.team
-        if team is None or not team.client.connected:
+        running = [(s.name, s.pid) for s in self.slots.values() if s.state is S.RUNNING]
+        if team is None or not running:
             return
-        for slot in [s for s in self.slots.values() if s.state is S.RUNNING and s.pid]:
-            age = heartbeat_age(team, slot.name, int(slot.pid or 0), time.time())
+
+        def job() -> None:
+            if not team.client.connected:
+                return
+            now = time.time()
+            ages = {(n, p): heartbeat_age(team, n, p, now) for n, p in running if p}
+            self.post(ev.Call(lambda: self._kill_silent(ages)))
+
+        self.lane.submit(job, key="stuck")
+
+    def _kill_silent(self, ages: dict[tuple[str, int], float | None]) -> None:
+        for (name, pid), age in ages.items():
+            slot = self.slots.get(name)
+            if slot is None or slot.pid != pid or slot.state is not S.RUNNING:
+                continue
             if age is not None and age > self.cfg.stuck_after:
-                self.emit("stuck", slot.name, f"no heartbeat for {age:.0f}s; killing it")
-                kill_group(int(slot.pid or 0))
+                self.emit("stuck", name, f"no heartbeat for {age:.0f}s; killing it")
+                kill_group(pid)
 
     # -- leadership work ------------------------------------------------------
     def sweep(self) -> None:
         from claude_orchestrator.zk.recovery import sweep
 
-        team = self.team
-        if team is None or self.leadership is None or not self.leadership.is_leader():
+        team, leadership = self.team, self.leadership
+        if team is None or leadership is None:
             return
-        report = sweep(team.tasks, time.time())
-        for task_id in report.recovered + report.failed:
-            self.emit("recovered", None, f"{task_id}: its claimer is gone", task_id)
+
+        def job() -> None:
+            if not leadership.is_leader():
+                return
+            report = sweep(team.tasks, time.time())
+            for task_id in report.recovered + report.failed:
+                text = f"{task_id}: its claimer is gone"
+                self.post(ev.Call(partial(self.emit, "recovered", None, text, task_id)))
+
+        self.lane.submit(job, key="sweep")
 
     # -- control, signals, connection -------------------------------------------
     def _run_control(self) -> None:
+        """List pending requests on the lane, execute each once on the loop, reply on
+        the lane; a result whose reply could not be written is sent on the next pass
+        instead of running the command twice."""
+        control = self.control
+        if control is None:
+            return
+
+        def job() -> None:
+            for req_name, request in control.pending():
+                if req_name in control.unsent:
+                    control.reply(req_name, control.unsent.pop(req_name))
+                else:
+                    self.post(ev.Call(partial(self._execute, req_name, request)))
+
+        self.lane.submit(job, key="control")
+
+    def _execute(self, req_name: str, request: Any) -> None:
         from claude_orchestrator.supervisor.commands import execute
 
-        if self.control is None:
+        control = self.control
+        if control is None or req_name in self.control_inflight:
             return
-        for req_name, request in self.control.pending():
-            self.control.reply(req_name, execute(self, request))
+        self.control_inflight.add(req_name)
+        result = execute(self, request)
+
+        def job() -> None:
+            try:
+                control.reply(req_name, result)
+            except Exception:
+                control.unsent[req_name] = result
+                raise
+            finally:
+                self.post(ev.Call(lambda: self.control_inflight.discard(req_name)))
+
+        self.lane.submit(job)
 
     def _on_signal(self, kind: str) -> None:
         if kind == "hup":
             from claude_orchestrator.supervisor.commands import reload
 
             reload(self)
-        else:
-            self.shut_down(self.cfg.down_timeout if kind != "kill" else 0.1)
+        elif kind == "kill":
+            self.shut_down(0.1)
+        else:  # TERM from `down` (its timeout in run/down.json), or INT
+            from claude_orchestrator.supervisor.runfiles import take_down_request
+
+            asked = take_down_request(self.cfg.team.state_dir) if kind == "term" else None
+            self.shut_down(self.cfg.down_timeout if asked is None else asked)
 
     def shut_down(self, timeout: float) -> list[str]:
         self.stopping = True
         return [s.name for s in list(self.slots.values()) if self.stop(s, "stop", timeout)]
 
     def _on_connection(self, state: str) -> None:
-        if state == "CONNECTED" and self.leadership is not None:
-            self.leadership.ensure()
+        leadership = self.leadership
+        if state == "CONNECTED" and leadership is not None:
+            self.lane.submit(leadership.ensure, key="lead")
             self.sweep_due = time.monotonic()
+            self._run_control()
             self.changed()
 
     def _on_server_exit(self, code: int) -> None:
@@ -297,12 +380,17 @@ class Supervisor(WorkerPool):
         if self.ready_sent or any(s.state is S.STARTING for s in self.slots.values()):
             return
         self.ready_sent = True
-        if self.publisher is not None:
-            self.publisher.publish_now()
         summary = {s.name: s.state.value for s in self.slots.values()}
-        self.run_files.write_ready(self.hosts, summary)
-        if self.on_ready is not None:
-            self.on_ready(summary)
+
+        def ready() -> None:  # after the first snapshot is out, so `ps` sees the team
+            self.run_files.write_ready(self.hosts, summary)
+            if self.on_ready is not None:
+                self.on_ready(summary)
+
+        if self.publisher is not None:
+            self.publisher.publish_now(ready)
+        else:
+            ready()
 
     def changed(self) -> None:
         if self.publisher is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from claude_orchestrator.supervisor.procs import Reaped
@@ -42,6 +43,14 @@ class ServerExit:
     code: int
 
 
+@dataclass(frozen=True)
+class Call:
+    """Work the ZooKeeper lane hands back: it changes supervisor state, so it runs on
+    the loop (the one writer)."""
+
+    fn: Callable[[], None]
+
+
 Event = (
     ChildExit
     | InstancesChanged
@@ -50,4 +59,5 @@ Event = (
     | SignalReceived
     | Conn
     | ServerExit
+    | Call
 )

@@ -12,22 +12,23 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from claude_orchestrator.conf.team import TeamConfig, WorkerSpec
+from claude_orchestrator.spawn.kill import kill_group, kill_session, signal_group
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.policy import Exit
 from claude_orchestrator.supervisor.procs import (
     Reaped,
     describe_returncode,
-    kill_group,
-    signal_group,
     spawn,
     worker_argv,
 )
 from claude_orchestrator.supervisor.runfiles import RunFiles
 from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.client import ZkOptions
 from claude_orchestrator.zk.team import Team
 
@@ -59,6 +60,7 @@ class WorkerPool:
     hosts: str
     run_files: RunFiles
     team: Team | None
+    lane: ZkLane
 
     def post(self, event: ev.Event) -> None:
         raise NotImplementedError
@@ -150,7 +152,11 @@ class WorkerPool:
         slot = self.slots.get(r.name)
         if slot is None or slot.pid != r.pid:
             return
-        kill_group(r.pid)  # the agent and anything else it left behind
+        # The worker led its session; its agent has a group of its own in that session and
+        # outlives the worker unless killed here - before its task goes back to the queue.
+        kill_group(r.pid)
+        for pid in kill_session(r.pid):
+            self.emit("killed", slot.name, f"pid {pid} left running by the dead worker")
         requested = slot.state is S.STOPPING
         uptime = r.at - (slot.started_mono or r.at)
         slot.proc, slot.stop_deadline = None, None
@@ -183,24 +189,37 @@ class WorkerPool:
         self.run_files.write_workers(self.slots)
 
     def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:
-        """Remove a dead worker's instance node and put its tasks back, now."""
+        """Remove a dead worker's instance node and put its tasks back (on the lane)."""
         from claude_orchestrator.supervisor.recover import clean_dead_worker
 
         team = self.team
         if team is None:
             return
-        for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
-            self.emit("recovered", name, f"{task_id} back to {status}", task_id)
 
-    def _mark_registered(self) -> None:
+        def job() -> None:
+            for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
+                text = f"{task_id} back to {status}"
+                self.post(ev.Call(partial(self.emit, "recovered", name, text, task_id)))
+
+        self.lane.submit(job)
+
+    def check_registered(self) -> None:
+        """Which STARTING workers have registered: read on the lane, applied on the loop."""
         from claude_orchestrator.supervisor.recover import registered_pids
 
         team = self.team
-        starting = [s for s in self.slots.values() if s.state is S.STARTING]
-        if team is None or not starting:
+        names = [s.name for s in self.slots.values() if s.state is S.STARTING]
+        if team is None or not names:
             return
-        pids = registered_pids(team, [s.name for s in starting])
-        for slot in starting:
+
+        def job() -> None:
+            pids = registered_pids(team, names)
+            self.post(ev.Call(lambda: self._mark_registered(pids)))
+
+        self.lane.submit(job, key="registered")
+
+    def _mark_registered(self, pids: dict[str, int]) -> None:
+        for slot in [s for s in self.slots.values() if s.state is S.STARTING]:
             if slot.pid is not None and pids.get(slot.name) == slot.pid:
                 slot.move(S.RUNNING)
                 self.emit("joined", slot.name, f"pid {slot.pid}")

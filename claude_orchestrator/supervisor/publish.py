@@ -2,7 +2,9 @@
 
 ``ps`` and the dashboard read it. Changes are batched: at most one write per
 PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
-seconds so task counts stay current. Everything here runs on the loop.
+seconds so task counts stay current. The loop decides when and copies the
+workers' rows; reading tasks and instances and writing the node run on the
+ZooKeeper lane, and the task events found there are posted back to the loop.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from claude_orchestrator.supervisor.events import Call
 from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.query import counts
@@ -50,24 +54,37 @@ class Publisher:
         self.events.append(line)
         self.mark()
 
-    def publish_now(self) -> None:
+    def publish_now(self, then: Callable[[], None] | None = None) -> None:
+        """Publish at once; ``then`` runs on the loop once the snapshot is written."""
         self.pending_due = time.monotonic()
-        self.maybe_publish()
+        self.maybe_publish(then)
 
-    def maybe_publish(self) -> None:
+    def maybe_publish(self, then: Callable[[], None] | None = None) -> None:
         now = time.monotonic()
         if self.pending_due is None or self.pending_due > now:
             return
         self.pending_due = now + REFRESH if self.watchers else None
-        snap = self.snapshot()
-        self._write(snap)
-        for watcher in self.watchers:
-            watcher(snap)
+        rows = [
+            (self._row(slot), slot.state.value == "running") for slot in self.sup.slots.values()
+        ]
+        events = tuple(self.events)
 
-    def snapshot(self) -> Snapshot:
+        def job() -> None:
+            snap = self.snapshot(rows, events)
+            self._write(snap)
+            for watcher in self.watchers:
+                watcher(snap)
+            if then is not None:
+                self.sup.post(Call(then))
+
+        self.sup.lane.submit(job, key="publish")
+
+    def snapshot(
+        self, rows: list[tuple[WorkerRow, bool]], events: tuple[EventLine, ...]
+    ) -> Snapshot:
+        """Runs on the lane: ``rows`` were copied on the loop (with whether each runs)."""
         sup = self.sup
         team = sup.team
-        rows = tuple(self._row(slot) for slot in sup.slots.values())
         leader = bool(
             sup.leadership and team and team.client.connected and sup.leadership.is_leader()
         )
@@ -79,8 +96,8 @@ class Publisher:
             embedded=sup.embedded is not None,
             leader=leader,
             taken_at=time.time(),
-            workers=rows,
-            events=tuple(self.events),
+            workers=tuple(self._with_instance(row) if up else row for row, up in rows),
+            events=events,
         )
         if team is None or not team.client.connected:
             return snap
@@ -89,20 +106,35 @@ class Publisher:
         return snap
 
     def _task_events(self, snap: Snapshot, team: Any) -> None:
-        """Claimed / completed / failed / … events from how the active set changed."""
+        """Claimed / completed / failed / … events from how the active set changed
+        (``active_seen`` belongs to the lane; the events are emitted on the loop)."""
         now_active = {t.id: t.worker for t in snap.in_progress}
+        found = []
         for task_id in now_active.keys() - self.active_seen.keys():
             worker = _worker_of(now_active[task_id])
-            self.sup.emit("claimed", worker, _title(snap, task_id), task_id)
+            found.append(("claimed", worker, _title(snap, task_id), task_id))
         for task_id in self.active_seen.keys() - now_active.keys():
             line = _line(team.tasks, task_id)
             if line is not None:
-                kind = {"completed": "completed", "failed": "failed"}.get(line.status, line.status)
-                self.sup.emit(kind, _worker_of(self.active_seen[task_id]), line.title, task_id)
+                worker = _worker_of(self.active_seen[task_id])
+                found.append((line.status, worker, line.title, task_id))
         self.active_seen = now_active
+        for kind, worker, title, task_id in found:
+            self.sup.post(Call(partial(self.sup.emit, kind, worker, title, task_id)))
+
+    def _with_instance(self, row: WorkerRow) -> WorkerRow:
+        from dataclasses import replace
+
+        inst = self._instance(row.name)
+        return replace(
+            row,
+            current_task=inst.get("current_task"),
+            cost_usd=float(inst.get("cost_usd") or 0.0),
+            instance_id=inst.get("id"),
+        )
 
     def _row(self, slot: Any) -> WorkerRow:
-        inst = self._instance(slot.name) if slot.state.value == "running" else {}
+        """The worker's row as the loop knows it (instance fields are filled on the lane)."""
         return WorkerRow(
             name=slot.name,
             role=slot.spec.role,
@@ -113,9 +145,9 @@ class Publisher:
             restarts=slot.tracker.restarts,
             last_exit=slot.last_exit,
             next_try_at=slot.next_try_at,
-            current_task=inst.get("current_task"),
-            cost_usd=float(inst.get("cost_usd") or 0.0),
-            instance_id=inst.get("id"),
+            current_task=None,
+            cost_usd=0.0,
+            instance_id=None,
         )
 
     def _instance(self, name: str) -> dict[str, Any]:
@@ -141,11 +173,10 @@ class Publisher:
         except (NodeExistsError, KazooException):
             self.mark()  # try again shortly
 
-    def withdraw(self) -> None:
+    def withdraw(self, team: Any) -> None:
         from kazoo.exceptions import KazooException
 
-        team = self.sup.team
-        if team is not None and team.client.connected:
+        if team.client.connected:
             try:
                 team.client.delete(self.path)
             except KazooException:
