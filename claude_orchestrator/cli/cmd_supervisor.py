@@ -287,14 +287,27 @@ def _print_reply(app: App, reply: dict[str, Any]) -> None:
 @pass_app
 def down(app: App, timeout: str) -> None:
     """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
-    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
+    from claude_orchestrator.conf.layout import workers_run_file
+    from claude_orchestrator.supervisor.runfiles import (
+        live_supervisor_pid,
+        read_json,
+        request_down,
+    )
+
+    from claude_orchestrator.supervisor.control_schema import check_args
 
     seconds = _duration(timeout, "--timeout")
-    pid = live_supervisor_pid(app.settings.state_dir)
+    check_args("down", {"timeout": seconds})  # the same bounds as the control command
+    state_dir = app.settings.state_dir
+    pid = live_supervisor_pid(state_dir)
     if pid is not None:
-        reply = _control(app, "down", {"timeout": seconds})
+        # The local supervisor is told by a signal, not through ZooKeeper: `down` works
+        # at once, and with the server unreachable too.
+        workers = sorted(read_json(workers_run_file(state_dir)) or {})
+        request_down(state_dir, pid, seconds)
+        os.kill(pid, signal.SIGTERM)
         _wait_gone(pid, seconds + 30)
-        _print_reply(app, {"stopped": reply.get("stopped", []), "supervisor": "stopped"})
+        _print_reply(app, {"stopped": workers, "supervisor": "stopped"})
     else:
         _print_reply(app, _cleanup(app, seconds))
 

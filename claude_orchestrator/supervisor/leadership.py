@@ -2,8 +2,10 @@
 
 Exactly one supervisor leads (sweeps orphans); a second supervisor for the
 same team on the same host is refused while the first is alive. A leader
-node left by a supervisor that died (kill -9) lives until its session
-expires: the new supervisor waits for that, up to twice the session timeout.
+node left by a supervisor of this host that died (kill -9; its pid gone, a
+zombie, or reused by another program) is deleted at once; one left by
+another host's supervisor lives until its session expires: the new
+supervisor waits for that, up to twice the session timeout.
 
 SUSPENDED: the leader stops sweeping (``is_leader`` checks the connection).
 LOST: the node is gone with the session; ``ensure`` re-contends on the next
@@ -17,8 +19,6 @@ import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any
-
-import psutil
 
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.zk.paths import TeamPaths
@@ -56,16 +56,29 @@ class Leadership:
             time.sleep(0.2)  # a dead holder's session is expiring; bounded by the deadline
 
     def _check_holder(self) -> None:
-        holder = self.holder()
-        if holder is None:
+        """Refuse a live supervisor of this host; clear the node of a dead one at once
+        (a crashed supervisor's node would otherwise live until its session expires)."""
+        from kazoo.exceptions import BadVersionError, NoNodeError
+
+        from claude_orchestrator.supervisor.procs import is_supervisor
+
+        try:
+            data, stat = self.client.get(self.path)
+        except NoNodeError:
             return
-        same_host = holder.get("host") == self.me["host"]
+        holder = _decode(data)
         pid = holder.get("pid")
-        if same_host and isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid):
+        if holder.get("host") != self.me["host"] or not isinstance(pid, int):
+            return  # another host's supervisor: wait for its session to end
+        if pid != os.getpid() and is_supervisor(pid):
             raise AlreadyRunningError(
                 f"a supervisor for this team is already running on this host (pid {pid}); "
                 "use 'up' again to start missing workers through it, or 'down' first"
             )
+        try:
+            self.client.delete(self.path, version=stat.version)
+        except (NoNodeError, BadVersionError):
+            pass  # gone or replaced meanwhile: the next create decides
 
     def holder(self) -> dict[str, Any] | None:
         from kazoo.exceptions import NoNodeError
@@ -74,11 +87,7 @@ class Leadership:
             data, _ = self.client.get(self.path)
         except NoNodeError:
             return None
-        try:
-            found = json.loads(data.decode())
-        except ValueError:
-            return {}
-        return found if isinstance(found, dict) else {}
+        return _decode(data)
 
     def is_leader(self) -> bool:
         """True only while connected and the node belongs to our current session."""
@@ -108,3 +117,11 @@ class Leadership:
                 self.client.delete(self.path)
             except NoNodeError:
                 pass
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    try:
+        found = json.loads(data.decode())
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -14,14 +14,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from claude_orchestrator.conf.layout import run_dir, supervisor_pid_file, workers_run_file
 from claude_orchestrator.supervisor.leadership import AlreadyRunningError
 
 
 def ready_file(state_dir: Path) -> Path:
     return run_dir(state_dir) / "supervisor.ready"
+
+
+def down_file(state_dir: Path) -> Path:
+    return run_dir(state_dir) / "down.json"
+
+
+def request_down(state_dir: Path, pid: int, timeout: float) -> None:
+    """Tell supervisor ``pid`` the ``down --timeout`` before signalling it (a signal
+    carries no argument; the file is private to our user)."""
+    write_private(down_file(state_dir), {"pid": pid, "timeout": timeout})
+
+
+def take_down_request(state_dir: Path) -> float | None:
+    """The timeout a ``down`` left for this process, once (None: none left)."""
+    path = down_file(state_dir)
+    data = read_json(path)
+    path.unlink(missing_ok=True)
+    if not isinstance(data, dict) or data.get("pid") != os.getpid():
+        return None
+    timeout = data.get("timeout")
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout >= 0 else None
 
 
 def write_private(path: Path, data: Any) -> None:
@@ -41,15 +60,11 @@ def read_json(path: Path) -> Any:
 
 
 def live_supervisor_pid(state_dir: Path) -> int | None:
-    """The pid in the pid file if that process is alive and is one of ours."""
+    """The pid in the pid file if that process is a live supervisor of ours."""
+    from claude_orchestrator.supervisor.procs import is_supervisor
+
     pid = read_json(supervisor_pid_file(state_dir))
-    if not isinstance(pid, int) or pid == os.getpid():
-        return None
-    try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-    return pid if "claude" in cmdline or "corch" in cmdline else None
+    return pid if isinstance(pid, int) and is_supervisor(pid) else None
 
 
 class RunFiles:
