@@ -40,7 +40,8 @@ def clean_dead_worker(
     iid = str(inst["id"])
     team.registry.unregister(iid)
     verb = "recovered: worker {} died (supervisor)" if counted else "released: worker {} stopped"
-    given = give_back_instance(team.tasks, iid, now, verb.format(name), counted, "supervisor")
+    note = verb.format(name)
+    given = give_back_instance(team.tasks, iid, now, note, counted, "supervisor", not counted)
     return [(rec["id"], str(rec["status"])) for rec in given]
 
 

@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from claude_orchestrator.errors import IdentityError, SpawnError
+from kazoo.exceptions import KazooException
+
+from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("claude_orchestrator.worker")
 
 KILL_NOW_GRACE = 2.0
+ZK_ERROR_PAUSE = 1.0  # after a ZooKeeper error, look again this soon (or on a connection event)
+ZK_ERRORS: tuple[type[Exception], ...] = (ZkError, KazooException)
 
 
 class Worker:
@@ -65,6 +69,7 @@ class Worker:
         self.builder = RunBuilder(ws, self.environ)
         self.watched: set[str] = set()
         self.inbox_dirty = True  # look at the inbox only after its watch fired
+        self.held_unknown = False  # a ZooKeeper error may have left a claim we do not work on
         self.next_beat = time.monotonic() + ws.heartbeat_every
 
     # -- control (any thread) -------------------------------------------
@@ -142,16 +147,26 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------
     def step(self) -> None:
-        """Do one unit of work, or wait for a reason to look again."""
+        """Do one unit of work, or wait for a reason to look again. No ZooKeeper error
+        ends the worker: it waits for the connection like in any other state."""
         self._drain()
         if self.stopping:
             return
         if self.suspended:
             self._wait_event(None)
             return
-        if self.needs_check:
-            self.verify_registration()
-        if self.answer_one_message() or self.work_one_task():
+        try:
+            if self.needs_check:
+                self.verify_registration()
+            if self.held_unknown:
+                self.reporter.give_back_held()
+                self.held_unknown = False
+            if self.answer_one_message() or self.work_one_task():
+                return
+        except ZK_ERRORS as exc:
+            log.warning("%s: ZooKeeper error, looking again shortly: %s", self.ws.name, exc)
+            self.needs_check = self.held_unknown = True
+            self._wait_event(ZK_ERROR_PAUSE)
             return
         self._wait_event(self.ws.reconcile_s)
 

@@ -71,6 +71,16 @@ class Reporter:
         except Exception as exc:  # informational only; never stops the work
             log.debug("heartbeat failed: %s", exc)
 
+    def give_back_held(self) -> None:
+        """After a ZooKeeper error between runs: whatever we still hold but no longer
+        work on (claimed, never started) goes back without counting a retry."""
+        from claude_orchestrator.zk.recovery import give_back_instance
+
+        iid = str(self.actor.instance_id)
+        note = f"released: {self.actor.label} lost track of it (ZooKeeper error)"
+        for rec in give_back_instance(self.team.tasks, iid, self.clock(), note, False, iid):
+            log.warning("%s: released after a ZooKeeper error", rec["id"])
+
     def release(self, task_id: str, session: dict[str, Any] | None, note: str) -> None:
         try:
             self._apply(task_id, self._change(Action.RELEASE, note=note, session=session))
@@ -99,13 +109,16 @@ class Reporter:
         self, res: SessionResult, session: dict[str, Any], released: bool
     ) -> Change:
         if released:
-            note = "worker stopped during the run; released without counting a retry"
-            return self._change(Action.RELEASE, note=note, session=session)
+            note = "worker stopped during the run; released"
+            return self._change(Action.RELEASE, note=note, session=session, on_stop=True)
         if res.outcome.ok:
             return self._change(
                 Action.COMPLETE, result=excerpt(res.outcome.result, RESULT_EXCERPT), session=session
             )
         reason = excerpt(_reason(res), REASON_EXCERPT)
+        if _crashed(res):  # not the agent's verdict: run it again, like an orphan
+            note = f"recovered: the agent crashed ({res.info.description})"
+            return self._change(Action.RECOVER, reason=reason, note=note, session=session)
         return self._change(Action.FAIL, reason=reason, note=reason, session=session)
 
     def _attach(self, task_id: str, res: SessionResult, session: dict[str, Any]) -> None:
@@ -130,6 +143,14 @@ class Reporter:
             "session": res.record(),
         }
         self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
+
+
+def _crashed(res: SessionResult) -> bool:
+    """Killed by a signal nobody here sent (the OOM killer, a crash, a kill -9): an
+    infrastructure failure, retried up to max_retries; the agent reported nothing."""
+    info = res.info
+    ours = info.stopped or info.timed_out or info.idle_timed_out
+    return info.signal is not None and not ours and not res.outcome.ok
 
 
 def _reason(res: SessionResult) -> str:

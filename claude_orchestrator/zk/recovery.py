@@ -74,12 +74,13 @@ def give_back_instance(
     note: str,
     counted: bool,
     by: str = "recovery",
+    on_stop: bool = False,
 ) -> list[TaskRecord]:
     """Every task one instance holds back in the queue (recovered, or released when
     ``counted`` is false); what moved on meanwhile is skipped."""
     out = []
     for task_id in store.held_by(instance_id):
-        rec = store.give_back(task_id, instance_id, now, note, counted, by)
+        rec = store.give_back(task_id, instance_id, now, note, counted, by, on_stop)
         if rec is not None:
             out.append(rec)
     return out

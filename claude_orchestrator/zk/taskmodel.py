@@ -20,6 +20,9 @@ TASK_ID_RE = re.compile(r"task-([0-9]{10})")  # fullmatch only: "$" lets a trail
 HISTORY_KEEP = 50
 DEFAULT_PRIORITY = 1
 DEFAULT_MAX_RETRIES = 3
+#: graceful give-backs (worker stopped mid-run) that count no retry; past this a release
+#: counts one, so a task that stops its own worker cannot bounce forever
+FREE_RELEASES = 3
 
 
 class TaskStatus(StrEnum):
@@ -67,7 +70,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus]] = {
     Action.UNBLOCK: (frozenset({B}), P),  # BLOCKED -> PENDING, no retry counted
     Action.RETRY: (frozenset({F, B}), P),  # FAILED|BLOCKED -> PENDING, retry_count + 1
     Action.RECOVER: (HELD, P),  # claimer gone -> PENDING (+1) or FAILED when spent
-    Action.RELEASE: (HELD, P),  # graceful give-back -> PENDING, no retry counted
+    Action.RELEASE: (HELD, P),  # graceful give-back -> PENDING (FREE_RELEASES uncounted)
     Action.CANCEL: (frozenset({P, C, IP, B, F}), TaskStatus.CANCELLED),  # non-final -> CANCELLED
 }
 
@@ -87,6 +90,7 @@ class Change:
     reason: str | None = None
     claimer: str | None = None  # instance id, for CLAIM
     session: dict[str, Any] | None = None  # the agent session's record, set when given
+    on_stop: bool = False  # RELEASE because the worker was stopped mid-run (bounded)
 
 
 def task_id_for(seq: int) -> str:
@@ -225,6 +229,17 @@ def _recover(rec: TaskRecord, ch: Change) -> TaskStatus:
     return _requeue(True)(rec, ch)  # type: ignore[no-any-return]
 
 
+def _release(rec: TaskRecord, ch: Change) -> TaskStatus:
+    """A give-back. On stop, free the first FREE_RELEASES times, then it counts a retry
+    (and fails the task once they are spent), like a recovery."""
+    if ch.on_stop:
+        rec["_releases"] = rec.get("_releases", 0) + 1
+    if not ch.on_stop or rec["_releases"] <= FREE_RELEASES:
+        return _requeue(False)(rec, ch)  # type: ignore[no-any-return]
+    note = f"released on stop {rec['_releases']} times (only {FREE_RELEASES} are free)"
+    return _recover(rec, Change(ch.action, ch.by, ch.at, ch.note, reason=ch.reason or note))
+
+
 def _cancel(rec: TaskRecord, ch: Change) -> TaskStatus:
     rec["finished_at"] = ch.at
     if ch.reason is not None:
@@ -241,7 +256,7 @@ _EFFECTS: dict[Action, Any] = {
     Action.UNBLOCK: _requeue(False),
     Action.RETRY: _requeue(True),
     Action.RECOVER: _recover,
-    Action.RELEASE: _requeue(False),
+    Action.RELEASE: _release,
     Action.CANCEL: _cancel,
 }
 

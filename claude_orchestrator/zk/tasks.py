@@ -314,6 +314,7 @@ class TaskStore:
         note: str,
         counted: bool,
         by: str = "recovery",
+        on_stop: bool = False,
     ) -> TaskRecord | None:
         """Put a task ``claimer`` still holds back in the queue: RECOVER counts a retry
         (the claimer died), RELEASE does not (it stopped on purpose). None when the task
@@ -324,7 +325,7 @@ class TaskStore:
                 raise _AlreadyHandled
 
         action = Action.RECOVER if counted else Action.RELEASE
-        change = Change(action, by=by, at=iso(now), note=note)
+        change = Change(action, by=by, at=iso(now), note=note, on_stop=on_stop and not counted)
         try:
             return self.transition(task_id, change, Actor(label=by), now, guard)
         except (_AlreadyHandled, NotFoundError, TaskStateError):
