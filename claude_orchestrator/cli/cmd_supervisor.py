@@ -288,13 +288,12 @@ def _print_reply(app: App, reply: dict[str, Any]) -> None:
 def down(app: App, timeout: str) -> None:
     """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
     from claude_orchestrator.conf.layout import workers_run_file
+    from claude_orchestrator.supervisor.control_schema import check_args
     from claude_orchestrator.supervisor.runfiles import (
         live_supervisor_pid,
         read_json,
         request_down,
     )
-
-    from claude_orchestrator.supervisor.control_schema import check_args
 
     seconds = _duration(timeout, "--timeout")
     check_args("down", {"timeout": seconds})  # the same bounds as the control command
