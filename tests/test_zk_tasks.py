@@ -243,3 +243,29 @@ def test_claimer_sees_a_new_higher_priority_task_after_refresh(team: Team) -> No
     assert claimer.claim(now())["title"] == "urgent"  # type: ignore[index]
     assert claimer.claim(now())["title"] == "b"  # type: ignore[index]
     assert claimer.claim(now()) is None
+
+
+def test_releases_on_stop_are_free_only_a_few_times(team: Team) -> None:
+    from claude_orchestrator.zk.taskmodel import FREE_RELEASES
+
+    tid = add(team, max_retries=1)["id"]
+    w = worker(team)
+    statuses = []
+    for _ in range(FREE_RELEASES + 2):
+        claim(team.tasks, w, now())
+        rec = act(team, tid, Action.RELEASE, w, on_stop=True)
+        statuses.append((rec["status"], rec["retry_count"]))
+    free = [("pending", 0)] * FREE_RELEASES
+    assert statuses == [*free, ("pending", 1), ("failed", 1)]  # then it counts, then it fails
+    assert "released on stop" in rec["reason"]
+
+
+def test_a_release_that_is_not_a_stop_stays_free(team: Team) -> None:
+    from claude_orchestrator.zk.taskmodel import FREE_RELEASES
+
+    tid = add(team, max_retries=0)["id"]
+    w = worker(team)
+    for _ in range(FREE_RELEASES + 2):
+        claim(team.tasks, w, now())
+        rec = act(team, tid, Action.RELEASE, w)
+    assert rec["status"] == "pending" and rec["retry_count"] == 0
