@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from bench.common import header, poll, summary
+from claude_orchestrator.conf.credentials import read_team_credential
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.team import Team
@@ -67,7 +68,8 @@ class Bench:
 
     def team(self) -> tuple[Team, Any]:
         hosts = json.loads(self.state("run/zookeeper.json").read_text())["hosts"]
-        client = connect(ZkOptions(hosts))
+        auth = read_team_credential(self.state("."))  # the embedded team is authenticated
+        client = connect(ZkOptions(hosts, auth=auth))
         return Team(client, "bench"), client
 
 
