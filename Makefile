@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit bench demo zookeeper clean
+.PHONY: install test lint typecheck unit bench chaos demo zookeeper clean
 
 $(BIN)/claude-orchestrator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: install
 	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/dispatch_latency.py
 	$(BIN)/python bench/supervisor_bench.py
+
+# The chaos suite, full run (several minutes); tests/test_chaos.py runs its --short mode.
+chaos: zookeeper install
+	$(BIN)/python bench/chaos.py
 
 demo: zookeeper install
 	$(BIN)/python examples/hello/demo.py

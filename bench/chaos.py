@@ -1,0 +1,429 @@
+"""The project's own chaos suite: a team of 4 fake-agent workers under faults.
+
+Phases, each pushing its share of the tasks (``fake-agent:sleep=0.2``), injecting its fault,
+then letting the team drain and checking every task pushed so far:
+
+  kills       SIGKILL a random worker or a random agent every ~0.5 s
+  supervisor  SIGKILL the supervisor and start it again with ``up -d``
+  zk-restart  kill ZooKeeper, start it again 3 s later (same port and data: sessions survive)
+  zk-freeze   SIGSTOP ZooKeeper for 13 s, longer than the 10 s session timeout (they expire)
+  freeze      SIGSTOP a worker that runs an agent for 13 s, then SIGCONT
+
+Invariants: every task completed exactly once (one history entry to "completed") or failed
+with a reason, none lost or left unfinished; no agent still running 1 s after its worker
+(its session leader) is gone, sampled every 0.1 s; no active task held by an instance that
+has not been registered for 10 s while ZooKeeper answers, sampled every 0.5 s; nothing of the
+team left running after ``down``, nor of ours after the bench stops its ZooKeeper.
+
+Prints one JSON object on stdout and a table on stderr; exits 1 on any violation.
+
+    .venv/bin/python bench/chaos.py [--short] [--seed N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.chaos_checks import Ledger, task_violations, watch_agents, watch_holds
+from bench.chaos_team import (
+    TEAM,
+    WORKERS,
+    Project,
+    age_s,
+    freeze,
+    leftovers,
+    scan,
+    sigkill,
+)
+from bench.common import header, poll
+from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.supervisor.zkserver import ZkServer
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.push import push, validate_spec
+from claude_orchestrator.zk.query import counts
+from claude_orchestrator.zk.taskmodel import TaskRecord
+from claude_orchestrator.zk.team import Team
+
+KILL_EVERY_S = 0.5
+#: a worker younger than this is not a victim: its death would count as a failed start, which
+#: backs off and after 5 makes the worker fatal by design (not what this suite measures)
+MIN_VICTIM_UPTIME_S = 2.0
+ZK_RESTART_S = 3.0
+FREEZE_S = 13.0  # past the 10 s session timeout
+DRAIN_TIMEOUT_S = 240.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    kill_tasks: int
+    kills: int
+    supervisor_tasks: int
+    supervisor_kills: int
+    zk_restart_tasks: int
+    zk_freeze_tasks: int  # 0: no long ZooKeeper outage
+    freeze_tasks: int  # 0: no frozen worker
+
+
+#: push tasks until the phase has pushed this many (the phase's total at most)
+Feed = Callable[[int], None]
+FULL = Plan(150, 150, 50, 5, 30, 30, 40)
+SHORT = Plan(20, 20, 10, 1, 10, 0, 0)
+
+
+class Chaos:
+    """The phases: each pushes its tasks, injects its fault, drains and checks."""
+
+    def __init__(self, project: Project, zk: ZkServer, team: Team, seed: int, ledger: Ledger):
+        self.project, self.zk, self.team = project, zk, team
+        self.rng = random.Random(seed)
+        self.ledger = ledger
+        self.stats: Counter[str] = Counter()
+        self.ids: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.records: dict[str, TaskRecord | None] = {}
+        self._reported: set[tuple[str, str]] = set()
+
+    def phase(self, name: str, tasks: int, fault: Callable[[Feed], int], first: int = 0) -> None:
+        """Push ``first`` of the phase's tasks (all when 0), let ``fault`` run (it may push
+        more through the feed it is given), push the rest, drain, check, add a row."""
+        if tasks <= 0:
+            return
+        t0, before = time.monotonic(), len(self.ledger.items)
+        ids: list[str] = []
+
+        def feed(upto: int) -> None:
+            if (want := min(tasks, upto) - len(ids)) > 0:
+                spec = {"title": f"chaos {name}", "description": "fake-agent:sleep=0.2"}
+                ids.extend(self.push(validate_spec(spec, name), want))
+
+        feed(first or tasks)
+        faults = fault(feed)
+        feed(tasks)
+        drain_s = self.drain()
+        self.check()
+        recs = [self.records[i] or {} for i in ids]
+        self.rows.append(
+            {
+                "phase": name,
+                "tasks": tasks,
+                "faults": faults,
+                "seconds": round(time.monotonic() - t0, 1),
+                "drain_s": round(drain_s, 1),
+                "completed": sum(r.get("status") == "completed" for r in recs),
+                "failed": sum(r.get("status") == "failed" for r in recs),
+                "retries": sum(int(r.get("retry_count", 0)) for r in recs),
+                "violations": len(self.ledger.items) - before,
+            }
+        )
+        print(f"chaos: {json.dumps(self.rows[-1])}", file=sys.stderr, flush=True)
+
+    def push(self, spec: dict[str, Any], n: int) -> list[str]:
+        ids = [r["id"] for r in push(self.team.tasks, [spec] * n, "chaos", time.time())]
+        self.ids += ids
+        return ids
+
+    # -- faults -------------------------------------------------------------------------
+    def kill_storm(self, kills: int, feed: Feed) -> int:
+        """Kill after kill, with the tasks fed in step (two per worker ahead of the kills),
+        so that the kills meet work all along instead of an idle team after the first 30 s."""
+        done, last = 0, time.monotonic()
+        while done < kills:
+            feed(done + 2 * WORKERS)
+            time.sleep(KILL_EVERY_S * self.rng.uniform(0.8, 1.2))  # the fault's pace
+            kind = self.rng.choice(("worker", "agent"))
+            other = "agent" if kind == "worker" else "worker"
+            if self.kill_one(kind) or self.kill_one(other):
+                done, last = done + 1, time.monotonic()
+            elif time.monotonic() - last > 60:
+                self.ledger.add({"invariant": "no worker of the team running for 60 s"})
+                break
+        return done
+
+    def kill_one(self, kind: str) -> bool:
+        s = scan(self.project.root)
+        if kind == "agent":
+            pool = list(s.agents.values())
+        else:
+            pool = [p for p in s.workers.values() if age_s(p) >= MIN_VICTIM_UPTIME_S]
+        if not pool or not sigkill(self.rng.choice(pool)):
+            return False
+        self.stats[f"{kind}_kills"] += 1
+        return True
+
+    def supervisor_kills(self, times: int) -> int:
+        done = 0
+        for _ in range(times):
+            self.wait_active()
+            sup = self.project.supervisor()
+            if sup is None or not sigkill(sup):
+                self.ledger.add({"invariant": "no live supervisor to kill"})
+                continue
+            t0 = time.monotonic()
+            r = self.project.cli("up", "-d", "--wait", "120s", timeout=180)
+            self.stats["up_after_kill_ms_max"] = max(
+                self.stats["up_after_kill_ms_max"], int((time.monotonic() - t0) * 1000)
+            )
+            if r.returncode != 0:
+                self.ledger.add(
+                    {
+                        "invariant": "up -d refused after a supervisor kill",
+                        "stderr": r.stderr[-600:],
+                    }
+                )
+            done += 1
+        return done
+
+    def zk_restart(self) -> int:
+        self.wait_active()
+        self.zk.kill()
+        time.sleep(ZK_RESTART_S)  # the outage
+        self.zk.start()
+        return 1
+
+    def zk_freeze(self) -> int:
+        self.wait_active()
+        before = self.instance_ids()
+        proc = self.zk.proc
+        if proc is None:
+            raise RuntimeError("ZooKeeper is not running")
+        freeze(proc.pid, FREEZE_S)
+        after: set[str] = poll(lambda: self.registered(WORKERS), 60, 0.1)
+        self.stats["workers_re_registered_after_zk_freeze"] = len(before - after)
+        return 1
+
+    def worker_freeze(self) -> int:
+        def busy() -> int | None:
+            s = scan(self.project.root)
+            sids = [sid for sid in s.sessions.values() if sid in s.workers]
+            return sids[0] if sids else None
+
+        freeze(poll(busy, 60, 0.05), FREEZE_S)
+        return 1
+
+    # -- reading the team ---------------------------------------------------------------
+    def wait_active(self) -> None:
+        """Until some task is in flight, so that the fault meets work."""
+        try:
+            poll(lambda: self.count("active") > 0, 30, 0.05)
+        except TimeoutError:
+            pass  # nothing in flight: the fault still happens
+
+    def count(self, *folders: str) -> int:
+        try:
+            c = counts(self.team.tasks)
+        except Exception:  # ZooKeeper still out: not drained yet
+            return -1
+        return sum(c[f] for f in folders)
+
+    def instance_ids(self) -> set[str]:
+        try:
+            return set(self.team.registry.ids())
+        except Exception:  # ZooKeeper still out
+            return set()
+
+    def registered(self, n: int) -> set[str] | None:
+        ids = self.instance_ids()
+        return ids if len(ids) >= n else None
+
+    def drain(self) -> float:
+        t0 = time.monotonic()
+        try:
+            poll(lambda: self.count("pending", "waiting", "active") == 0, DRAIN_TIMEOUT_S, 0.1)
+        except TimeoutError:
+            pass  # the check names every unfinished task
+        return time.monotonic() - t0
+
+    def check(self) -> None:
+        for tid in self.ids:
+            try:
+                self.records[tid] = self.team.tasks.get(tid)
+            except NotFoundError:
+                self.records[tid] = None
+            for v in task_violations(tid, self.records[tid]):
+                if (v["invariant"], tid) not in self._reported:
+                    self._reported.add((v["invariant"], tid))
+                    self.ledger.add(v)
+
+    def check_listing(self) -> None:
+        """The CLI's view: list-tasks --json holds exactly the pushed ids."""
+        r = self.project.cli("list-tasks", "--json")
+        listed = {t["id"] for t in json.loads(r.stdout)} if r.returncode == 0 else set()
+        if r.returncode != 0 or listed != set(self.ids):
+            self.ledger.add(
+                {
+                    "invariant": "list-tasks does not show exactly the pushed tasks",
+                    "missing": sorted(set(self.ids) - listed)[:20],
+                    "extra": sorted(listed - set(self.ids))[:20],
+                    "stderr": r.stderr[-300:],
+                }
+            )
+
+
+# -- one run --------------------------------------------------------------------------------
+def run_phases(chaos: Chaos, plan: Plan) -> None:
+    storm_first = 2 * WORKERS  # the storm feeds the rest in step with its kills
+    chaos.phase("kills", plan.kill_tasks, partial(chaos.kill_storm, plan.kills), storm_first)
+    sup_kills = partial(chaos.supervisor_kills, plan.supervisor_kills)
+    chaos.phase("supervisor", plan.supervisor_tasks, lambda _: sup_kills())
+    chaos.phase("zk-restart", plan.zk_restart_tasks, lambda _: chaos.zk_restart())
+    chaos.phase("zk-freeze", plan.zk_freeze_tasks, lambda _: chaos.zk_freeze())
+    chaos.phase("freeze", plan.freeze_tasks, lambda _: chaos.worker_freeze())
+    chaos.check_listing()
+
+
+def stop_all(project: Project, zk: ZkServer, ledger: Ledger) -> None:
+    """``down``, then nothing of the team may run; stop ZooKeeper, then nothing of ours.
+    Whatever is left is a violation and is SIGKILLed by pid."""
+    r = project.cli("down", "--timeout", "10s", timeout=90)
+    if r.returncode != 0:
+        ledger.add({"invariant": "down failed", "stderr": r.stderr[-600:]})
+    spare = zk.proc.pid if zk.proc is not None else None
+    kill_leftovers(ledger, "down", leftovers(project.root, spare))
+    zk.stop()
+    kill_leftovers(ledger, "the bench stopped ZooKeeper", leftovers(project.root, None))
+
+
+def kill_leftovers(ledger: Ledger, after: str, left: dict[int, str]) -> None:
+    if left:
+        ledger.add({"invariant": f"left running after {after}", "processes": left})
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]:
+    """Start ZooKeeper and the team, run the phases, stop everything (even on failure)."""
+    t0 = time.monotonic()
+    project = Project(root)
+    zk = ZkServer(root / "zookeeper-data")
+    ledger, chaos, client = Ledger(), None, None
+    stop, threads = threading.Event(), []
+    try:
+        zk.start()
+        project.write_team(zk.port)
+        up = project.cli("up", "-d", "--wait", "120s", timeout=180)
+        if up.returncode != 0:
+            raise RuntimeError(f"up -d failed: {up.stderr.strip()}")
+        client = connect(ZkOptions(zk.hosts, auth=project.secret))
+        chaos = Chaos(project, zk, Team(client, TEAM), seed, ledger)
+        threads = [
+            threading.Thread(target=watch_agents, args=(root, ledger, stop, chaos.stats)),
+            threading.Thread(
+                target=watch_holds, args=(client, TeamPaths(TEAM), ledger, stop, chaos.stats)
+            ),
+        ]
+        for t in threads:
+            t.start()
+        run_phases(chaos, plan)
+    except Exception as exc:  # a bench that cannot finish is a failed run, still reported
+        ledger.add({"invariant": "the run did not finish", "error": repr(exc)})
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        if client is not None:
+            disconnect(client)
+        stop_all(project, zk, ledger)
+    return chaos, ledger, time.monotonic() - t0
+
+
+# -- the report -----------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def report(
+    chaos: Chaos | None, ledger: Ledger, plan: Plan, seed: int, took: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {**header(), "cpu": cpu_model(), "seed": seed, "plan": asdict(plan)}
+    if chaos is not None:
+        recs = [r or {} for r in chaos.records.values()]
+        reasons = Counter(str(r.get("reason"))[:80] for r in recs if r.get("status") == "failed")
+        out |= {
+            "phases": chaos.rows,
+            "stats": dict(chaos.stats),
+            "tasks": {
+                "pushed": len(chaos.ids),
+                "completed": sum(r.get("status") == "completed" for r in recs),
+                "failed": sum(r.get("status") == "failed" for r in recs),
+                "retries": sum(int(r.get("retry_count", 0)) for r in recs),
+                "failed_reasons": dict(reasons),
+            },
+        }
+    return out | {"seconds": round(took, 1), "violations": ledger.items, "ok": not ledger.items}
+
+
+def table(rep: dict[str, Any]) -> str:
+    cols = (
+        "phase",
+        "tasks",
+        "faults",
+        "seconds",
+        "drain_s",
+        "completed",
+        "failed",
+        "retries",
+        "violations",
+    )
+    rows = [cols] + [tuple(str(row[c]) for c in cols) for row in rep.get("phases", [])]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(_cells(r, widths)) for r in rows]
+    lines.append(f"violations: {len(rep['violations'])}   total {rep['seconds']} s")
+    return "\n".join(lines)
+
+
+def _cells(row: tuple[str, ...], widths: list[int]) -> list[str]:
+    """The first column left-aligned, numbers right-aligned."""
+    return [row[0].ljust(widths[0])] + [
+        v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="40 tasks, 20 kills, ~1 min")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the team dir (logs)")
+    args = parser.parse_args()
+    plan = SHORT if args.short else FULL
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    root = Path(tempfile.mkdtemp(prefix="co-chaos-")).resolve()
+    chaos, ledger, took = run(root, plan, seed)
+    rep = report(chaos, ledger, plan, seed, took)
+    print(json.dumps(rep, indent=2))
+    print(table(rep), file=sys.stderr)
+    if args.keep or ledger.items:
+        print(f"team dir kept: {root}", file=sys.stderr)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    sys.exit(0 if rep["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
