@@ -160,3 +160,50 @@ def test_an_agent_killed_by_a_signal_is_retried_not_failed_for_good(project: Pro
     assert rec["retry_count"] == 2 and "killed by SIGKILL" in rec["reason"]
     crashes = [h["to"] for h in rec["history"] if "the agent crashed" in (h["note"] or "")]
     assert crashes == ["pending", "pending", "failed"]  # two retries, then failed for good
+
+
+def test_a_zookeeper_error_in_any_step_never_ends_the_worker(zk_hosts: str, tmp_path: Path) -> None:
+    """Inject ConnectionLoss where the chaos run saw it (listing the queue) and in the
+    report of the claim: the loop waits, gives back what it lost track of, and goes on."""
+    from kazoo.exceptions import ConnectionLoss
+
+    from claude_orchestrator.conf.agents import resolve_agent
+    from claude_orchestrator.worker.loop import Worker
+    from claude_orchestrator.worker.settings import WorkerSettings
+    from claude_orchestrator.zk.client import ZkOptions
+    from claude_orchestrator.zk.push import push, validate_spec
+
+    agent = resolve_agent("shell", None)
+    ws = WorkerSettings("w1", "dev", tmp_path, agent, "t", ZkOptions(zk_hosts), tmp_path, tmp_path)
+    worker = Worker(ws)
+    worker.start()
+    assert worker.claimer is not None and worker.team is not None
+    tasks = worker.team.tasks
+    claims, starts = worker.claimer.claim, worker.reporter.start
+    faults = {"claim": 2, "start": 1}
+
+    def flaky_claim(now: float) -> Any:
+        if faults["claim"]:
+            faults["claim"] -= 1
+            raise ConnectionLoss()
+        return claims(now)
+
+    def flaky_start(task: Any, session: Any) -> bool:
+        if faults["start"]:  # after the claim: the task is held but never started
+            faults["start"] -= 1
+            raise ConnectionLoss()
+        return starts(task, session)
+
+    worker.claimer.claim = flaky_claim  # type: ignore[method-assign]
+    worker.reporter.start = flaky_start  # type: ignore[method-assign]
+    tid = push(tasks, [validate_spec({"title": "t", "description": "echo ok"}, "t")], "op", 0)[0]
+    try:
+        deadline = time.monotonic() + 30
+        while tasks.get(tid["id"])["status"] != "completed":
+            assert time.monotonic() < deadline, tasks.get(tid["id"])
+            worker.step()  # raised before: a ZooKeeper error ended the worker
+        rec = tasks.get(tid["id"])
+        assert faults == {"claim": 0, "start": 0} and rec["retry_count"] == 0
+        assert any("lost track" in (h["note"] or "") for h in rec["history"])
+    finally:
+        worker.shutdown()
