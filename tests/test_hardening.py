@@ -20,7 +20,7 @@ from claude_orchestrator.supervisor.zkserver import ZkServer, free_port
 from tests import test_supervisor
 from tests.clihelp import BIN
 from tests.helpers import wait_until
-from tests.test_supervisor import TEAM, Project, running
+from tests.test_supervisor import TEAM, Project, process_running, running
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,6 @@ def own_server(tmp_path: Path) -> Iterator[ZkServer]:
     server.start()
     yield server
     server.stop()
-
-
-def alive(pid: int) -> bool:
-    """Running: it exists and has not exited (a zombie has)."""
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
 
 
 def agent_of(worker_pid: int) -> int:
@@ -84,7 +76,7 @@ def test_a_killed_workers_agent_is_dead_before_its_task_is_requeued(project: Pro
 
     wait_until(requeued, 10, "the task back in the queue")
     # a hanging agent never dies of a broken pipe: only the supervisor can have killed it
-    assert not alive(agent), f"agent {agent} outlived its worker {worker_pid}"
+    assert not process_running(agent), f"agent {agent} outlived its worker {worker_pid}"
 
 
 def test_down_kills_agents_still_in_their_grace_period(project: Project) -> None:
@@ -96,7 +88,7 @@ def test_down_kills_agents_still_in_their_grace_period(project: Project) -> None
     # the worker's own grace (10 s) outlasts down's timeout: the supervisor kills the worker
     out = project.ok("down", "--timeout", "1s")
     assert out["supervisor"] == "stopped"
-    assert not alive(agent), f"agent {agent} survived down"
+    assert not process_running(agent), f"agent {agent} survived down"
     assert project.our_processes() == []
 
 
@@ -113,7 +105,7 @@ def test_up_right_after_a_supervisor_crash_is_not_refused_by_its_zombie(project:
         assert "is up" in out
         assert time.monotonic() - started < 10  # no wait for the dead session to expire
         pid = json.loads((project.root / ".claude-orchestrator/run/supervisor.pid").read_text())
-        assert pid != first.pid and alive(pid)
+        assert pid != first.pid and process_running(pid)
     finally:
         first.wait(10)
 
