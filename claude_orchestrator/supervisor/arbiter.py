@@ -251,6 +251,7 @@ class Supervisor(WorkerPool):
         if self.sweep_due <= now:
             self.sweep_due = now + self.cfg.sweep_every
             self.sweep()
+            self._run_control()  # also prunes replies nobody collected (control.py)
         if self.stuck_due <= now:
             self.stuck_due = now + min(10.0, self.cfg.stuck_after / 3)
             self.kill_stuck()
