@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -41,16 +40,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos_checks import Ledger, task_violations, watch_agents, watch_holds
+from kazoo.protocol.states import KazooState
+
+from bench.chaos_checks import (
+    Ledger,
+    cpu_model,
+    table,
+    task_violations,
+    watch_agents,
+    watch_holds,
+)
 from bench.chaos_team import (
     TEAM,
     WORKERS,
     Project,
     age_s,
     freeze,
-    leftovers,
     scan,
     sigkill,
+    stop_all,
 )
 from bench.common import header, poll
 from claude_orchestrator.errors import NotFoundError
@@ -69,6 +77,7 @@ MIN_VICTIM_UPTIME_S = 2.0
 ZK_RESTART_S = 3.0
 FREEZE_S = 13.0  # past the 10 s session timeout
 DRAIN_TIMEOUT_S = 240.0
+LOST = KazooState.LOST
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,8 @@ class Plan:
     freeze_tasks: int  # 0: no frozen worker
 
 
-#: push tasks until the phase has pushed this many (the phase's total at most)
-Feed = Callable[[int], None]
+#: push tasks until the phase has pushed this share of its total
+Feed = Callable[[float], None]
 FULL = Plan(150, 150, 50, 5, 30, 30, 40)
 SHORT = Plan(20, 20, 10, 1, 10, 0, 0)
 
@@ -101,22 +110,22 @@ class Chaos:
         self.records: dict[str, TaskRecord | None] = {}
         self._reported: set[tuple[str, str]] = set()
 
-    def phase(self, name: str, tasks: int, fault: Callable[[Feed], int], first: int = 0) -> None:
-        """Push ``first`` of the phase's tasks (all when 0), let ``fault`` run (it may push
-        more through the feed it is given), push the rest, drain, check, add a row."""
+    def phase(self, name: str, tasks: int, fault: Callable[[Feed], int], first: float = 1) -> None:
+        """Push the ``first`` share of the phase's tasks, let ``fault`` run (it may push more
+        through the feed it is given), push the rest, drain, check, add a row."""
         if tasks <= 0:
             return
         t0, before = time.monotonic(), len(self.ledger.items)
         ids: list[str] = []
 
-        def feed(upto: int) -> None:
-            if (want := min(tasks, upto) - len(ids)) > 0:
+        def feed(share: float) -> None:
+            if (want := min(tasks, math.ceil(share * tasks)) - len(ids)) > 0:
                 spec = {"title": f"chaos {name}", "description": "fake-agent:sleep=0.2"}
                 ids.extend(self.push(validate_spec(spec, name), want))
 
-        feed(first or tasks)
+        feed(first)
         faults = fault(feed)
-        feed(tasks)
+        feed(1)
         drain_s = self.drain()
         self.check()
         recs = [self.records[i] or {} for i in ids]
@@ -141,12 +150,9 @@ class Chaos:
         return ids
 
     # -- faults -------------------------------------------------------------------------
-    def kill_storm(self, kills: int, feed: Feed) -> int:
-        """Kill after kill, with the tasks fed in step (two per worker ahead of the kills),
-        so that the kills meet work all along instead of an idle team after the first 30 s."""
+    def kill_storm(self, kills: int) -> int:
         done, last = 0, time.monotonic()
         while done < kills:
-            feed(done + 2 * WORKERS)
             time.sleep(KILL_EVERY_S * self.rng.uniform(0.8, 1.2))  # the fault's pace
             kind = self.rng.choice(("worker", "agent"))
             other = "agent" if kind == "worker" else "worker"
@@ -162,15 +168,24 @@ class Chaos:
         if kind == "agent":
             pool = list(s.agents.values())
         else:
-            pool = [p for p in s.workers.values() if age_s(p) >= MIN_VICTIM_UPTIME_S]
-        if not pool or not sigkill(self.rng.choice(pool)):
+            # a busy worker when there is one: killing it in the middle of a task is the case
+            # that matters (its agent, its claim); an idle one otherwise
+            grown = [p for p in s.workers.values() if age_s(p) >= MIN_VICTIM_UPTIME_S]
+            busy = set(s.sessions.values())
+            pool = [p for p in grown if p.pid in busy] or grown
+        victim = self.rng.choice(pool) if pool else None
+        if victim is None or not sigkill(victim):
             return False
         self.stats[f"{kind}_kills"] += 1
+        self.stats["kills_during_a_task"] += kind == "agent" or victim.pid in s.sessions.values()
         return True
 
-    def supervisor_kills(self, times: int) -> int:
+    def supervisor_kills(self, times: int, feed: Feed) -> int:
+        """Each kill meets its share of the tasks in flight; the team drains and is checked
+        after each."""
         done = 0
-        for _ in range(times):
+        for i in range(times):
+            feed((i + 1) / times)
             self.wait_active()
             sup = self.project.supervisor()
             if sup is None or not sigkill(sup):
@@ -189,6 +204,8 @@ class Chaos:
                     }
                 )
             done += 1
+            self.drain()
+            self.check()
         return done
 
     def zk_restart(self) -> int:
@@ -199,13 +216,22 @@ class Chaos:
         return 1
 
     def zk_freeze(self) -> int:
+        """Past the session timeout: when the bench's own session expired (its client saw
+        LOST), wait until every worker has registered again under a new instance."""
         self.wait_active()
-        before = self.instance_ids()
+        before, lost = self.instance_ids(), self.stats["bench_sessions_lost"]
         proc = self.zk.proc
         if proc is None:
             raise RuntimeError("ZooKeeper is not running")
         freeze(proc.pid, FREEZE_S)
-        after: set[str] = poll(lambda: self.registered(WORKERS), 60, 0.1)
+
+        def settled() -> set[str] | None:
+            ids = self.instance_ids()  # answered only once the client is connected again
+            expired = self.stats["bench_sessions_lost"] > lost
+            return ids if len(ids) >= WORKERS and not (expired and ids & before) else None
+
+        after: set[str] = poll(settled, 60, 0.1)
+        self.stats["zk_freeze_expired_sessions"] = self.stats["bench_sessions_lost"] > lost
         self.stats["workers_re_registered_after_zk_freeze"] = len(before - after)
         return 1
 
@@ -279,36 +305,13 @@ class Chaos:
 
 # -- one run --------------------------------------------------------------------------------
 def run_phases(chaos: Chaos, plan: Plan) -> None:
-    storm_first = 2 * WORKERS  # the storm feeds the rest in step with its kills
-    chaos.phase("kills", plan.kill_tasks, partial(chaos.kill_storm, plan.kills), storm_first)
+    chaos.phase("kills", plan.kill_tasks, lambda _: chaos.kill_storm(plan.kills))
     sup_kills = partial(chaos.supervisor_kills, plan.supervisor_kills)
-    chaos.phase("supervisor", plan.supervisor_tasks, lambda _: sup_kills())
+    chaos.phase("supervisor", plan.supervisor_tasks, sup_kills, first=0)
     chaos.phase("zk-restart", plan.zk_restart_tasks, lambda _: chaos.zk_restart())
     chaos.phase("zk-freeze", plan.zk_freeze_tasks, lambda _: chaos.zk_freeze())
     chaos.phase("freeze", plan.freeze_tasks, lambda _: chaos.worker_freeze())
     chaos.check_listing()
-
-
-def stop_all(project: Project, zk: ZkServer, ledger: Ledger) -> None:
-    """``down``, then nothing of the team may run; stop ZooKeeper, then nothing of ours.
-    Whatever is left is a violation and is SIGKILLed by pid."""
-    r = project.cli("down", "--timeout", "10s", timeout=90)
-    if r.returncode != 0:
-        ledger.add({"invariant": "down failed", "stderr": r.stderr[-600:]})
-    spare = zk.proc.pid if zk.proc is not None else None
-    kill_leftovers(ledger, "down", leftovers(project.root, spare))
-    zk.stop()
-    kill_leftovers(ledger, "the bench stopped ZooKeeper", leftovers(project.root, None))
-
-
-def kill_leftovers(ledger: Ledger, after: str, left: dict[int, str]) -> None:
-    if left:
-        ledger.add({"invariant": f"left running after {after}", "processes": left})
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]:
@@ -326,6 +329,8 @@ def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]
             raise RuntimeError(f"up -d failed: {up.stderr.strip()}")
         client = connect(ZkOptions(zk.hosts, auth=project.secret))
         chaos = Chaos(project, zk, Team(client, TEAM), seed, ledger)
+        stats = chaos.stats
+        client.add_listener(lambda state: stats.update(bench_sessions_lost=state == LOST))
         threads = [
             threading.Thread(target=watch_agents, args=(root, ledger, stop, chaos.stats)),
             threading.Thread(
@@ -343,21 +348,12 @@ def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]
             t.join()
         if client is not None:
             disconnect(client)
-        stop_all(project, zk, ledger)
+        for item in stop_all(project, zk):
+            ledger.add(item)
     return chaos, ledger, time.monotonic() - t0
 
 
 # -- the report -----------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def report(
     chaos: Chaos | None, ledger: Ledger, plan: Plan, seed: int, took: float
 ) -> dict[str, Any]:
@@ -377,32 +373,6 @@ def report(
             },
         }
     return out | {"seconds": round(took, 1), "violations": ledger.items, "ok": not ledger.items}
-
-
-def table(rep: dict[str, Any]) -> str:
-    cols = (
-        "phase",
-        "tasks",
-        "faults",
-        "seconds",
-        "drain_s",
-        "completed",
-        "failed",
-        "retries",
-        "violations",
-    )
-    rows = [cols] + [tuple(str(row[c]) for c in cols) for row in rep.get("phases", [])]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
-    lines = ["  ".join(_cells(r, widths)) for r in rows]
-    lines.append(f"violations: {len(rep['violations'])}   total {rep['seconds']} s")
-    return "\n".join(lines)
-
-
-def _cells(row: tuple[str, ...], widths: list[int]) -> list[str]:
-    """The first column left-aligned, numbers right-aligned."""
-    return [row[0].ljust(widths[0])] + [
-        v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)
-    ]
 
 
 def main() -> None:

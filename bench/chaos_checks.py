@@ -1,9 +1,8 @@
 """The chaos suite's invariants and samplers (bench/chaos.py runs the faults).
 
-The task check and ``overdue`` are pure functions of what was read; ``scan`` finds our
-processes (fake agents by their cwd, everything else by a command line that mentions the
-team's directory); the two samplers run as threads until told to stop and report into a
-``Ledger``.
+The task check and ``overdue`` are pure functions of what was read; the two samplers (agents
+found by bench/chaos_team.py's ``scan``, active tasks read from ZooKeeper) run as threads
+until told to stop and report into a ``Ledger``; ``table`` is the human summary on stderr.
 """
 
 from __future__ import annotations
@@ -149,3 +148,40 @@ def watch_holds(
                 found = {"task": key[0], "claimed_by": key[1]}
                 ledger.add({"invariant": "task held by an unregistered instance", **found})
         stats["hold_samples"] += 1
+
+
+# -- the report ------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def table(rep: dict[str, Any]) -> str:
+    cols = (
+        "phase",
+        "tasks",
+        "faults",
+        "seconds",
+        "drain_s",
+        "completed",
+        "failed",
+        "retries",
+        "violations",
+    )
+    rows = [cols] + [tuple(str(row[c]) for c in cols) for row in rep.get("phases", [])]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(_cells(r, widths)) for r in rows]
+    lines.append(f"violations: {len(rep['violations'])}   total {rep['seconds']} s")
+    return "\n".join(lines)
+
+
+def _cells(row: tuple[str, ...], widths: list[int]) -> list[str]:
+    """The first column left-aligned, numbers right-aligned."""
+    return [row[0].ljust(widths[0])] + [
+        v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)
+    ]

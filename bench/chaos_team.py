@@ -1,4 +1,5 @@
-"""The chaos suite's team and processes: the team dir and its CLI, finding our processes.
+"""The chaos suite's team and processes: the team dir and its CLI, finding our processes,
+stopping them all at the end.
 
 Ours are the fake agents whose cwd is under the team's directory and every process whose
 command line mentions that directory (supervisor, workers, the bench's ZooKeeper).
@@ -15,10 +16,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from bench.common import poll
+from claude_orchestrator.supervisor.zkserver import ZkServer
 
 BIN = str(Path(sys.executable).parent / "claude-orchestrator")
 FAKE_AGENT = str(Path(__file__).resolve().parent.parent / "tests" / "fake_agent.py")
@@ -140,3 +143,26 @@ def leftovers(root: Path, spare: int | None) -> dict[int, str]:
         return {}
     except TimeoutError:
         return still()
+
+
+def stop_all(project: Project, zk: ZkServer) -> list[dict[str, Any]]:
+    """``down``, then nothing of the team may run; stop ZooKeeper, then nothing of ours.
+    Whatever is left is SIGKILLed by pid. Returns the violations found."""
+    found = []
+    r = project.cli("down", "--timeout", "10s", timeout=90)
+    if r.returncode != 0:
+        found.append({"invariant": "down failed", "stderr": r.stderr[-600:]})
+    spare = zk.proc.pid if zk.proc is not None else None
+    found += _kill_leftovers("down", leftovers(project.root, spare))
+    zk.stop()
+    found += _kill_leftovers("the bench stopped ZooKeeper", leftovers(project.root, None))
+    return found
+
+
+def _kill_leftovers(after: str, left: dict[int, str]) -> list[dict[str, Any]]:
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return [{"invariant": f"left running after {after}", "processes": left}] if left else []
