@@ -177,7 +177,7 @@ def fix_tree(client: KazooClient, team: str, ids: AclIds) -> FixReport:
     report = FixReport()
     for path in _walk(client, TeamPaths(team).root):
         report.checked += 1
-        if not _differs(client, ids, path):
+        if not _differs(client.get_acls_async(path), ids, path):
             continue
         try:
             client.set_acls(path, acl_for(ids, path))
