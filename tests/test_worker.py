@@ -258,16 +258,8 @@ def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
     from claude_orchestrator.zk.claim import claim
     from claude_orchestrator.zk.registry import Actor, Registration
 
-    proc = rig.start_worker(CO_SESSION_TIMEOUT="1s")
-    tid = rig.push("x", "fake-agent:sleep=4")
-    first = rig.wait_status(tid, "in_progress")
-    os.kill(proc.pid, signal.SIGSTOP)  # the worker is cut off; its agent runs on
+    proc, tid, first = freeze_until_expired(rig, "fake-agent:sleep=4")
     try:
-        wait_until(
-            lambda: rig.team.registry.find(first["claimed_by"]) is None,
-            20,
-            "the frozen worker's session to expire",
-        )
         sweep(rig.team.tasks, time.time())
         inst = rig.team.registry.register(Registration("other", "dev", "/", False), time.time())
         other = Actor(label=inst["id"], instance_id=inst["id"], name="other", role="dev")
@@ -278,10 +270,30 @@ def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
     wait_until(lambda: "stale result" in log.read_text(), 30, "the stale result in the log")
     rec = rig.team.tasks.get(tid)
     assert rec["status"] == "claimed" and rec["claimed_by"] == inst["id"]
+    wait_registered_again(rig, first["claimed_by"])
 
+
+def freeze_until_expired(
+    rig: Rig, description: str
+) -> tuple[subprocess.Popen[str], str, dict[str, Any]]:
+    """A worker (1 s sessions) running a task, SIGSTOPped until its instance is gone; the
+    caller sends SIGCONT."""
+    proc = rig.start_worker(CO_SESSION_TIMEOUT="1s")
+    tid = rig.push("x", description)
+    first = rig.wait_status(tid, "in_progress")
+    os.kill(proc.pid, signal.SIGSTOP)  # the worker is cut off; its agent runs on
+    wait_until(
+        lambda: rig.team.registry.find(first["claimed_by"]) is None,
+        20,
+        "the frozen worker's session to expire",
+    )
+    return proc, tid, first
+
+
+def wait_registered_again(rig: Rig, old_id: str) -> None:
     def registered_again() -> bool:
         holder = rig.team.registry._name_holder("w1")
-        return holder is not None and holder != first["claimed_by"]
+        return holder is not None and holder != old_id
 
     wait_until(registered_again, 20, "the worker to register again")
 
@@ -358,3 +370,36 @@ def test_worker_refuses_a_bad_name_or_role_before_connecting(
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert flag in done.stderr and len(done.stderr) < 400
+
+
+def test_session_expiry_mid_run_with_the_claim_not_yet_recovered_does_not_end_the_worker(
+    rig: Rig,
+) -> None:
+    # Nobody sweeps here: when the worker thaws its task is still claimed by its old,
+    # unregistered instance. Reporting must treat that as a lost claim (stale result), not
+    # end the worker with "instance ... is not registered" (found by bench/chaos.py).
+    try:
+        proc, tid, first = freeze_until_expired(rig, "fake-agent:sleep=3")
+    finally:
+        for p in rig.procs:
+            os.kill(p.pid, signal.SIGCONT)
+    log = Path(first["session"]["log"])
+    wait_until(lambda: "stale result" in log.read_text(), 30, "the stale result in the log")
+    wait_registered_again(rig, first["claimed_by"])
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    assert rig.team.tasks.get(tid)["claimed_by"] == first["claimed_by"]  # left to the leader
+
+
+def test_a_claim_whose_instance_is_gone_is_not_started_and_does_not_raise(team: Team) -> None:
+    from claude_orchestrator.worker.report import Reporter
+    from claude_orchestrator.zk.claim import claim
+    from claude_orchestrator.zk.registry import Actor, Registration
+
+    push(team.tasks, [validate_spec({"title": "x"}, "t")], "op", time.time())
+    inst = team.registry.register(Registration("w1", "dev", "/", False), time.time())
+    actor = Actor(label=inst["id"], instance_id=inst["id"], name="w1", role="dev")
+    task = claim(team.tasks, actor, time.time())
+    assert task is not None
+    team.registry.unregister(inst["id"])  # as a session expiry would, before any sweep
+    assert Reporter(team, actor, time.time).start(task, {}) is False
+    assert team.tasks.get(task["id"])["status"] == "claimed"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
+from claude_orchestrator.errors import IdentityError, NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.codec import iso
@@ -51,7 +51,9 @@ class Reporter:
         try:
             change = self._change(Action.START, session=session)
             self.team.tasks.transition(task["id"], change, self.actor, self.clock())
-        except (TaskStateError, NotFoundError) as exc:
+        except (TaskStateError, NotFoundError, IdentityError) as exc:
+            # IdentityError: our instance is gone (session expired); the loop registers again
+            # and the leader recovers the claim the old instance left
             log.warning("%s: could not start: %s", task["id"], exc)
             return False
         return True
@@ -97,7 +99,7 @@ class Reporter:
                 log.info("%s: %s (%s)", task_id, rec["status"], res.info.description)
             except _NotMine:
                 self._attach(task_id, res, session)
-            except TaskStateError as exc:
+            except (TaskStateError, IdentityError) as exc:  # not ours, or we are no longer us
                 self._stale(res.log_path, task_id, str(exc))
             except ZkError as exc:  # still cut off after the retry deadline: hold on
                 log.warning("%s: report held: %s", task_id, exc)
