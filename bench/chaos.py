@@ -12,8 +12,9 @@ then letting the team drain and checking every task pushed so far:
 Invariants: every task completed exactly once (one history entry to "completed") or failed
 with a reason, none lost or left unfinished; no agent still running 1 s after its worker
 (its session leader) is gone, sampled every 0.1 s; no active task held by an instance that
-has not been registered for 10 s while ZooKeeper answers, sampled every 0.5 s; nothing of the
-team left running after ``down``, nor of ours after the bench stops its ZooKeeper.
+has not been registered for 10 s while ZooKeeper answers, sampled every 0.5 s; no worker ends
+on an error (an ``error:`` line in its log); nothing of the team left running after ``down``,
+nor of ours after the bench stops its ZooKeeper.
 
 Prints one JSON object on stdout and a table on stderr; exits 1 on any violation.
 
@@ -49,6 +50,7 @@ from bench.chaos_checks import (
     task_violations,
     watch_agents,
     watch_holds,
+    worker_errors,
 )
 from bench.chaos_team import (
     TEAM,
@@ -109,6 +111,7 @@ class Chaos:
         self.rows: list[dict[str, Any]] = []
         self.records: dict[str, TaskRecord | None] = {}
         self._reported: set[tuple[str, str]] = set()
+        self._log_read: dict[str, int] = {}
 
     def phase(self, name: str, tasks: int, fault: Callable[[Feed], int], first: float = 1) -> None:
         """Push the ``first`` share of the phase's tasks, let ``fault`` run (it may push more
@@ -278,6 +281,9 @@ class Chaos:
         return time.monotonic() - t0
 
     def check(self) -> None:
+        log_dir = self.project.root / ".claude-orchestrator" / "logs"
+        for item in worker_errors(log_dir, self._log_read):
+            self.ledger.add(item)
         for tid in self.ids:
             try:
                 self.records[tid] = self.team.tasks.get(tid)
@@ -370,6 +376,11 @@ def report(
                 "failed": sum(r.get("status") == "failed" for r in recs),
                 "retries": sum(int(r.get("retry_count", 0)) for r in recs),
                 "failed_reasons": dict(reasons),
+                "failed_ids": [
+                    {k: r.get(k) for k in ("id", "retry_count", "max_retries")}
+                    for r in recs
+                    if r.get("status") == "failed"
+                ][:20],
             },
         }
     return out | {"seconds": round(took, 1), "violations": ledger.items, "ok": not ledger.items}

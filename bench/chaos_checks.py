@@ -57,6 +57,24 @@ def overdue(current: set[K], first_seen: dict[K, float], now: float, limit: floa
     return [k for k in current if now - first_seen[k] >= limit]
 
 
+def worker_errors(log_dir: Path, read_upto: dict[str, int]) -> list[dict[str, Any]]:
+    """New lines of the workers' logs that start with ``error:`` — the CLI's last words when
+    it ends on an error (DESIGN §6): no ZooKeeper state may end a worker. ``read_upto`` keeps
+    how far each log was read."""
+    found = []
+    for path in sorted(log_dir.glob("w*.log")):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(read_upto.get(path.name, 0))
+            text = fh.read()
+            read_upto[path.name] = fh.tell()
+        for line in text.splitlines():
+            if line.startswith("error:"):
+                found.append(
+                    {"invariant": "a worker ended on an error", "log": path.name, "line": line}
+                )
+    return found
+
+
 class Ledger:
     """The violations found by any thread, in order, echoed to stderr as they come."""
 

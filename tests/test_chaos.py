@@ -21,7 +21,14 @@ import psutil
 import pytest
 from kazoo.client import KazooClient
 
-from bench.chaos_checks import Ledger, overdue, task_violations, watch_agents, watch_holds
+from bench.chaos_checks import (
+    Ledger,
+    overdue,
+    task_violations,
+    watch_agents,
+    watch_holds,
+    worker_errors,
+)
 from bench.chaos_team import FAKE_AGENT, leftovers, scan
 from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
@@ -76,6 +83,21 @@ def test_overdue_needs_the_key_in_every_sample_for_the_limit() -> None:
     assert overdue({"a", "b"}, first, 1.0, 1.0) == ["a"]
     assert overdue({"b"}, first, 1.5, 1.0) == []  # a left: forgotten
     assert overdue({"a", "b"}, first, 2.0, 1.0) == ["b"]  # a starts again from 2.0
+
+
+def test_worker_errors_reports_each_error_line_once(tmp_path: Path) -> None:
+    (tmp_path / "w1.log").write_text("INFO fine\nerror: instance w1-1 is not registered\n")
+    (tmp_path / "w2.log").write_text("INFO fine\nan error: mid-line is no exit\n")
+    (tmp_path / "supervisor.log").write_text("error: not a worker's\n")
+    read: dict[str, int] = {}
+    found = worker_errors(tmp_path, read)
+    assert [(f["log"], f["line"]) for f in found] == [
+        ("w1.log", "error: instance w1-1 is not registered")
+    ]
+    assert worker_errors(tmp_path, read) == []
+    with open(tmp_path / "w2.log", "a") as fh:
+        fh.write("error: later\n")
+    assert [f["log"] for f in worker_errors(tmp_path, read)] == ["w2.log"]
 
 
 @pytest.fixture
