@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -40,8 +41,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from kazoo.protocol.states import KazooState
 
 from bench.chaos_checks import (
     Ledger,
@@ -79,7 +78,6 @@ MIN_VICTIM_UPTIME_S = 2.0
 ZK_RESTART_S = 3.0
 FREEZE_S = 13.0  # past the 10 s session timeout
 DRAIN_TIMEOUT_S = 240.0
-LOST = KazooState.LOST
 
 
 @dataclass(frozen=True)
@@ -194,22 +192,20 @@ class Chaos:
             if sup is None or not sigkill(sup):
                 self.ledger.add({"invariant": "no live supervisor to kill"})
                 continue
-            t0 = time.monotonic()
-            r = self.project.cli("up", "-d", "--wait", "120s", timeout=180)
-            self.stats["up_after_kill_ms_max"] = max(
-                self.stats["up_after_kill_ms_max"], int((time.monotonic() - t0) * 1000)
-            )
-            if r.returncode != 0:
-                self.ledger.add(
-                    {
-                        "invariant": "up -d refused after a supervisor kill",
-                        "stderr": r.stderr[-600:],
-                    }
-                )
+            self.restart_supervisor()
             done += 1
             self.drain()
             self.check()
         return done
+
+    def restart_supervisor(self) -> None:
+        t0 = time.monotonic()
+        r = self.project.cli("up", "-d", "--wait", "120s", timeout=180)
+        ms = int((time.monotonic() - t0) * 1000)
+        self.stats["up_after_kill_ms_max"] = max(self.stats["up_after_kill_ms_max"], ms)
+        if r.returncode != 0:
+            err = {"stderr": r.stderr[-600:]}
+            self.ledger.add({"invariant": "up -d refused after a supervisor kill", **err})
 
     def zk_restart(self) -> int:
         self.wait_active()
@@ -219,10 +215,10 @@ class Chaos:
         return 1
 
     def zk_freeze(self) -> int:
-        """Past the session timeout: when the bench's own session expired (its client saw
-        LOST), wait until every worker has registered again under a new instance."""
+        """Past the session timeout: when the bench's own session expired (its client has a
+        new session id), wait until every worker has registered again under a new instance."""
         self.wait_active()
-        before, lost = self.instance_ids(), self.stats["bench_sessions_lost"]
+        before, session = self.instance_ids(), self.session_id()
         proc = self.zk.proc
         if proc is None:
             raise RuntimeError("ZooKeeper is not running")
@@ -230,13 +226,17 @@ class Chaos:
 
         def settled() -> set[str] | None:
             ids = self.instance_ids()  # answered only once the client is connected again
-            expired = self.stats["bench_sessions_lost"] > lost
+            expired = self.session_id() != session
             return ids if len(ids) >= WORKERS and not (expired and ids & before) else None
 
         after: set[str] = poll(settled, 60, 0.1)
-        self.stats["zk_freeze_expired_sessions"] = self.stats["bench_sessions_lost"] > lost
+        self.stats["zk_freeze_expired_sessions"] = self.session_id() != session
         self.stats["workers_re_registered_after_zk_freeze"] = len(before - after)
         return 1
+
+    def session_id(self) -> int | None:
+        cid = self.team.client.client_id
+        return int(cid[0]) if cid else None
 
     def worker_freeze(self) -> int:
         def busy() -> int | None:
@@ -335,8 +335,6 @@ def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]
             raise RuntimeError(f"up -d failed: {up.stderr.strip()}")
         client = connect(ZkOptions(zk.hosts, auth=project.secret))
         chaos = Chaos(project, zk, Team(client, TEAM), seed, ledger)
-        stats = chaos.stats
-        client.add_listener(lambda state: stats.update(bench_sessions_lost=state == LOST))
         threads = [
             threading.Thread(target=watch_agents, args=(root, ledger, stop, chaos.stats)),
             threading.Thread(
@@ -363,7 +361,8 @@ def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]
 def report(
     chaos: Chaos | None, ledger: Ledger, plan: Plan, seed: int, took: float
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {**header(), "cpu": cpu_model(), "seed": seed, "plan": asdict(plan)}
+    out: dict[str, Any] = {**header(), "cpu": cpu_model(), "load_avg_end": os.getloadavg()}
+    out |= {"seed": seed, "plan": asdict(plan)}
     if chaos is not None:
         recs = [r or {} for r in chaos.records.values()]
         reasons = Counter(str(r.get("reason"))[:80] for r in recs if r.get("status") == "failed")
