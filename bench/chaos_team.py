@@ -149,9 +149,10 @@ def stop_all(project: Project, zk: ZkServer) -> list[dict[str, Any]]:
     """``down``, then nothing of the team may run; stop ZooKeeper, then nothing of ours.
     Whatever is left is SIGKILLed by pid. Returns the violations found."""
     found = []
-    r = project.cli("down", "--timeout", "10s", timeout=90)
-    if r.returncode != 0:
-        found.append({"invariant": "down failed", "stderr": r.stderr[-600:]})
+    if (project.root / "team.toml").exists():  # else the team never started
+        r = project.cli("down", "--timeout", "10s", timeout=90)
+        if r.returncode != 0:
+            found.append({"invariant": "down failed", "stderr": r.stderr[-600:]})
     spare = zk.proc.pid if zk.proc is not None else None
     found += _kill_leftovers("down", leftovers(project.root, spare))
     zk.stop()
