@@ -108,8 +108,11 @@ def leader(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     yield proc
     proc.kill()
     proc.wait()
-    for pid in scan(tmp_path).agents:
-        psutil.Process(pid).kill()
+    for agent in scan(tmp_path).agents.values():
+        try:
+            agent.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def test_watch_agents_reports_an_agent_that_outlives_its_worker(
