@@ -24,9 +24,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from kazoo.exceptions import KazooException
+
+from claude_orchestrator.errors import ZkError
+
 log = logging.getLogger("claude_orchestrator.supervisor")
 
 Job = Callable[[], object]
+ZK_ERRORS: tuple[type[Exception], ...] = (ZkError, KazooException)
 
 
 class ZkLane:
@@ -76,6 +81,8 @@ class ZkLane:
                 self._busy = True
             try:
                 job()
+            except ZK_ERRORS as exc:  # expected during an outage: the next pass starts over
+                log.warning("ZooKeeper job failed: %s: %s", type(exc).__name__, exc)
             except Exception:
                 log.exception("ZooKeeper job failed")
             finally:
