@@ -25,7 +25,7 @@ def test_jobs_run_in_order_and_a_failing_job_does_not_stop_the_lane() -> None:
 
 
 def test_a_keyed_job_queued_twice_runs_once_and_unkeyed_jobs_always_run() -> None:
-    lane, ran = ZkLane(), []
+    lane, ran = ZkLane(), list[str]()
     gate = threading.Event()
     lane.submit(gate.wait)  # the lane is stalled (a call waiting for the connection)
     for i in range(3):
