@@ -46,7 +46,9 @@ log = logging.getLogger("claude_orchestrator.worker")
 
 KILL_NOW_GRACE = 2.0
 ZK_ERROR_PAUSE = 1.0  # after a ZooKeeper error, look again this soon (or on a connection event)
-ZK_ERRORS: tuple[type[Exception], ...] = (ZkError, KazooException)
+# ZooKeeper errors, and "our instance is gone" (a session that expired while cut off): the
+# loop checks its registration again and goes on, whatever step raised them
+ZK_ERRORS: tuple[type[Exception], ...] = (ZkError, KazooException, IdentityError)
 
 
 class Worker:
