@@ -43,3 +43,17 @@ def test_a_closed_lane_runs_nothing_more() -> None:
     lane.close()
     lane.submit(lambda: ran.append(1))
     assert lane.drain(1) and ran == []
+
+
+def test_urgent_jobs_go_before_queued_ordinary_ones_in_their_own_order() -> None:
+    lane, ran = ZkLane(), list[str]()
+    gate = threading.Event()
+    lane.submit(gate.wait)
+    lane.submit(partial(ran.append, "publish"), key="publish")
+    lane.submit(partial(ran.append, "recover-a"), urgent=True)
+    lane.submit(partial(ran.append, "sweep"), key="sweep")
+    lane.submit(partial(ran.append, "recover-b"), urgent=True)
+    gate.set()
+    assert lane.drain(5)
+    assert ran == ["recover-a", "recover-b", "publish", "sweep"]
+    lane.close()

@@ -153,10 +153,10 @@ class WorkerPool:
         if slot is None or slot.pid != r.pid:
             return
         # The worker led its session; its agent has a group of its own in that session and
-        # outlives the worker unless killed here - before its task goes back to the queue.
+        # outlives the worker unless killed: one quick pass here, before the respawn; the
+        # lane's recovery job makes sure all of it is gone before the tasks are requeued.
         kill_group(r.pid)
-        for pid in kill_session(r.pid):
-            self.emit("killed", slot.name, f"pid {pid} left running by the dead worker")
+        kill_session(r.pid, wait=False)
         requested = slot.state is S.STOPPING
         uptime = r.at - (slot.started_mono or r.at)
         slot.proc, slot.stop_deadline = None, None
@@ -197,11 +197,13 @@ class WorkerPool:
             return
 
         def job() -> None:
+            for agent in kill_session(pid):  # whatever the quick pass missed or forked
+                self.post(ev.Call(partial(self.emit, "killed", name, f"pid {agent} outlived it")))
             for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
                 text = f"{task_id} back to {status}"
                 self.post(ev.Call(partial(self.emit, "recovered", name, text, task_id)))
 
-        self.lane.submit(job)
+        self.lane.submit(job, urgent=True)
 
     def check_registered(self) -> None:
         """Which STARTING workers have registered: read on the lane, applied on the loop."""

@@ -9,7 +9,9 @@ the supervisor's state posts it back to the loop (the one writer).
 Jobs run one at a time, in order. A job submitted with a ``key`` replaces a
 queued job of the same key that has not started yet (a sweep, a publish or a
 registration check asked for twice while the lane is stalled runs once);
-jobs without a key (recovering one dead worker's tasks) always run.
+jobs without a key (recovering one dead worker's tasks) always run. An ``urgent``
+job (that recovery) goes before every queued job that is not urgent: a task
+should not wait for a snapshot to be published before it is back in the queue.
 
 SUSPENDED / LOST: jobs simply wait inside their kazoo call (or fail with a
 ZooKeeper error, which is logged); the lane picks up where it stopped once
@@ -37,19 +39,23 @@ ZK_ERRORS: tuple[type[Exception], ...] = (ZkError, KazooException)
 class ZkLane:
     def __init__(self, name: str = "zk-lane") -> None:
         self._cond = threading.Condition()
-        self._jobs: deque[tuple[str | None, Job]] = deque()
+        self._jobs: deque[tuple[str | None, Job, bool]] = deque()  # (key, job, urgent)
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, job: Job, key: str | None = None) -> None:
+    def submit(self, job: Job, key: str | None = None, urgent: bool = False) -> None:
         with self._cond:
             if self._closed:
                 return
             if key is not None:
-                self._jobs = deque((k, j) for k, j in self._jobs if k != key)
-            self._jobs.append((key, job))
+                self._jobs = deque(entry for entry in self._jobs if entry[0] != key)
+            if urgent:  # behind the urgent ones already queued, before all the rest
+                ahead = next((i for i, e in enumerate(self._jobs) if not e[2]), len(self._jobs))
+                self._jobs.insert(ahead, (key, job, True))
+            else:
+                self._jobs.append((key, job, False))
             self._cond.notify()
 
     def drain(self, timeout: float) -> bool:
@@ -77,7 +83,7 @@ class ZkLane:
                     self._cond.wait()
                 if self._closed:
                     return
-                _, job = self._jobs.popleft()
+                job = self._jobs.popleft()[1]
                 self._busy = True
             try:
                 job()
