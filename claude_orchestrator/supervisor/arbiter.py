@@ -296,10 +296,7 @@ class Supervisor(WorkerPool):
         def job() -> None:
             if not leadership.is_leader():
                 return
-            report = sweep(team.tasks, time.time())
-            for task_id in report.recovered + report.failed:
-                text = f"{task_id}: its claimer is gone"
-                self.post(ev.Call(partial(self.emit, "recovered", None, text, task_id)))
+            sweep(team.tasks, time.time())  # its recoveries show as task events (taskevents.py)
 
         self.lane.submit(job, key="sweep")
 
@@ -398,7 +395,10 @@ class Supervisor(WorkerPool):
             self.publisher.mark()
 
     def emit(self, kind: str, worker: str | None, text: str, task: str | None = None) -> None:
-        line = EventLine(at=time.time(), kind=kind, worker=worker, task=task, text=text)
+        self.emit_line(EventLine(at=time.time(), kind=kind, worker=worker, task=task, text=text))
+
+    def emit_line(self, line: EventLine) -> None:
+        kind, worker, text = line.kind, line.worker, line.text
         if self.publisher is not None:
             self.publisher.record(line)
         log.info("%s %s %s", kind, worker or "-", text)

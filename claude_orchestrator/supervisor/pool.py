@@ -199,9 +199,8 @@ class WorkerPool:
         def job() -> None:
             for agent in kill_session(pid):  # whatever the quick pass missed or forked
                 self.post(ev.Call(partial(self.emit, "killed", name, f"pid {agent} outlived it")))
-            for task_id, status in clean_dead_worker(team, name, pid, counted, time.time()):
-                text = f"{task_id} back to {status}"
-                self.post(ev.Call(partial(self.emit, "recovered", name, text, task_id)))
+            # what happened to its tasks shows as task events, from their history
+            clean_dead_worker(team, name, pid, counted, time.time())
 
         self.lane.submit(job, urgent=True)
 

@@ -4,7 +4,9 @@
 PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
 seconds so task counts stay current. The loop decides when and copies the
 workers' rows; reading tasks and instances and writing the node run on the
-ZooKeeper lane, and the task events found there are posted back to the loop.
+ZooKeeper lane, and the task events found there (from the records' history,
+taskevents.py) are posted back to the loop. A change in the task state folders
+asks for a publish at once, so an event shows within PUBLISH_GAP.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.supervisor.events import Call
 from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
+from claude_orchestrator.supervisor.taskevents import TaskEventFeed, watch_folders
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.query import counts
 from claude_orchestrator.zk.taskmodel import task_id_of_entry
@@ -44,7 +48,12 @@ class Publisher:
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
-        self.active_seen: dict[str, str | None] = {}  # task id -> claimer, last snapshot
+        self.feed = TaskEventFeed()  # the feed and ``found`` belong to the lane
+        self.found: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
+        team = sup.team
+        if team is not None:  # prepare(), before the loop runs: ZooKeeper calls are fine here
+            self.feed.scan(team.tasks)  # the baseline
+            watch_folders(team.client, team.tasks, lambda: sup.post(Call(self.mark)))
 
     def mark(self) -> None:
         if self.pending_due is None:
@@ -102,29 +111,15 @@ class Publisher:
         if team is None or not team.client.connected:
             return snap
         snap = _with_tasks(snap, team)
-        self._task_events(snap, team)
-        return snap
-
-    def _task_events(self, snap: Snapshot, team: Any) -> None:
-        """Claimed / completed / failed / … events from how the active set changed
-        (``active_seen`` belongs to the lane; the events are emitted on the loop)."""
-        now_active = {t.id: t.worker for t in snap.in_progress}
-        found = []
-        for task_id in now_active.keys() - self.active_seen.keys():
-            worker = _worker_of(now_active[task_id])
-            found.append(("claimed", worker, _title(snap, task_id), task_id))
-        for task_id in self.active_seen.keys() - now_active.keys():
-            line = _line(team.tasks, task_id)
-            if line is not None:
-                worker = _worker_of(self.active_seen[task_id])
-                found.append((line.status, worker, line.title, task_id))
-        self.active_seen = now_active
-        for kind, worker, title, task_id in found:
-            self.sup.post(Call(partial(self.sup.emit, kind, worker, title, task_id)))
+        found = self.feed.scan(team.tasks)
+        for line in found:
+            self.sup.post(Call(partial(self.sup.emit_line, line)))
+        # The loop records them a moment later; until then this lane's copy shows them.
+        self.found.extend(found)
+        merged = sorted({*events, *self.found}, key=lambda line: line.at)
+        return replace(snap, events=tuple(merged[-EVENTS_KEPT:]))
 
     def _with_instance(self, row: WorkerRow) -> WorkerRow:
-        from dataclasses import replace
-
         inst = self._instance(row.name)
         return replace(
             row,
@@ -184,8 +179,6 @@ class Publisher:
 
 
 def _with_tasks(snap: Snapshot, team: Any) -> Snapshot:
-    from dataclasses import replace
-
     store = team.tasks
     head = []
     for folder in store.pending_folders():
@@ -239,12 +232,3 @@ def read_snapshots(client: Any, team: str) -> list[Snapshot]:
             continue
         out.append(Snapshot.from_dict(json.loads(data.decode())))
     return out
-
-
-def _worker_of(instance_id: str | None) -> str | None:
-    """Worker names are the instance id without its random suffix."""
-    return instance_id.rsplit("-", 1)[0] if instance_id else None
-
-
-def _title(snap: Snapshot, task_id: str) -> str:
-    return next((t.title for t in snap.in_progress if t.id == task_id), "")

@@ -1,0 +1,135 @@
+"""Task events for the dashboard and ``up --no-tui``, read from the task records' history.
+
+Every state change of a task appends ``{at, from, to, by, note}`` to its record's
+``history`` in the same transaction, so the history is the one complete account:
+a task claimed and completed between two snapshots still shows both, each once,
+at the time it happened. What changed is found without reading every record: the
+entries of the state folders (``active``, ``blocked``, ``failed``, ``completed``,
+``cancelled``) are listed in one round trip, and only the tasks whose entry moved
+(arrived, left, or changed folder) since the last scan are read. A child watch on
+those folders asks the loop for a publish (and so a scan) as soon as one changes.
+
+Known gap, documented in docs/supervisor.md: a task recovered and claimed again
+between two scans stays in ``active`` and is noticed at its next move; its events
+then appear, late, with their own times.
+
+Runs on the ZooKeeper lane (the scan) and kazoo's event thread (the watch, which
+only calls back). SUSPENDED: the scan waits in its kazoo call like every lane job.
+LOST: kazoo's ChildrenWatch re-reads after the new session, which calls back again.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from claude_orchestrator.supervisor.snapshot import EventLine
+
+WATCHED = ("active", "blocked", "failed", "completed", "cancelled")
+MARKS_KEPT = 2000  # tasks whose last emitted change is remembered (to emit each once)
+_INSTANCE_ID = re.compile(r"^(?P<name>.+)-[0-9a-f]{8}$")
+_FINAL_KINDS = {
+    "claimed": "claimed",
+    "completed": "completed",
+    "failed": "failed",
+    "blocked": "blocked",
+    "cancelled": "cancelled",
+}
+
+
+def kind_of(change: Mapping[str, Any]) -> str | None:
+    """The event a history entry stands for; None for the ones not worth a line
+    (created, claimed → in progress)."""
+    frm, to, note = change.get("from"), change.get("to"), str(change.get("note") or "")
+    if to == "pending":
+        if frm in ("claimed", "in_progress"):
+            return "released" if note.startswith("released") else "recovered"
+        return {"failed": "retried", "blocked": "unblocked"}.get(str(frm))
+    if to == "in_progress":
+        return "unblocked" if frm == "blocked" else None
+    return _FINAL_KINDS.get(str(to))
+
+
+def worker_of(by: object) -> str | None:
+    """The worker name in an instance id (``jerry-1a2b3c4d``); None for others."""
+    match = _INSTANCE_ID.match(str(by or ""))
+    return match.group("name") if match else None
+
+
+def events_of(rec: Mapping[str, Any], after: float) -> list[EventLine]:
+    """The events of one task record's history newer than ``after``, oldest first."""
+    from claude_orchestrator.zk.codec import parse_iso
+
+    out = []
+    holder = None  # who held the task: a recovery or release is about that worker
+    for change in rec.get("history") or ():
+        kind = kind_of(change)
+        by = change.get("by")
+        holder = worker_of(by) if change.get("to") == "claimed" else holder
+        at = parse_iso(str(change["at"])) if change.get("at") else 0.0
+        if kind is None or at <= after:
+            continue
+        note = str(change.get("note") or "")
+        if not note and kind in ("blocked", "failed"):
+            note = str(rec.get("reason") or "")
+        text = str(rec.get("title") or "") + (f" — {note}" if note else "")
+        worker = holder if kind in ("recovered", "released") else worker_of(by)
+        text += "" if worker or not by else f" (by {by})"
+        out.append(EventLine(at=at, kind=kind, worker=worker, task=rec["id"], text=text))
+    return out
+
+
+class TaskEventFeed:
+    """What changed since the last scan, as events; its state belongs to the lane."""
+
+    def __init__(self, since: float | None = None) -> None:
+        self.since = time.time() if since is None else since
+        self.where: dict[str, str] | None = None  # index entry -> watched folder
+        self.marks: OrderedDict[str, float] = OrderedDict()  # task id -> last emitted at
+
+    def scan(self, store: Any) -> list[EventLine]:
+        """List the watched folders, read the tasks that moved, return their new events."""
+        from claude_orchestrator.zk.taskmodel import task_id_of_entry
+
+        listings = store.entries_of([store.paths.state_folder(n) for n in WATCHED])
+        where = {e: name for name, entries in zip(WATCHED, listings, strict=True) for e in entries}
+        before, self.where = self.where, where
+        if before is None:  # the first listing is the baseline: nothing has moved yet
+            return []
+        moved = [e for e in where.keys() | before.keys() if where.get(e) != before.get(e)]
+        found: list[EventLine] = []
+        for task_id in sorted({task_id_of_entry(e) for e in moved}):
+            found += self._new_events(store, task_id)
+        return sorted(found, key=lambda line: line.at)
+
+    def _new_events(self, store: Any, task_id: str) -> list[EventLine]:
+        from claude_orchestrator.errors import NotFoundError
+
+        try:
+            rec = store.read(task_id)[0]
+        except NotFoundError:  # pruned meanwhile
+            return []
+        lines = events_of(rec, max(self.since, self.marks.get(task_id, 0.0)))
+        if lines:
+            self.marks[task_id] = lines[-1].at
+            self.marks.move_to_end(task_id)
+            while len(self.marks) > MARKS_KEPT:
+                self.marks.popitem(last=False)
+        return lines
+
+
+def watch_folders(client: Any, store: Any, changed: Callable[[], None]) -> None:
+    """Call ``changed`` (from kazoo's thread) whenever a watched folder's entries change."""
+    from kazoo.recipe.watchers import ChildrenWatch
+
+    for name in WATCHED:
+        folder = store.paths.state_folder(name)
+        store.ensure_folder(folder)
+
+        def fire(_children: list[str]) -> None:
+            changed()
+
+        ChildrenWatch(client, folder, fire, send_event=False)

@@ -1,0 +1,97 @@
+"""Task events from the records' history, against a real ZooKeeper."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from claude_orchestrator.supervisor.taskevents import TaskEventFeed, kind_of, watch_folders
+from claude_orchestrator.zk.claim import claim
+from claude_orchestrator.zk.codec import iso
+from claude_orchestrator.zk.push import push, validate_spec
+from claude_orchestrator.zk.registry import Actor, Registration
+from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.team import Team
+from tests.helpers import wait_until
+
+
+def add(team: Team, title: str) -> TaskRecord:
+    return push(team.tasks, [validate_spec({"title": title}, "test")], "op", time.time())[0]
+
+
+def jerry(team: Team) -> Actor:
+    reg = Registration("jerry", "developer", "/tmp", session_bound=True, lease_s=120)
+    inst = team.registry.register(reg, time.time())
+    return Actor(label=inst["id"], instance_id=inst["id"], name="jerry", role="developer")
+
+
+def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: object) -> None:
+    change = Change(action, by=actor.label, at=iso(time.time()), **kw)  # type: ignore[arg-type]
+    team.tasks.transition(task_id, change, actor, time.time())
+
+
+def claimed(team: Team, title: str) -> tuple[TaskEventFeed, TaskRecord, Actor]:
+    """A feed past its baseline, and a task pushed and claimed by jerry after it."""
+    feed = TaskEventFeed()
+    feed.scan(team.tasks)
+    task = add(team, title)
+    actor = jerry(team)
+    claim(team.tasks, actor, time.time(), spread=1)
+    return feed, task, actor
+
+
+def test_kind_of_names_the_changes_worth_a_line() -> None:
+    assert kind_of({"from": None, "to": "pending"}) is None  # created
+    assert kind_of({"from": "pending", "to": "claimed"}) == "claimed"
+    assert kind_of({"from": "claimed", "to": "in_progress"}) is None
+    assert kind_of({"from": "in_progress", "to": "completed"}) == "completed"
+    assert kind_of({"from": "claimed", "to": "pending", "note": "recovered: x"}) == "recovered"
+    assert kind_of({"from": "claimed", "to": "pending", "note": "released: x"}) == "released"
+    assert kind_of({"from": "failed", "to": "pending"}) == "retried"
+
+
+def test_feed_shows_a_short_task_claimed_and_completed_between_two_scans(team: Team) -> None:
+    feed = TaskEventFeed()
+    assert feed.scan(team.tasks) == []  # the baseline
+    task = add(team, "quick one")
+    actor = jerry(team)
+    before = time.time()
+    got = claim(team.tasks, actor, time.time(), spread=1)
+    assert got is not None and got["id"] == task["id"]
+    act(team, task["id"], Action.COMPLETE, actor, result="done")
+    lines = feed.scan(team.tasks)
+    assert [(e.kind, e.worker, e.task) for e in lines] == [
+        ("claimed", "jerry", task["id"]),
+        ("completed", "jerry", task["id"]),
+    ]
+    assert all(before <= e.at <= time.time() for e in lines)
+    assert "quick one" in lines[0].text
+    assert feed.scan(team.tasks) == []  # each change once
+
+
+def test_feed_shows_a_recovery_once(team: Team) -> None:
+    feed, task, actor = claimed(team, "orphan")
+    feed.scan(team.tasks)
+    team.tasks.recover(task["id"], actor.label, time.time(), "recovered: jerry is gone")
+    lines = feed.scan(team.tasks)
+    assert [(e.kind, e.task, e.worker) for e in lines] == [("recovered", task["id"], "jerry")]
+    assert "jerry is gone" in lines[0].text
+    assert feed.scan(team.tasks) == []
+
+
+def test_feed_reports_blocked_reason(team: Team) -> None:
+    feed, task, actor = claimed(team, "needs help")
+    act(team, task["id"], Action.BLOCK, actor, reason="no database")
+    kinds = {e.kind: e for e in feed.scan(team.tasks)}
+    assert set(kinds) == {"claimed", "blocked"}
+    assert "no database" in kinds["blocked"].text
+
+
+def test_watch_folders_calls_back_when_a_task_moves(team: Team) -> None:
+    fired = threading.Event()
+    watch_folders(team.client, team.tasks, fired.set)
+    wait_until(fired.is_set, 5, "the first call")
+    fired.clear()
+    add(team, "t")
+    claim(team.tasks, jerry(team), time.time(), spread=1)
+    wait_until(fired.is_set, 5, "a call after the claim")
