@@ -147,18 +147,25 @@ def _foreground(app: App, cfg: Any, no_tui: bool) -> None:
 def _run_with_dashboard(sup: Any) -> None:
     """Live renders on its own thread from the latest snapshot; the supervisor loop only
     swaps a reference, so a terminal that stops reading can never stall supervision."""
+    from rich.console import Console
     from rich.live import Live
     from rich.text import Text
 
-    from claude_orchestrator.supervisor.dashboard import render
+    from claude_orchestrator.cli.keys import quit_key
+    from claude_orchestrator.supervisor.events import SignalReceived
+    from claude_orchestrator.supervisor.screen import fit
 
     latest: dict[str, Any] = {}
+    console = Console()
 
     def current() -> Any:
         snap = latest.get("snap")
-        return render(snap, time.time()) if snap is not None else Text("starting…")
+        # One line short of the terminal: a full screen would scroll on each refresh.
+        height = max(console.size.height - 1, 1)
+        return fit(snap, time.time(), height) if snap is not None else Text("starting…")
 
-    with Live(get_renderable=current, refresh_per_second=2, screen=False, transient=False):
+    live = Live(get_renderable=current, console=console, refresh_per_second=2, transient=False)
+    with quit_key(lambda: sup.post(SignalReceived("int"))), live:
         sup.snapshot_watchers.append(lambda snap: latest.__setitem__("snap", snap))
         sup.run()
 

@@ -339,14 +339,14 @@ class TaskBoard:
 # -- events and the whole dashboard -----------------------------------------------------------
 
 
-def events_table(events: Sequence[EventLine]) -> Table:
-    """The last MAX_EVENTS events, oldest first: time, kind, worker, task, text."""
+def events_table(events: Sequence[EventLine], limit: int = MAX_EVENTS) -> Table:
+    """The last ``limit`` events, oldest first: time, kind, worker, task, text."""
     table = Table.grid(
         _fixed("at"), _fixed("kind"), _flex("worker"), _flex("task"), _flex("text", ratio=1),
         padding=(0, 1),
         expand=True,
     )  # fmt: skip
-    for ev in events[-MAX_EVENTS:]:
+    for ev in events[-limit:] if limit > 0 else ():
         table.add_row(
             _cell(clock_text(ev.at), "dim"),
             _cell(ev.kind, EVENT_STYLES.get(ev.kind, "")),
@@ -376,20 +376,27 @@ def _section(title: str) -> Rule:
     return Rule(Text(title, style="bold"), style="dim", align="left")
 
 
-def render(snap: Snapshot, now: float) -> RenderableType:
-    """The whole dashboard for one snapshot: header, team, task board, recent events."""
+def top_sections(snap: Snapshot, now: float) -> list[RenderableType]:
+    """Everything above the events: header, team, task board."""
     team: RenderableType = TeamTable(snap.workers, now)
     if not snap.workers:
         team = Text("no workers", style="dim")
-    events: RenderableType = events_table(snap.events)
-    if not snap.events:
-        events = Text("no events yet", style="dim")
-    return Group(
+    return [
         Packed(header_items(snap, now), gap="  "),
         _section("team"),
         team,
         _section("tasks"),
         TaskBoard(snap, now),
-        _section("events"),
-        events,
-    )
+    ]
+
+
+def events_section(snap: Snapshot, limit: int = MAX_EVENTS) -> list[RenderableType]:
+    """The events rule and the newest ``limit`` events (one line each)."""
+    if not snap.events:
+        return [_section("events"), Text("no events yet", style="dim")]
+    return [_section("events"), events_table(snap.events, limit)]
+
+
+def render(snap: Snapshot, now: float) -> RenderableType:
+    """The whole dashboard for one snapshot: header, team, task board, recent events."""
+    return Group(*top_sections(snap, now), *events_section(snap))
