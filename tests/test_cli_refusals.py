@@ -127,13 +127,14 @@ def test_an_expired_lease_is_not_a_verified_sender(co: Cli) -> None:
     assert co.ok("push-task", "--title", "t", "-i", iid)["created_by"] == f"unverified:{iid}"
 
 
-def test_messages_say_whether_their_sender_is_verified(co: Cli) -> None:
+def test_messages_come_only_from_live_instances_as_claims_do(co: Cli) -> None:
     to = co.ok("register", "--name", "to")["id"]
     me = co.ok("register", "--name", "me")["id"]
-    for sender, verified in (("ghost-0000", False), (me, True)):
-        msg = co.ok("send-message", "--to", to, "-m", "hi", "-i", sender)["messages"][0]
-        assert msg["verified"] is verified and msg["from"] == sender
-    assert co.ok("poll-messages", "-i", to)[0]["from"] == "ghost-0000"
+    ghost = co("send-message", "--to", to, "-m", "hi", "-i", "ghost-0000")
+    assert ghost.code == 1 and "not registered" in ghost.err and ghost.out == ""
+    msg = co.ok("send-message", "--to", to, "-m", "hi", "-i", me)["messages"][0]
+    assert msg["verified"] is True and msg["from"] == me
+    assert [m["from"] for m in co.ok("poll-messages", "-i", to)] == [me]
 
 
 def test_an_operator_push_is_recorded_as_the_operator(co: Cli) -> None:

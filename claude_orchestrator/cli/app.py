@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 #: commands that need the team's own credential; an agent's scoped one is refused at once
 TEAM_IDENTITY_COMMANDS = frozenset({"up", "down", "restart", "reload", "leader", "fix-acls"})
 
+#: commands that touch tasks or messages: with no leader alive they run the expiry sweep
+#: first (zk/recovery.py ``sweep_if_leaderless``; docs/zookeeper.md)
+SWEEPING_COMMANDS = frozenset(
+    {
+        *("push-task", "claim-task", "complete-task", "cancel-task", "task-start", "task-block"),
+        *("task-unblock", "task-fail", "task-retry", "list-tasks", "show-task", "watch-tasks"),
+        *("send-message", "request-help", "poll-messages", "wait-for-message", "dismiss-message"),
+        *("poll-task", "poll-message", "delete-message"),  # the 0.4 names
+    }
+)
+
 
 class App:
     """Built once per invocation; the ZooKeeper client opens on first use."""
@@ -60,7 +71,12 @@ class App:
         except ZkUnavailableError as exc:
             raise ZkUnavailableError(f"{exc}{self._embedded_hint()}") from exc
         self.ctx.call_on_close(self.close)
-        return Team(self._client, s.team)
+        team = Team(self._client, s.team)
+        if self.ctx.find_root().invoked_subcommand in SWEEPING_COMMANDS:
+            from claude_orchestrator.zk.recovery import sweep_if_leaderless
+
+            sweep_if_leaderless(team.tasks, self.now())
+        return team
 
     def _embedded_hint(self) -> str:
         s = self.settings
@@ -101,22 +117,25 @@ class App:
         return Actor(label=iid, instance_id=iid) if iid else self.operator()
 
     def sender(self) -> tuple[str, bool]:
-        """Who a write comes from, and whether that is verified: the operator (no instance
-        claimed), or the claimed instance id, verified when that instance is live (one read
-        of its node). Not authentication: the team's ACL is what keeps strangers out."""
+        """Who a message comes from: the operator (no instance claimed), or the claimed
+        instance, which must be live as for claiming (IdentityError otherwise)."""
+        iid = self.settings.instance_id
+        if iid is None:
+            return self.operator().label, True
+        self.team.registry.require_alive(iid, self.now())
+        return iid, True
+
+    def author(self) -> str:
+        """Who a write is recorded as: the operator, a live instance's id, or
+        ``unverified:<id>`` for a claimed instance that is not live (one read of its node).
+        Not authentication: the team's ACL is what keeps strangers out."""
         from claude_orchestrator.zk.registry import is_alive
 
         iid = self.settings.instance_id
         if iid is None:
-            return self.operator().label, True
+            return self.operator().label
         inst = self.team.registry.find(iid)
-        return iid, inst is not None and is_alive(inst, self.now())
-
-    def author(self) -> str:
-        """Who a write is recorded as: the operator, a live instance's id, or
-        ``unverified:<id>`` for a claimed instance that is not live."""
-        label, verified = self.sender()
-        return label if verified else f"{UNVERIFIED}{label}"
+        return iid if inst is not None and is_alive(inst, self.now()) else f"{UNVERIFIED}{iid}"
 
     def require_instance(self, what: str) -> str:
         iid = self.settings.instance_id

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from claude_orchestrator.errors import NotFoundError, PartialWriteError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.registry import Registry, is_alive
 from claude_orchestrator.zk.txn import MULTI_LIMIT, Txn, TxnConflict, retrying
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Inboxes:
     def __init__(self, client: KazooClient, team: str) -> None:
         self.client = client
         self.paths = TeamPaths(team)
+        self.registry = Registry(client, team)
 
     def send(
         self,
@@ -49,9 +51,12 @@ class Inboxes:
         """Deliver one message to each recipient: one transaction per batch of recipients
         that fits ZooKeeper's packet limit (all of them, unless the message is large).
 
+        Only live recipients get it (``is_alive``, as for claiming): an expired one among
+        several is skipped; a single one is refused, as is a list with none alive.
         If a batch fails after earlier ones were delivered, PartialWriteError names them.
         """
         check_size("message", body)
+        recipients = self._live(recipients, now)
         msg = {"from": sender, "type": kind, "body": body, "sent_at": iso(now), "_op": token()}
         msg.update(meta or {})
         sent: list[dict[str, Any]] = []
@@ -66,6 +71,30 @@ class Inboxes:
                     [f"{m['to']}/{m['id']}" for m in sent],
                 ) from exc
         return sent
+
+    def _live(self, recipients: list[str], now: float) -> list[str]:
+        """The recipients whose lease has not run out (records read pipelined); one whose
+        node vanished is an error, as the send's own check would make it."""
+        from kazoo.exceptions import NoNodeError
+
+        def step() -> list[str]:
+            calls = [(r, self.client.get_async(self.paths.instance(r))) for r in recipients]
+            live = []
+            for rid, call in calls:
+                try:
+                    data = call.get()[0]
+                except NoNodeError:
+                    raise NotFoundError(f"recipient gone: {rid}") from None
+                if is_alive(decode(data), now):
+                    live.append(rid)
+            return live
+
+        live = retrying(self.client, step)
+        if len(recipients) == 1 and not live:
+            raise NotFoundError(f"instance {recipients[0]} is not alive (its lease ran out?)")
+        if not live:
+            raise NotFoundError("no live instance to send to")
+        return live
 
     def _batches(self, recipients: list[str], msg: dict[str, Any]) -> list[list[str]]:
         batches: list[list[str]] = []
@@ -183,7 +212,10 @@ class Inboxes:
     def poll(
         self, instance_id: str, by: str, now: float, include_read: bool = False
     ) -> list[dict[str, Any]]:
-        """Take every unread message (oldest first); with include_read, the read ones too."""
+        """Take every unread message (oldest first); with include_read, the read ones too.
+
+        Refused (IdentityError) for an instance that is not alive, as claiming is."""
+        self.registry.refuse_expired(instance_id, now)
         earlier = self.read_messages(instance_id) if include_read else []
         taken = [
             m
@@ -225,6 +257,7 @@ class Inboxes:
                 arrived.set()
             return True
 
+        self.registry.refuse_expired(instance_id, now_fn())
         self.unread_ids(instance_id)  # raises NotFoundError for a missing inbox
         from kazoo.recipe.watchers import ChildrenWatch
 

@@ -2,7 +2,8 @@
 
 Run by the leader at leadership start, on instance changes, on lease expiry
 and periodically (DESIGN §3.4); safe to run from anywhere, any number of
-times, concurrently. It expires run-out leases, re-queues (or fails, when
+times, concurrently; while no leader is alive, one-shot commands run its expiry
+part themselves (``sweep_if_leaderless``). It expires run-out leases, re-queues (or fails, when
 spent) tasks held by instances that are gone, promotes waiting tasks whose
 dependencies are done, removes inboxes of vanished instances and prunes
 finished tasks beyond the retention limit.
@@ -42,6 +43,26 @@ def sweep(store: TaskStore, now: float, finished_keep: int = FINISHED_KEEP) -> S
             report.promoted.append(task_id_of_entry(entry))
     report.inboxes_removed = remove_stale_inboxes(store)
     report.pruned = prune_finished(store, finished_keep)
+    return report
+
+
+def sweep_if_leaderless(store: TaskStore, now: float) -> SweepReport | None:
+    """The expiry part of the sweep, run by one-shot commands while no leader is alive.
+
+    Costs one ``exists()`` when a leader holds ``/leader`` (it sweeps itself). Without
+    one, run-out leases are expired and the tasks of gone or expired claimers recovered,
+    so a team of hand-registered instances recovers too. A team whose tree does not
+    exist yet has nothing to sweep (and nothing is created for it).
+    """
+    from kazoo.exceptions import NoNodeError
+
+    if store.client.exists(store.paths.leader) is not None:
+        return None
+    try:
+        report = SweepReport(expired=store.registry.expire_leases(now))
+        recover_orphans(store, now, report)
+    except NoNodeError:
+        return None  # no tree (yet), or a folder removed under us: the next sweep sees it
     return report
 
 

@@ -60,6 +60,16 @@ def is_alive(inst: dict[str, Any], now: float) -> bool:
     return expires is None or parse_iso(expires) > now
 
 
+def refuse_expired(inst: dict[str, Any], now: float) -> None:
+    """The one refusal for an instance that is not alive (claiming, sending, polling)."""
+    if not is_alive(inst, now):
+        raise IdentityError(
+            f"the lease of instance {inst['id']} expired at {inst['lease_expires_at']}; "
+            "run 'heartbeat' more often than every "
+            f"{inst.get('lease_s') or DEFAULT_LEASE_S:g}s"
+        )
+
+
 class Registry:
     def __init__(self, client: KazooClient, team: str) -> None:
         self.client = client
@@ -139,13 +149,14 @@ class Registry:
 
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
         inst = self.get(instance_id)
-        if not is_alive(inst, now):
-            raise IdentityError(
-                f"the lease of instance {instance_id} expired at {inst['lease_expires_at']}; "
-                "run 'heartbeat' more often than every "
-                f"{inst.get('lease_s') or DEFAULT_LEASE_S:g}s"
-            )
+        refuse_expired(inst, now)
         return inst
+
+    def refuse_expired(self, instance_id: str, now: float) -> None:
+        """IdentityError if the instance is registered but its lease ran out."""
+        inst = self.find(instance_id)
+        if inst is not None:
+            refuse_expired(inst, now)
 
     def heartbeat(
         self,
@@ -190,17 +201,24 @@ class Registry:
 
     def unregister(self, instance_id: str) -> dict[str, Any]:
         inst = self.get(instance_id)
+        self._remove(inst, -1)
+        return inst
+
+    def _remove(self, inst: dict[str, Any], version: int) -> bool:
+        """Delete an instance's nodes (its record only at ``version``; -1: any), then its inbox."""
+        instance_id = inst["id"]
         t = Txn(self.client)
-        t.delete(self.paths.instance(instance_id))
+        t.delete(self.paths.instance(instance_id), version)
         t.delete(self.paths.role_member(inst["role"], instance_id))
         if self._name_holder(inst["name"]) == instance_id:
             t.delete(self.paths.name(inst["name"]))
         try:
             t.commit()
         except TxnConflict:
-            pass  # gone meanwhile: unregistering is idempotent
+            if version != -1 and self.client.exists(self.paths.instance(instance_id)):
+                return False  # renewed (or changed) since we read it: not ours to remove
         self.remove_inbox(instance_id)
-        return inst
+        return True
 
     def _name_holder(self, name: str) -> str | None:
         from kazoo.exceptions import NoNodeError
@@ -248,8 +266,18 @@ class Registry:
         """Unregister every lease-held instance whose lease has run out."""
         expired = []
         for iid in self.ids():
-            inst = self.find(iid)
-            if inst is not None and not is_alive(inst, now):
-                self.unregister(iid)
+            if self._expire(iid, now):
                 expired.append(iid)
         return expired
+
+    def _expire(self, instance_id: str, now: float) -> bool:
+        """Remove one instance if its lease ran out, unless a heartbeat renews it first
+        (the delete carries the version read)."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, stat = self.client.get(self.paths.instance(instance_id))
+        except NoNodeError:
+            return False
+        inst = decode(data, self.paths.instance(instance_id))
+        return not is_alive(inst, now) and self._remove(inst, stat.version)
