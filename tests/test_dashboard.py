@@ -335,3 +335,15 @@ def test_event_line_text_spells_out_control_characters() -> None:
     assert raw_controls(line, allowed="") == []
     folded = HOSTILE_SPELLED.replace("\\r", " ")  # the text's whitespace runs become a space
     assert line.endswith(f"claimed w\\x9b t{HOSTILE_SPELLED}: a b{folded}")
+
+
+def test_render_shows_blocked_tasks_with_their_reasons_and_the_leader_s_name() -> None:
+    from dataclasses import replace
+
+    stuck = TaskLine("task-0000000042", "Deploy", 1, "blocked", "jerry-1a2b3c4d", reason="no key")
+    snap = replace(snapshot(), blocked=(stuck,), name="tom")
+    out = text_of(render(snap, NOW))
+    line = next(line for line in out.splitlines() if "task-0000000042" in line)
+    assert "BLOCKED" in out and "no key" in line and "jerry" in line
+    assert "leader yes (tom)" in out
+    assert Snapshot.from_dict(json.loads(json.dumps(snap.to_dict()))) == snap

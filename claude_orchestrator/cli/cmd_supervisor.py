@@ -131,12 +131,13 @@ def up(
         _foreground(app, _config(app, workers, True, 10.0), no_tui or supervise)
 
 
-def _foreground(app: App, cfg: Any, no_tui: bool) -> None:
+def _foreground(app: App, cfg: Any, no_tui: bool, name: str | None = None) -> None:
     from claude_orchestrator.supervisor.arbiter import Supervisor
 
     _configure_logging(quiet=not no_tui)
     tui = not no_tui and sys.stdout.isatty() and not app.settings.json_output
     sup = Supervisor(cfg, on_event=None if tui else _print_event(app))
+    sup.name = name
     _install_signals(sup)
     if tui:
         _run_with_dashboard(sup)
@@ -418,25 +419,9 @@ def _print_not_running(app: App) -> None:
 
 
 def _unmanaged_rows(app: App) -> list[Any]:
-    from claude_orchestrator.supervisor.snapshot import WorkerRow
-    from claude_orchestrator.zk.codec import parse_iso
+    from claude_orchestrator.supervisor.publish import instance_rows
 
-    rows = []
-    for inst in app.team.registry.describe_all(time.time()):
-        rows.append(
-            WorkerRow(
-                name=inst["name"],
-                role=inst["role"],
-                host=inst["host"],
-                state="running" if inst["alive"] else "stopped",
-                pid=inst.get("pid"),
-                started_at=parse_iso(inst["registered_at"]),
-                current_task=inst.get("current_task"),
-                cost_usd=float(inst.get("cost_usd") or 0.0),
-                instance_id=inst["id"],
-            )
-        )
-    return rows
+    return instance_rows(app.team, time.time())
 
 
 @click.command("leader")
@@ -446,8 +431,7 @@ def _unmanaged_rows(app: App) -> list[Any]:
 @pass_app
 def leader(app: App, name: str, no_tui: bool) -> None:
     """Lead the team without spawning workers: sweep orphans, show the dashboard."""
-    del name
-    _foreground(app, _config(app, (), False, 10.0), no_tui)
+    _foreground(app, _config(app, (), False, 10.0), no_tui, name)
 
 
 COMMANDS: list[Any] = [up, down, restart, reload, ps, leader]

@@ -76,6 +76,7 @@ class Supervisor(WorkerPool):
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
+        self.name: str | None = None  # `leader --name`: shown on the dashboard
         self.control: ControlServer | None = None
         self.control_inflight: set[str] = set()
         self.lane = ZkLane()

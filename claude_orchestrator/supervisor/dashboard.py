@@ -9,7 +9,6 @@ owns the ``rich.live.Live`` and the clock.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,13 @@ from rich.rule import Rule
 from rich.table import Column, Table
 from rich.text import Text
 
+from claude_orchestrator.supervisor.plaintext import (
+    MISSING,
+    clock_text,
+    cost_text,
+    duration_text,
+    uptime_text,
+)
 from claude_orchestrator.supervisor.snapshot import (
     COUNT_KEYS,
     EventLine,
@@ -72,39 +78,6 @@ MAX_PENDING = 5
 MAX_IN_PROGRESS = 8
 #: below this width the pending head and the work in progress are stacked, not side by side
 SIDE_BY_SIDE_MIN = 96
-MISSING = "-"
-
-
-# -- plain text -------------------------------------------------------------------------------
-
-
-def duration_text(seconds: float) -> str:
-    """A compact duration: "42s", "3m05s", "2h03m", "1d02h" (negative counts as 0)."""
-    secs = max(0, int(seconds))
-    if secs < 60:
-        return f"{secs}s"
-    if secs < 3600:
-        return f"{secs // 60}m{secs % 60:02d}s"
-    if secs < 86400:
-        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
-    return f"{secs // 86400}d{secs % 86400 // 3600:02d}h"
-
-
-def uptime_text(started_at: float | None, now: float) -> str:
-    """How long since ``started_at``, or "-" when the worker is not running."""
-    if started_at is None:
-        return MISSING
-    return duration_text(now - started_at)
-
-
-def cost_text(cost_usd: float) -> str:
-    """Dollars with cents ("$0.12"), "-" when nothing was spent."""
-    return f"${cost_usd:.2f}" if cost_usd > 0 else MISSING
-
-
-def clock_text(at: float) -> str:
-    """Local wall-clock time of day, as people read it on their own screen."""
-    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 # -- cells ------------------------------------------------------------------------------------
@@ -306,6 +279,14 @@ def in_progress_table(tasks: Sequence[TaskLine], now: float) -> Table:
     return table
 
 
+def blocked_table(tasks: Sequence[TaskLine]) -> Table:
+    """Blocked tasks, who blocked them and why (the reason is what someone must act on)."""
+    table = _board_table(_fixed("BLOCKED"), _flex("WORKER"), _flex("REASON", ratio=1))
+    for task in tasks:
+        table.add_row(_cell(task.id), _cell(task.worker, "bold"), _cell(task.reason or task.title))
+    return table
+
+
 class TaskBoard:
     """Counts per state, the pending head and the work in progress, laid out for the width.
 
@@ -319,6 +300,11 @@ class TaskBoard:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield Packed(count_items(self.snap.counts))
+        yield from self._tables(console, options)
+        if self.snap.blocked:
+            yield blocked_table(self.snap.blocked)
+
+    def _tables(self, console: Console, options: ConsoleOptions) -> RenderResult:
         pending = pending_table(self.snap.pending_head)
         working = in_progress_table(self.snap.in_progress, self.now)
         if options.max_width < SIDE_BY_SIDE_MIN:
@@ -366,10 +352,14 @@ def header_items(snap: Snapshot, now: float) -> list[Text]:
     return [
         Text.assemble(("team ", "dim"), (team, "bold")),
         Text.assemble(("zookeeper ", "dim"), hosts, embedded),
-        Text.assemble(("leader ", "dim"), leader),
+        Text.assemble(("leader ", "dim"), leader, _label(snap.name)),
         Text.assemble(("supervisor ", "dim"), f"{host}:{snap.pid}"),
         Text(clock_text(now)),
     ]
+
+
+def _label(name: str | None) -> str:
+    return f" ({escape(name, one_line=True)})" if name else ""
 
 
 def _section(title: str) -> Rule:

@@ -35,6 +35,7 @@ PUBLISH_GAP = 0.25
 REFRESH = 2.0
 EVENTS_KEPT = 50
 HEAD = 5
+BLOCKED_SHOWN = 8
 
 
 def supervisors_folder(team: str) -> str:
@@ -107,9 +108,12 @@ class Publisher:
             taken_at=time.time(),
             workers=tuple(self._with_instance(row) if up else row for row, up in rows),
             events=events,
+            name=sup.name,
         )
         if team is None or not team.client.connected:
             return snap
+        if not sup.cfg.spawn_workers:  # `leader`: the team is whoever registered by hand
+            snap = replace(snap, workers=tuple(instance_rows(team, time.time())))
         snap = _with_tasks(snap, team)
         found = self.feed.scan(team.tasks)
         for line in found:
@@ -188,11 +192,14 @@ def _with_tasks(snap: Snapshot, team: Any) -> Snapshot:
     pending = [_line(store, tid) for _, tid in sorted(head)[:HEAD]]
     active = store.entries(store.paths.state_folder("active"))
     running = [_line(store, task_id_of_entry(e)) for e in active]
+    held = store.entries(store.paths.state_folder("blocked"))[:BLOCKED_SHOWN]
+    blocked = [_line(store, task_id_of_entry(e)) for e in held]
     return replace(
         snap,
         counts=counts(store),
         pending_head=tuple(t for t in pending if t),
         in_progress=tuple(t for t in running if t),
+        blocked=tuple(t for t in blocked if t),
     )
 
 
@@ -212,7 +219,31 @@ def _line(store: Any, task_id: str) -> TaskLine | None:
         status=rec["status"],
         worker=rec.get("claimed_by"),
         since=parse_iso(since) if since else None,
+        reason=rec.get("reason"),
     )
+
+
+def instance_rows(team: Any, now: float) -> list[WorkerRow]:
+    """The registered instances as team rows (``leader``, and ``ps`` without a supervisor):
+    running while alive (session or lease), else stopped."""
+    from claude_orchestrator.zk.codec import parse_iso
+
+    rows = []
+    for inst in team.registry.describe_all(now):
+        rows.append(
+            WorkerRow(
+                name=inst["name"],
+                role=inst["role"],
+                host=inst["host"],
+                state="running" if inst["alive"] else "stopped",
+                pid=inst.get("pid"),
+                started_at=parse_iso(inst["registered_at"]),
+                current_task=inst.get("current_task"),
+                cost_usd=float(inst.get("cost_usd") or 0.0),
+                instance_id=inst["id"],
+            )
+        )
+    return rows
 
 
 def read_snapshots(client: Any, team: str) -> list[Snapshot]:

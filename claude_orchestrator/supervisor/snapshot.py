@@ -70,6 +70,7 @@ class TaskLine:
     status: str
     worker: str | None = None
     since: float | None = None  # claimed/started, epoch seconds
+    reason: str | None = None  # why it is blocked or failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +84,7 @@ class TaskLine:
             status=_str(data, "status", ""),
             worker=_opt_str(data, "worker"),
             since=_opt_float(data, "since"),
+            reason=_opt_str(data, "reason"),
         )
 
 
@@ -127,6 +129,8 @@ class Snapshot:
     pending_head: tuple[TaskLine, ...] = ()  # first few pending, in claim order
     in_progress: tuple[TaskLine, ...] = ()
     events: tuple[EventLine, ...] = ()  # newest last
+    blocked: tuple[TaskLine, ...] = ()  # the first few blocked tasks, with their reasons
+    name: str | None = None  # the supervisor's label (``leader --name``)
 
     def __post_init__(self) -> None:
         # A frozen snapshot should not share a mutable dict with its producer.
@@ -146,6 +150,8 @@ class Snapshot:
             "pending_head": [t.to_dict() for t in self.pending_head],
             "in_progress": [t.to_dict() for t in self.in_progress],
             "events": [e.to_dict() for e in self.events],
+            "blocked": [t.to_dict() for t in self.blocked],
+            "name": self.name,
         }
 
     @classmethod
@@ -163,6 +169,8 @@ class Snapshot:
             pending_head=_tasks(data, "pending_head"),
             in_progress=_tasks(data, "in_progress"),
             events=tuple(EventLine.from_dict(e) for e in data.get("events") or ()),
+            blocked=_tasks(data, "blocked"),
+            name=_opt_str(data, "name"),
         )
 
 

@@ -1,0 +1,56 @@
+"""``leader`` (no spawning) shows the hand-registered team, blocked tasks and its name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Any
+
+import pytest
+
+from claude_orchestrator.supervisor.publish import read_snapshots
+from claude_orchestrator.supervisor.snapshot import Snapshot
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from tests.clihelp import BIN
+from tests.helpers import wait_until
+from tests.test_supervisor import Project, project
+
+__all__ = ["project"]  # the fixture, used by name
+pytestmark = pytest.mark.slow
+
+
+def test_leader_shows_registered_instances_blocked_reasons_and_its_name(
+    project: Project, zk_hosts: str
+) -> None:
+    def cli(*args: str) -> Any:
+        return project.ok("-z", zk_hosts, *args)
+
+    jerry = cli("register", "--name", "jerry", "--role", "developer")["id"]
+    cli("register", "--name", "bob", "--role", "tester")
+    tid = cli("push-task", "--title", "deploy")["id"]
+    assert cli("-i", jerry, "claim-task")["id"] == tid
+    cli("-i", jerry, "task-block", "--task-id", tid, "--reason", "no deploy key")
+    env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+    argv = [BIN, "-f", str(project.root / "team.toml"), "-z", zk_hosts, "leader", "--no-tui"]
+    leader = subprocess.Popen(
+        [*argv, "--name", "tom"], cwd=project.root, env=env, stdout=subprocess.DEVNULL
+    )
+    client = connect(ZkOptions(zk_hosts))
+    try:
+
+        def seen() -> Snapshot | None:
+            snaps = read_snapshots(client, "sup")
+            return snaps[0] if snaps and snaps[0].blocked and snaps[0].workers else None
+
+        snap = wait_until(seen, 30, "the leader's snapshot")
+        assert {(w.name, w.role, w.state) for w in snap.workers} == {
+            ("jerry", "developer", "running"),
+            ("bob", "tester", "running"),
+        }
+        assert [(t.id, t.reason) for t in snap.blocked] == [(tid, "no deploy key")]
+        assert snap.name == "tom"
+    finally:
+        disconnect(client)
+        leader.send_signal(signal.SIGTERM)
+        assert leader.wait(30) == 0
