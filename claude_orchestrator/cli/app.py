@@ -34,6 +34,31 @@ SWEEPING_COMMANDS = frozenset(
     }
 )
 
+#: commands that only read: they never create a team's tree, and an unknown team is an error
+READ_ONLY_COMMANDS = frozenset(
+    {
+        *("list-tasks", "poll-task", "show-task", "watch-tasks", "list-instances", "status"),
+        *("poll-messages", "poll-message", "wait-for-message", "get-context"),
+        *("list-context-keys", "watch-context"),
+    }
+)
+
+
+def require_team(client: Any, team: str) -> None:
+    """ConfigError naming the teams that exist when ``team`` has no tree in ZooKeeper."""
+    from claude_orchestrator.errors import ConfigError
+    from claude_orchestrator.zk.paths import ROOT, TeamPaths
+
+    if client.exists(TeamPaths(team).counter) is not None:
+        return
+    names = client.get_children(ROOT) if client.exists(ROOT) is not None else []
+    known = sorted(n for n in names if client.exists(TeamPaths(n).counter) is not None)
+    there = ", ".join(known) if known else "none yet"
+    raise ConfigError(
+        f"unknown team '{team}': no such team in ZooKeeper (teams there: {there}); "
+        "a team is created by its first 'push-task', 'register' or 'up'"
+    )
+
 
 class App:
     """Built once per invocation; the ZooKeeper client opens on first use."""
@@ -63,6 +88,7 @@ class App:
         from claude_orchestrator.zk.team import Team
 
         s = self.settings
+        self._refuse_stopped_server()
         opts = ZkOptions(
             s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id
         )
@@ -71,12 +97,30 @@ class App:
         except ZkUnavailableError as exc:
             raise ZkUnavailableError(f"{exc}{self._embedded_hint()}") from exc
         self.ctx.call_on_close(self.close)
+        if self._team_flag_read_only():
+            require_team(self._client, s.team)
         team = Team(self._client, s.team)
         if self.ctx.find_root().invoked_subcommand in SWEEPING_COMMANDS:
             from claude_orchestrator.zk.recovery import sweep_if_leaderless
 
             sweep_if_leaderless(team.tasks, self.now())
         return team
+
+    def _team_flag_read_only(self) -> bool:
+        """A read-only command given ``--team``: that team must exist (a typo must not
+        create a tree). Teams named by CO_TEAM, the team file or the default are created
+        on first use as before."""
+        root = self.ctx.find_root()
+        return root.invoked_subcommand in READ_ONLY_COMMANDS and "team" in root.meta.get(FLAGS, {})
+
+    def _refuse_stopped_server(self) -> None:
+        """A team file's embedded server that is not running is known at once: no connect."""
+        from claude_orchestrator.errors import ZkUnavailableError
+
+        s, command = self.settings, self.ctx.find_root().invoked_subcommand
+        stopped = s.embedded and not s.embedded_running and command not in TEAM_IDENTITY_COMMANDS
+        if stopped and (hint := self._embedded_hint()):
+            raise ZkUnavailableError(hint.strip(" ()"))
 
     def _embedded_hint(self) -> str:
         s = self.settings

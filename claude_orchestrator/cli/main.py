@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from claude_orchestrator import __version__
 from claude_orchestrator.cli.app import App
-from claude_orchestrator.cli.options import global_options
+from claude_orchestrator.cli.options import check_utf8, global_options
 
 #: command name -> module defining it; modules load only when their command runs
 LAZY_COMMANDS = {
@@ -70,6 +71,39 @@ class OrchestratorGroup(click.Group):
         found: click.Command | None = next((c for c in module.COMMANDS if c.name == cmd_name), None)
         return found
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from claude_orchestrator.errors import UsageError
+
+        try:
+            check_utf8(args)
+        except UsageError as exc:
+            raise click.UsageError(str(exc), ctx) from exc
+        return super().parse_args(ctx, args)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's standalone handling, except that its own errors read ``error: …`` like
+        ours and Ctrl-C exits 130 without ``Aborted!``."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                sys.exit(130)
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            show_click_error(exc)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -83,6 +117,15 @@ class OrchestratorGroup(click.Group):
             code, message = describe(exc)
             click.echo(f"error: {escape(message)}", err=True)  # it may quote task text
             ctx.exit(code)
+
+
+def show_click_error(exc: click.ClickException) -> None:
+    """One ``error:`` line, then where to read the usage (click's own layout put the
+    usage first and ``Error:`` last)."""
+    click.echo(f"error: {exc.format_message()}", err=True)
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        click.echo(f"(see '{ctx.command_path} --help')", err=True)
 
 
 def describe(exc: Exception) -> tuple[int, str]:
@@ -104,6 +147,8 @@ def _describe_foreign(exc: Exception) -> tuple[int, str]:
         return 1, f"ZooKeeper error: {type(exc).__name__} {exc}".rstrip()
     if isinstance(exc, OSError):
         return 1, str(exc)
+    if isinstance(exc, UnicodeError):
+        return 2, f"input is not valid UTF-8 text ({exc})"
     raise exc
 
 

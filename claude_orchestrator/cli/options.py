@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from claude_orchestrator.errors import UsageError
+
 FLAGS = "claude_orchestrator.flags"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,8 +77,22 @@ def global_options(func: F) -> F:
 def read_text(value: str | None) -> str | None:
     """'-' means: read the text from standard input."""
     if value == "-":
-        return sys.stdin.read()
+        try:
+            return sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"standard input is not valid UTF-8 text (byte {exc.start})") from exc
     return value
+
+
+def check_utf8(args: list[str]) -> None:
+    """Refuse command-line values holding bytes that are not UTF-8 (Python keeps them
+    as lone surrogates, which no JSON or ZooKeeper write can encode)."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise UsageError(f"argument is not valid UTF-8 text: '{shown[:80]}'") from exc
 
 
 task_id_option = click.option(

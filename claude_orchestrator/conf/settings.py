@@ -15,6 +15,7 @@ from typing import Any
 
 from claude_orchestrator.conf.credentials import read_team_credential
 from claude_orchestrator.conf.duration import parse_duration
+from claude_orchestrator.conf.hosts import check_hosts
 from claude_orchestrator.conf.layout import global_config_path, project_config_path
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
 from claude_orchestrator.conf.serverproof import verified_server
@@ -48,6 +49,8 @@ class Settings:
     embedded: bool = False
     #: set when ``auth`` is an agent's scoped credential: the digest id of the team identity
     team_id: str | None = None
+    #: the embedded server's run file names our live server (only looked at when embedded)
+    embedded_running: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""
@@ -88,6 +91,7 @@ def resolve_settings(
         json_output=_resolve_json(flags),
         embedded=embedded,
         team_id=team_id,
+        embedded_running=server is not None,
     )
 
 
@@ -148,7 +152,7 @@ def _resolve_zk_hosts(
         # only a run file whose server proves to be ours (conf/serverproof.py)
         ("embedded server", server.get("hosts") if server else None),
     ) or ("default", DEFAULT_ZK_HOSTS)
-    return _text(label, value)
+    return check_hosts(label, _text(label, value))
 
 
 def _resolve_instance_id(

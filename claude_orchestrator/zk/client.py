@@ -63,13 +63,51 @@ def connect(opts: ZkOptions) -> KazooClient:
     """Start a client, or raise ZkUnavailableError within ``connect_timeout``."""
     client = build_client(opts)
     try:
-        client.start(timeout=opts.connect_timeout)
-    except Exception as exc:  # kazoo's handler-specific timeout type
+        connected = client.start_async()
+        # A refused port is known at once: look after a first short wait, not at the deadline.
+        if not connected.wait(min(FIRST_WAIT, opts.connect_timeout)) and all_refused(opts.hosts):
+            raise ZkUnavailableError(
+                f"cannot reach ZooKeeper at {opts.hosts}: connection refused"
+                " (no server listens there)"
+            )
+        connected.wait(max(0.0, opts.connect_timeout - FIRST_WAIT))
+        if not client.connected:
+            raise ZkUnavailableError(
+                f"cannot reach ZooKeeper at {opts.hosts} within {opts.connect_timeout:g}s"
+            )
+    except BaseException:  # a timeout, a refusal, or Ctrl-C: never leave the threads behind
         _quiet_close(client)
-        raise ZkUnavailableError(
-            f"cannot reach ZooKeeper at {opts.hosts} within {opts.connect_timeout:g}s"
-        ) from exc
+        raise
     return client
+
+
+#: how long a connect waits before it checks whether every server refuses (seconds)
+FIRST_WAIT = 0.3
+
+
+def all_refused(hosts: str) -> bool:
+    """True when every server in ``hosts`` actively refuses a TCP connection."""
+    import socket
+
+    for host, port in _servers(hosts):
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            continue
+        except OSError:  # unreachable, timing out, unresolvable: not known to be refused
+            return False
+        return False
+    return True
+
+
+def _servers(hosts: str) -> list[tuple[str, int]]:
+    found = []
+    for server in hosts.partition("/")[0].split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or host.endswith(":"):  # no port, or a bare IPv6 address
+            host, port = server.strip(), "2181"
+        found.append((host.strip("[]"), int(port) if port.isdigit() else 2181))
+    return found
 
 
 def disconnect(client: KazooClient) -> None:
