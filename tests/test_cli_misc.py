@@ -79,7 +79,7 @@ def test_context_set_get_cas_delete(co: Cli) -> None:
     assert co.ok("set-context", "--key", "..", "--value", "-", input="from stdin")["value"] == (
         "from stdin"
     )
-    assert co.ok("list-context-keys") == ["..", "a/b"]
+    assert co.ok("list-context-keys") == {"keys": ["..", "a/b"], "count": 2}
     assert co.ok("delete-context", "--key", "a/b")["deleted"] is True
     assert co.ok("delete-context", "--key", "a/b")["status"] == "not_found"
 

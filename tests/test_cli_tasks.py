@@ -34,7 +34,7 @@ def test_push_claim_start_complete_round_trip(co: Cli) -> None:
 
 def test_claim_with_nothing_claimable_prints_no_tasks(co: Cli) -> None:
     registered(co)
-    assert co.ok("claim-task") == {"status": "no_tasks"}
+    assert co.ok("claim-task")["status"] == "no_tasks"
 
 
 def test_claim_without_identity_is_an_error(co: Cli) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from claude_orchestrator.cli.app import App, pass_app
-from claude_orchestrator.cli.options import global_options, read_text
+from claude_orchestrator.cli.options import follow_option, global_options, read_text
 
 _key = click.option("--key", required=True, help="Any string; '/' is allowed.")
 _if_version = click.option(
@@ -43,7 +43,8 @@ def get_context(app: App, key: str) -> None:
 @pass_app
 def delete_context(app: App, key: str, if_version: int | None) -> None:
     """Delete a context key."""
-    app.emit(app.team.context.delete(key, if_version))
+    out = app.team.context.delete(key, if_version)
+    app.emit({**out, "status": "deleted"} if out.get("deleted") else out)
 
 
 @click.command("list-context-keys")
@@ -51,27 +52,30 @@ def delete_context(app: App, key: str, if_version: int | None) -> None:
 @global_options
 @pass_app
 def list_context_keys(app: App, prefix: str | None) -> None:
-    """List context keys."""
-    app.emit(app.team.context.keys(prefix))
+    """List context keys: {"keys": [...], "count": n}."""
+    keys = app.team.context.keys(prefix)
+    human = app.settings.json_output is False  # --no-json: one key a line
+    app.emit(keys if human else {"keys": keys, "count": len(keys)})
 
 
 @click.command("watch-context")
 @_key
-@click.option("--once", is_flag=True, help="Print the first change and exit.")
+@follow_option
 @global_options
 @pass_app
-def watch_context(app: App, key: str, once: bool) -> None:
-    """Print the key's value as a JSON line now and on every change, until interrupted."""
+def watch_context(app: App, key: str, follow: bool) -> None:
+    """Wait for the key's next change and print it; --follow prints the value now and
+    every change as JSON lines until interrupted."""
     import queue
 
     changes: queue.Queue[dict[str, Any]] = queue.Queue()
     app.team.context.watch(key, changes.put)
     first = changes.get()
-    if not once:
+    if follow:
         app.emit(first)
     while True:
         app.emit(changes.get())
-        if once:
+        if not follow:
             return
 
 

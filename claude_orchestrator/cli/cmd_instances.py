@@ -35,18 +35,32 @@ def _update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
 @click.option("--name", help="Default instance name for 'register'.")
 @click.option("--role", help="Default role for 'register'.")
 @click.option("--global", "global_", is_flag=True, help="Write ~/.claude-orchestrator instead.")
+@click.option("--command", "agent_command", help="The agent command (saved globally).")
+@click.option("--cache-dir", help="A cache directory (saved globally).")
 @global_options
 @pass_app
-def setup(app: App, leader: bool, name: str | None, role: str | None, global_: bool) -> None:
+def setup(
+    app: App,
+    leader: bool,
+    name: str | None,
+    role: str | None,
+    global_: bool,
+    agent_command: str | None,
+    cache_dir: str | None,
+) -> None:
     """Write the config file and the agent skill file (no ZooKeeper needed)."""
     from claude_orchestrator.cli.skill import write_skill
 
     path = _config_path(app, global_)
     changes = {"team": app.settings.team, "name": name, "role": role, "leader": leader or None}
     data = _update_config(path, changes)
+    if agent_command is not None or cache_dir is not None:  # the seed's global settings
+        machine = {"command": agent_command, "cache_dir": cache_dir}
+        saved = _update_config(_config_path(app, True), machine)
+        data.update({k: saved[k] for k in machine if k in saved})
     root = Path.home() if global_ else app.settings.team_config.root
     skill = write_skill(root)
-    app.emit({"config": str(path), "skill": str(skill), "settings": data})
+    app.emit({"status": "configured", "config": str(path), "skill": str(skill), "settings": data})
 
 
 @click.command("register")
@@ -113,29 +127,38 @@ def _forget_instance(app: App, iid: str) -> None:
 def heartbeat(app: App, current_task: str | None) -> None:
     """Renew this instance's lease."""
     iid = app.require_instance("heartbeat")
-    app.emit(app.team.registry.heartbeat(iid, app.now(), current_task))
+    inst = app.team.registry.heartbeat(iid, app.now(), current_task)
+    app.emit({**inst, "status": "ok", "instance_id": iid})
 
 
 @click.command("status")
 @global_options
 @pass_app
 def status(app: App) -> None:
-    """Team health: ZooKeeper, instances, task counts, your identity."""
+    """Team health: ZooKeeper, instances, task counts, your identity.
+
+    "degraded" when the ZooKeeper session is not connected or an instance's lease ran
+    out and nobody has swept it yet (its tasks wait for recovery)."""
     from claude_orchestrator.zk.query import counts
-    from claude_orchestrator.zk.registry import is_alive
 
     team, now = app.team, app.now()
     me = app.settings.instance_id
-    inst = team.registry.find(me) if me else None
+    instances = team.registry.describe_all(now)
+    online = [i["id"] for i in instances if i["alive"]]
+    zk_state = str(team.client.state).lower()
+    healthy = zk_state == "connected" and len(online) == len(instances)
     app.emit(
         {
+            "status": "healthy" if healthy else "degraded",
             "team": app.settings.team,
-            "zookeeper": app.settings.zk_hosts,
-            "connected": True,
-            "instances": len(team.registry.ids()),
+            "zookeeper": zk_state,
+            "zookeeper_hosts": app.settings.zk_hosts,
+            "connected": zk_state == "connected",
+            "instances": len(instances),
+            "instances_online": len(online),
             "tasks": counts(team.tasks),
             "instance_id": me,
-            "registered": inst is not None and is_alive(inst, now),
+            "registered": me in online,
         }
     )
 

@@ -7,11 +7,13 @@ from typing import Any
 import click
 
 from claude_orchestrator.cli.app import App, pass_app
-from claude_orchestrator.cli.options import global_options, read_text
+from claude_orchestrator.cli.options import alias, global_options, read_text
 from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.errors import NotFoundError, UsageError
 
-_message = click.option("-m", "--message", required=True, help="The text; '-' reads stdin.")
+_message = click.option(
+    "-m", "--message", "--content", "message", required=True, help="The text; '-' reads stdin."
+)
 
 
 @click.command("send-message")
@@ -58,20 +60,44 @@ def _send(app: App, recipients: list[str], kind: str, body: str) -> None:
     if not recipients:
         raise NotFoundError("no live instance to send to")
     sender, verified = app.sender()
-    meta = {"verified": verified}
+    meta = {"verified": verified, **_sender_fields(app, sender)}
     sent = app.team.inboxes.send(recipients, body, sender, kind, app.now(), meta)
-    app.emit({"status": "sent", "count": len(sent), "messages": sent})
+    app.emit(
+        {
+            "status": "sent",
+            "sent_to": [m["to"] for m in sent],
+            "message_count": len(sent),
+            "count": len(sent),
+            "messages": sent,
+        }
+    )
+
+
+def _sender_fields(app: App, sender: str) -> dict[str, Any]:
+    """The seed's sender fields: the instance, its name and role (null for the operator)."""
+    iid = app.settings.instance_id
+    if iid is None:
+        return {"from_instance": None, "from_name": sender, "from_role": None}
+    inst = app.team.registry.find(iid) or {}
+    name = inst.get("name") or iid.rsplit("-", 1)[0]
+    return {"from_instance": iid, "from_name": name, "from_role": inst.get("role")}
 
 
 @click.command("request-help")
-@_message
+@click.option(
+    "-m", "--message", "--question", "message", required=True, help="The question; '-': stdin."
+)
+@click.option("--context", "context", help="What you tried, what you need (appended).")
 @global_options
 @pass_app
-def request_help(app: App, message: str) -> None:
+def request_help(app: App, message: str, context: str | None) -> None:
     """Broadcast a request for help (a message of type 'help')."""
     me = app.settings.instance_id
     recipients = [i for i in app.team.registry.ids() if i != me]
-    _send(app, recipients, "help", read_text(message) or "")
+    text = read_text(message) or ""
+    if context:
+        text = f"{text}\n\nContext: {context}"
+    _send(app, recipients, "help", text)
 
 
 @click.command("poll-messages")
@@ -111,4 +137,12 @@ def dismiss_message(app: App, message_id: str) -> None:
     app.emit(app.team.inboxes.dismiss(iid, message_id))
 
 
-COMMANDS: list[Any] = [send_message, request_help, poll_messages, wait_for_message, dismiss_message]
+COMMANDS: list[Any] = [
+    send_message,
+    request_help,
+    poll_messages,
+    wait_for_message,
+    dismiss_message,
+    alias(poll_messages, "poll-message"),
+    alias(dismiss_message, "delete-message"),
+]

@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from claude_orchestrator.cli.app import App, pass_app
-from claude_orchestrator.cli.options import global_options, read_text, task_id_option
+from claude_orchestrator.cli.options import (
+    alias,
+    follow_option,
+    global_options,
+    read_text,
+    task_id_option,
+)
 from claude_orchestrator.errors import UsageError
 
 
@@ -17,7 +23,14 @@ from claude_orchestrator.errors import UsageError
 @click.option("--description", help="What to do; '-' reads it from stdin.")
 @click.option("--priority", type=click.IntRange(0, 9), help="0 = highest … 9 (default 1).")
 @click.option("--assignee", help="A worker name, or role:ROLE.")
-@click.option("--depends-on", multiple=True, metavar="TASK_ID", help="Repeatable.")
+@click.option(
+    "--depends-on",
+    "--blocked-by",
+    "depends_on",
+    multiple=True,
+    metavar="TASK_ID",
+    help="Repeatable, or a comma list (--blocked-by is the seed 0.4 name).",
+)
 @click.option("--chain-id", help="Pipeline chain this task belongs to.")
 @click.option("--link", help="Pipeline stage (plan, build, verify, review, accept).")
 @click.option("--max-retries", type=click.IntRange(0, 100), help="Default 3.")
@@ -32,11 +45,16 @@ def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
         specs = _specs_from_lines(from_file, fields)
     else:
         fields["description"] = read_text(fields["description"])
-        fields["depends_on"] = list(fields["depends_on"]) or None
+        fields["depends_on"] = _id_list(fields["depends_on"]) or None
         specs = [validate_spec(fields, "push-task")]
     quota = app.settings.team_config.max_task_bytes
     pushed = push(app.team.tasks, specs, app.author(), app.now(), quota)
     app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
+
+
+def _id_list(values: tuple[str, ...]) -> list[str]:
+    """Repeated options and comma lists alike: ``a,b --depends-on c`` -> [a, b, c]."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def _specs_from_lines(stream: Any, fields: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,7 +85,10 @@ def claim_task(app: App) -> None:
 
     iid = app.require_instance("claim-task")
     task = claim_as(app.team.tasks, iid, app.now())
-    app.emit(_public(task) if task else {"status": "no_tasks"})
+    app.emit(_public(task) if task else NO_TASKS)
+
+
+NO_TASKS = {"status": "no_tasks", "message": "No tasks available to claim"}
 
 
 def _transition_command(name: str, action: str, doc: str, extra: list[Any]) -> click.Command:
@@ -88,6 +109,8 @@ def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> 
     from claude_orchestrator.zk.taskmodel import OWNER_ACTIONS, Action, Change, seq_of
 
     seq_of(task_id)
+    if action == Action.UNBLOCK:
+        action = _unblock_action(app, task_id)
     result, reason = read_text(kw.get("result")), kw.get("reason")
     check_size("result", result)
     check_size("reason", reason)
@@ -100,15 +123,32 @@ def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> 
     app.emit(_public(app.team.tasks.transition(task_id, change, actor, app.now())))
 
 
+def _unblock_action(app: App, task_id: str) -> str:
+    """The claimer unblocking its own task resumes it (fenced like a completion)."""
+    from claude_orchestrator.zk.taskmodel import unblock_action
+
+    iid = app.settings.instance_id
+    if iid is None:
+        return "unblock"
+    return unblock_action(app.team.tasks.get(task_id), iid).value
+
+
 _result = click.option("--result", help="What was done; '-' reads it from stdin.")
 _reason = click.option("--reason", help="Why.")
 _reason_required = click.option("--reason", required=True, help="Why.")
 
 TRANSITION_COMMANDS = [
-    _transition_command("complete-task", "complete", "Mark your task completed.", [_result]),
+    _transition_command(
+        "complete-task", "complete", "Mark your task completed (also one you blocked).", [_result]
+    ),
     _transition_command("task-start", "start", "Mark your claimed task in progress.", []),
     _transition_command("task-block", "block", "Mark your task blocked.", [_reason_required]),
-    _transition_command("task-unblock", "unblock", "Put a blocked task back in the queue.", []),
+    _transition_command(
+        "task-unblock",
+        "unblock",
+        "Put a blocked task back in the queue (by its claimer: back in progress for it).",
+        [],
+    ),
     _transition_command("task-fail", "fail", "Mark your task failed.", [_reason_required]),
     _transition_command("task-retry", "retry", "Re-queue a failed or blocked task.", []),
     _transition_command("cancel-task", "cancel", "Cancel a task that is not finished.", [_reason]),
@@ -141,14 +181,14 @@ def show_task(app: App, task_id: str) -> None:
 
 
 @click.command("watch-tasks")
-@click.option("--once", is_flag=True, help="Print the first change and exit.")
+@follow_option
 @global_options
 @pass_app
-def watch_tasks(app: App, once: bool) -> None:
-    """Print a JSON line for every change of a task's state, until interrupted."""
+def watch_tasks(app: App, follow: bool) -> None:
+    """Wait for the next change of a task's state and print it (--follow: every change)."""
     from claude_orchestrator.zk.watch import watch_task_states
 
-    watch_task_states(app.team.tasks, lambda line: app.emit(line), once=once)
+    watch_task_states(app.team.tasks, lambda line: app.emit(line), once=not follow)
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
@@ -161,4 +201,12 @@ def _public_list(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [_public(r) for r in recs]
 
 
-COMMANDS = [push_task, claim_task, *TRANSITION_COMMANDS, list_tasks, show_task, watch_tasks]
+COMMANDS = [
+    push_task,
+    claim_task,
+    *TRANSITION_COMMANDS,
+    list_tasks,
+    show_task,
+    watch_tasks,
+    alias(list_tasks, "poll-task"),
+]

@@ -38,11 +38,20 @@ LAZY_COMMANDS = {
             "list-tasks",
             "show-task",
             "watch-tasks",
+            "poll-task",
         ],
         "cmd_tasks",
     ),
     **dict.fromkeys(
-        ["send-message", "request-help", "poll-messages", "wait-for-message", "dismiss-message"],
+        [
+            "send-message",
+            "request-help",
+            "poll-messages",
+            "wait-for-message",
+            "dismiss-message",
+            "poll-message",
+            "delete-message",
+        ],
         "cmd_messages",
     ),
     **dict.fromkeys(
@@ -52,6 +61,7 @@ LAZY_COMMANDS = {
     "worker": "cmd_worker",
     "fix-acls": "cmd_acls",
     "logs": "cmd_logs",
+    "run": "cmd_run",
     **dict.fromkeys(["up", "down", "restart", "reload", "ps", "leader"], "cmd_supervisor"),
 }
 

@@ -102,3 +102,23 @@ task_id_option = click.option(
     metavar="ID",
     help="The task (env CO_TASK_ID, set for agents by the worker).",
 )
+
+
+def alias(command: click.Command, name: str) -> click.Command:
+    """The same command under another name (the seed's 0.4 names)."""
+    import copy
+
+    twin = copy.copy(command)
+    twin.name = name
+    twin.help = f"The seed 0.4 name of '{command.name}'. {command.help or ''}".rstrip()
+    twin.short_help = f"= {command.name} (seed 0.4 name)."
+    return twin
+
+
+#: the watch commands wait for the first change by default, as the seed's did (agents call
+#: them and wait); ``--once`` spells that default out (earlier releases streamed without it)
+follow_option = click.option(
+    "--follow/--once",
+    default=False,
+    help="Print every change until interrupted / exit after the first change (default).",
+)

@@ -104,7 +104,7 @@ class WorkerPool:
         return [known[n] for n in only]
 
     def start(self, slot: Slot) -> None:
-        argv = worker_argv(self.cfg.team_file, slot.name)
+        argv = worker_argv(self.cfg.team_file, slot.name, slot.spec.role)
         env = {
             **self.cfg.env,
             "ZK_HOSTS": self.hosts,

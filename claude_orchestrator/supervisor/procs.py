@@ -48,9 +48,12 @@ def cli_argv() -> list[str]:
     return [sys.executable, "-m", "claude_orchestrator.cli.main"]
 
 
-def worker_argv(team_file: Path | None, name: str) -> list[str]:
+def worker_argv(team_file: Path | None, name: str, role: str | None = None) -> list[str]:
+    """With a team file the worker reads its entry there; without one (``run``) the
+    supervisor's role for it goes on the command line."""
     team = ["-f", str(team_file)] if team_file is not None else []
-    return [*cli_argv(), *team, "worker", "--name", name]
+    role_arg = ["--role", role] if team_file is None and role else []
+    return [*cli_argv(), *team, "worker", "--name", name, *role_arg]
 
 
 def spawn(

@@ -57,8 +57,9 @@ class Inboxes:
         """
         check_size("message", body)
         recipients = self._live(recipients, now)
-        msg = {"from": sender, "type": kind, "body": body, "sent_at": iso(now), "_op": token()}
-        msg.update(meta or {})
+        at = iso(now)
+        msg = {"from": sender, "type": kind, "content": body, "sent_at": at, "created_at": at}
+        msg.update(meta or {}, _op=token())
         sent: list[dict[str, Any]] = []
         for batch in self._batches(recipients, msg):
             try:
@@ -111,7 +112,7 @@ class Inboxes:
 
     def _deliver(self, t: Txn, rid: str, msg: dict[str, Any]) -> None:
         t.check(self.paths.instance(rid))
-        t.create(f"{self.paths.unread(rid)}/m-", encode({**msg, "to": rid}), sequence=True)
+        t.create(f"{self.paths.unread(rid)}/m-", encode(_addressed(msg, rid)), sequence=True)
 
     def _send_batch(self, recipients: list[str], msg: dict[str, Any]) -> list[dict[str, Any]]:
         attempted = [False]
@@ -131,7 +132,7 @@ class Inboxes:
                 raise NotFoundError(f"recipient gone: {exc.op[1].rsplit('/', 1)[1]}") from exc
             created = [r for r in results if isinstance(r, str)]
             return [
-                _public({**msg, "to": rid, "id": p.rsplit("/", 1)[1]})
+                _public({**_addressed(msg, rid), "id": p.rsplit("/", 1)[1]})
                 for rid, p in zip(recipients, created, strict=True)
             ]
 
@@ -148,7 +149,7 @@ class Inboxes:
             mid = self._message_with(rid, msg["_op"])
             if mid is None:
                 return None
-            found.append(_public({**msg, "to": rid, "id": mid}))
+            found.append(_public({**_addressed(msg, rid), "id": mid}))
         return found
 
     def _message_with(self, instance_id: str, op: str) -> str | None:
@@ -323,5 +324,17 @@ def _partial_message(sent: list[dict[str, Any]], total: int, exc: Exception) -> 
     )
 
 
+def _addressed(msg: dict[str, Any], rid: str) -> dict[str, Any]:
+    # an instance id is "<name>-<8 hex>" (registry.py): the name costs no read
+    return {**msg, "to": rid, "to_instance": rid, "to_name": rid.rsplit("-", 1)[0]}
+
+
 def _public(msg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in msg.items() if not k.startswith("_")}
+    """The message as printed: the seed's fields (``content``, ``read``, ...) and the
+    earlier names (``body``, ``from``, ``sent_at``); the text is stored once."""
+    out = {k: v for k, v in msg.items() if not k.startswith("_")}
+    text = out.pop("content", None)
+    text = out.pop("body", None) if text is None else text  # a record from before 0.5
+    out.update(content=text, body=text, read="read_at" in out)
+    out.setdefault("created_at", out.get("sent_at"))
+    return out

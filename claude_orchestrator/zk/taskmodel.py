@@ -46,6 +46,7 @@ class Action(StrEnum):
     BLOCK = "block"
     FAIL = "fail"
     UNBLOCK = "unblock"
+    RESUME = "resume"
     RETRY = "retry"
     RECOVER = "recover"
     RELEASE = "release"
@@ -64,10 +65,13 @@ P, C, IP, B, F = (
 TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus]] = {
     Action.CLAIM: (frozenset({P}), C),  # PENDING -> CLAIMED
     Action.START: (frozenset({C}), IP),  # CLAIMED -> IN_PROGRESS
-    Action.COMPLETE: (HELD, TaskStatus.COMPLETED),  # CLAIMED|IN_PROGRESS -> COMPLETED
+    # CLAIMED|IN_PROGRESS|BLOCKED -> COMPLETED: the claimer may finish a task it blocked
+    # (the seed's block, wait for a message, complete)
+    Action.COMPLETE: (HELD | {B}, TaskStatus.COMPLETED),
     Action.BLOCK: (HELD, B),  # CLAIMED|IN_PROGRESS -> BLOCKED
     Action.FAIL: (HELD, F),  # CLAIMED|IN_PROGRESS -> FAILED
     Action.UNBLOCK: (frozenset({B}), P),  # BLOCKED -> PENDING, no retry counted
+    Action.RESUME: (frozenset({B}), IP),  # BLOCKED -> IN_PROGRESS, its claimer unblocks
     Action.RETRY: (frozenset({F, B}), P),  # FAILED|BLOCKED -> PENDING, retry_count + 1
     Action.RECOVER: (HELD, P),  # claimer gone -> PENDING (+1) or FAILED when spent
     Action.RELEASE: (HELD, P),  # graceful give-back -> PENDING (FREE_RELEASES uncounted)
@@ -75,7 +79,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus]] = {
 }
 
 #: actions only the current claimer may take (fenced by its instance node)
-OWNER_ACTIONS = frozenset({Action.START, Action.COMPLETE, Action.BLOCK, Action.FAIL})
+OWNER_ACTIONS = frozenset({Action.START, Action.COMPLETE, Action.BLOCK, Action.FAIL, Action.RESUME})
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,19 @@ def _count_retry(rec: TaskRecord) -> None:
     rec["retry_count"] += 1
 
 
+def unblock_action(rec: TaskRecord, instance_id: str | None) -> Action:
+    """``task-unblock`` by the claimer resumes the task for itself; by anyone else it
+    goes back to the queue."""
+    mine = instance_id is not None and rec.get("claimed_by") == instance_id
+    return Action.RESUME if mine and rec["status"] == B.value else Action.UNBLOCK
+
+
+def _resume(rec: TaskRecord, ch: Change) -> TaskStatus:
+    if rec.get("started_at") is None:
+        rec["started_at"] = ch.at
+    return IP
+
+
 def _block(rec: TaskRecord, ch: Change) -> TaskStatus:
     if ch.reason is not None:
         rec["reason"] = ch.reason
@@ -254,6 +271,7 @@ _EFFECTS: dict[Action, Any] = {
     Action.BLOCK: _block,
     Action.FAIL: _finish(F),
     Action.UNBLOCK: _requeue(False),
+    Action.RESUME: _resume,
     Action.RETRY: _requeue(True),
     Action.RECOVER: _recover,
     Action.RELEASE: _release,

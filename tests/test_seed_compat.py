@@ -1,0 +1,224 @@
+"""The seed's commands, flags and output fields, verbatim (issue 8 §4); real ZooKeeper."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator.cli.cmd_run import run_worker_names
+from tests import test_cli_misc
+from tests.clihelp import BIN, Cli
+from tests.helpers import wait_until
+
+co = test_cli_misc.co  # the fixture: a Cli on the test's ZooKeeper in a temporary project
+register = test_cli_misc.register
+
+SEED_MESSAGE_FIELDS = {
+    "id",
+    "type",
+    "content",
+    "from_instance",
+    "from_name",
+    "from_role",
+    "to_instance",
+    "to_name",
+    "created_at",
+    "read",
+}
+
+
+def test_send_message_content_carries_the_seed_fields(co: Cli) -> None:
+    tom, jerry = register(co, "tom", "leader"), register(co, "jerry", "builder")
+    out = co.ok("send-message", "--to-name", "jerry", "--content", "build it", "-i", tom)
+    assert out["sent_to"] == [jerry] and out["message_count"] == 1
+    sent = out["messages"][0]
+    assert set(sent) >= SEED_MESSAGE_FIELDS and sent["read"] is False
+    got = co.ok("poll-messages", "-i", jerry)[0]
+    assert set(got) >= SEED_MESSAGE_FIELDS
+    assert (got["content"], got["from_instance"], got["from_name"], got["from_role"]) == (
+        "build it",
+        tom,
+        "tom",
+        "leader",
+    )
+    assert (got["to_instance"], got["to_name"], got["read"]) == (jerry, "jerry", True)
+    assert got["body"] == "build it" and got["from"] == tom  # the earlier names stay
+    assert co.ok("poll-message", "--all", "-i", jerry)[0]["read"] is True
+
+
+def test_operator_message_has_no_sender_instance(co: Cli) -> None:
+    register(co, "bob")
+    (co.cwd / ".claude-orchestrator" / "config.json").unlink()  # forget the saved identity
+    sent = co.ok("send-message", "--to-name", "bob", "-m", "hi")["messages"][0]
+    assert sent["from_instance"] is None and sent["from_name"].startswith("operator@")
+
+
+def test_request_help_takes_question_and_context(co: Cli) -> None:
+    jerry, bob = register(co, "jerry"), register(co, "bob", "tester")
+    args = ("request-help", "--question", "how?", "--context", "tried X")
+    assert co.ok(*args, "-i", jerry)["sent_to"] == [bob]
+    msg = co.ok("poll-messages", "-i", bob)[0]
+    assert msg["type"] == "help" and msg["content"] == "how?\n\nContext: tried X"
+
+
+def test_delete_message_is_dismiss_message(co: Cli) -> None:
+    bob = register(co, "bob")
+    mid = co.ok("send-message", "--to", bob, "-m", "x")["messages"][0]["id"]
+    assert co.ok("delete-message", "--message-id", mid, "-i", bob)["status"] == "dismissed"
+    assert co.ok("poll-message", "-i", bob) == []
+
+
+def test_context_keys_and_delete_answer_as_the_seed(co: Cli) -> None:
+    co.ok("set-context", "--key", "spec", "--value", "v")
+    assert co.ok("list-context-keys") == {"keys": ["spec"], "count": 1}
+    out = co.ok("delete-context", "--key", "spec")
+    assert out["key"] == "spec" and out["status"] == "deleted"
+    assert co.ok("list-context-keys") == {"keys": [], "count": 0}
+
+
+def test_heartbeat_and_status_answer_as_the_seed(co: Cli) -> None:
+    jerry = register(co, "jerry")
+    beat = co.ok("heartbeat", "-i", jerry)
+    assert beat["status"] == "ok" and beat["instance_id"] == jerry
+    status = co.ok("status", "-i", jerry)
+    assert status["status"] == "healthy" and status["zookeeper"] == "connected"
+    assert status["instances_online"] == 1 and status["registered"] is True
+    co.ok("register", "--name", "brief", "--lease", "0.05s")
+    wait_until(lambda: co.ok("status")["status"] == "degraded", 5, "an expired lease")
+
+
+def test_claim_with_nothing_says_so_in_a_message(co: Cli) -> None:
+    jerry = register(co, "jerry")
+    out = co.ok("claim-task", "-i", jerry)
+    assert out["status"] == "no_tasks" and out["message"]
+
+
+def _blocked_task(co: Cli, claimer: str) -> str:
+    task_id: str = co.ok("push-task", "--title", "t")["id"]
+    assert co.ok("claim-task", "-i", claimer)["id"] == task_id
+    co.ok("task-block", "--task-id", task_id, "--reason", "need an answer", "-i", claimer)
+    return task_id
+
+
+def test_claimer_completes_a_task_it_blocked(co: Cli) -> None:
+    jerry, bob = register(co, "jerry"), register(co, "bob")
+    task_id = _blocked_task(co, jerry)
+    r = co("complete-task", "--task-id", task_id, "--result", "x", "-i", bob)
+    assert r.code == 3 and "claimed by" in r.err
+    assert co("complete-task", "--task-id", task_id).code == 3  # the operator neither
+    done = co.ok("complete-task", "--task-id", task_id, "--result", "done", "-i", jerry)
+    assert done["status"] == "completed" and done["result"] == "done"
+
+
+def test_claimer_unblocks_its_task_back_in_progress(co: Cli) -> None:
+    jerry = register(co, "jerry")
+    task_id = _blocked_task(co, jerry)
+    back = co.ok("task-unblock", "--task-id", task_id, "-i", jerry)
+    assert back["status"] == "in_progress" and back["claimed_by"] == jerry
+    assert co.ok("complete-task", "--task-id", task_id, "-i", jerry)["status"] == "completed"
+
+
+def test_anyone_else_unblocks_to_the_queue(co: Cli) -> None:
+    jerry, bob = register(co, "jerry"), register(co, "bob")
+    task_id = _blocked_task(co, jerry)
+    back = co.ok("task-unblock", "--task-id", task_id, "-i", bob)
+    assert back["status"] == "pending" and back["claimed_by"] is None
+    co.ok("cancel-task", "--task-id", task_id)
+    task_id = _blocked_task(co, jerry)
+    assert co.ok("task-unblock", "--task-id", task_id)["status"] == "pending"
+
+
+def test_poll_task_and_blocked_by_comma_lists(co: Cli) -> None:
+    a = co.ok("push-task", "--title", "a")["id"]
+    b = co.ok("push-task", "--title", "b")["id"]
+    c = co.ok("push-task", "--title", "c", "--blocked-by", f"{a},{b}")
+    assert c["depends_on"] == [a, b] and c["ready"] is False
+    d = co.ok("push-task", "--title", "d", "--depends-on", f"{a}, {b}", "--depends-on", c["id"])
+    assert d["depends_on"] == [a, b, c["id"]]
+    assert co.ok("poll-task") == co.ok("list-tasks")
+    assert [t["title"] for t in co.ok("poll-task", "--status", "pending")] == ["a", "b", "c", "d"]
+
+
+def test_setup_answers_configured_and_writes_command_and_cache_dir(co: Cli) -> None:
+    out = co.ok("setup", "--name", "tom", "--command", "claude --fast", "--cache-dir", "/tmp/c")
+    assert out["status"] == "configured"
+    home = json.loads((co.cwd / ".claude-orchestrator" / "config.json").read_text())
+    assert home["command"] == "claude --fast" and home["cache_dir"] == "/tmp/c"
+
+
+def _popen(co: Cli, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **co.env}
+    return subprocess.Popen([BIN, *args], cwd=co.cwd, text=True, stdout=subprocess.PIPE, env=env)
+
+
+@pytest.mark.slow
+def test_watch_context_returns_after_the_first_change_by_default(co: Cli) -> None:
+    proc = _popen(co, "watch-context", "--key", "k")
+    try:
+        n = [0]
+
+        def changed() -> bool:
+            n[0] += 1
+            co.ok("set-context", "--key", "k", "--value", f"v{n[0]}")
+            return proc.poll() is not None
+
+        wait_until(changed, 20, "watch-context to return")
+        lines = proc.stdout.read().splitlines()  # type: ignore[union-attr]
+        assert proc.returncode == 0 and len(lines) == 1
+        assert json.loads(lines[0])["value"].startswith("v")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_watch_tasks_follow_streams(co: Cli) -> None:
+    import threading
+
+    proc = _popen(co, "watch-tasks", "--follow")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+
+        def two_lines() -> bool:
+            co.ok("push-task", "--title", "x")  # until the watcher is armed and sees two
+            return len(lines) >= 2
+
+        wait_until(two_lines, 20, "two lines from watch-tasks --follow")
+        assert proc.poll() is None  # still watching
+        assert all(json.loads(line)["status"] == "pending" for line in lines)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_follow_and_once_are_one_switch(co: Cli) -> None:
+    assert co("watch-tasks", "--help").out.count("--follow / --once") == 1
+
+
+def test_run_names_the_seeds_workers() -> None:
+    assert run_worker_names(1) == [("planner", "planner")]
+    names = run_worker_names(7)
+    assert [n for n, _ in names] == [
+        "planner",
+        "builder",
+        "verifier",
+        "reviewer",
+        "accepter",
+        "builder-2",
+        "builder-3",
+    ]
+    assert [r for _, r in names[4:]] == ["accepter", "builder", "builder"]
+
+
+def test_run_refuses_beside_a_team_file_and_asks_without_y(tmp_path: Path) -> None:
+    co = Cli("127.0.0.1:1", tmp_path)
+    assert co("run", "--worker", "2").code == 2  # no terminal to ask on: needs -y
+    (tmp_path / "team.toml").write_text('[team]\nname = "x"\n')
+    r = co("run", "--worker", "2", "-y", CO_TEAM_FILE=str(tmp_path / "team.toml"))
+    assert r.code == 2 and "use 'up'" in r.err
