@@ -169,10 +169,40 @@ def test_ps_table_hides_requested_columns() -> None:
 def test_ps_hidden_drops_least_useful_columns_first() -> None:
     rows = workers()
     assert ps_hidden(rows, NOW, 200) == ()
-    assert ps_hidden(rows, NOW, 100) == ("HOST", "ROLE")
+    assert ps_hidden(rows, NOW, 100) == ("RESTARTS", "UPTIME")
     narrow = ps_hidden(rows, NOW, 60)
     assert narrow == PS_DROP_ORDER[: len(narrow)] and len(narrow) > 1
     assert "TASK" not in PS_DROP_ORDER and "STATE" not in PS_DROP_ORDER
+    assert PS_DROP_ORDER[-2:] == ("HOST", "ROLE")  # who does what, and where, go last
+
+
+def test_ps_at_80_columns_keeps_role_and_host_and_names_what_it_left_out() -> None:
+    out = text_of(TeamTable(workers(), NOW), width=80)
+    header = out.splitlines()[0]
+    for kept in ("NAME", "ROLE", "HOST", "STATE", "TASK"):
+        assert kept in header
+    assert "task-0000000007" in out and "build-host-1" in out
+    assert "not shown at this width: RESTARTS, UPTIME" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_ps_leaves_out_empty_columns_first_and_does_not_mention_them() -> None:
+    rows = [WorkerRow("w1", "dev", "h", "running", 1, NOW - 5, current_task="task-0000000001")]
+    hidden = ps_hidden(rows, NOW, 60)
+    assert hidden[:2] == ("LAST EXIT", "COST")  # nothing to show in any row
+    out = text_of(TeamTable(rows, NOW), width=60)
+    assert "LAST EXIT" not in out and "COST" not in out  # and the note does not name them
+    assert out.splitlines()[-1].startswith("not shown at this width: RESTARTS")
+
+
+def test_a_stale_snapshot_shows_its_workers_as_unknown() -> None:
+    from claude_orchestrator.supervisor.snapshot import STALE_AFTER, is_stale, rows_as_known
+
+    snap = snapshot()
+    assert rows_as_known(snap, snap.taken_at + 1) == snap.workers
+    later = snap.taken_at + STALE_AFTER + 1
+    assert is_stale(snap, later)
+    assert {row.state for row in rows_as_known(snap, later)} == {"unknown"}
 
 
 # -- the dashboard ----------------------------------------------------------------------------

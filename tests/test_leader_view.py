@@ -54,3 +54,29 @@ def test_leader_shows_registered_instances_blocked_reasons_and_its_name(
         disconnect(client)
         leader.send_signal(signal.SIGTERM)
         assert leader.wait(30) == 0
+
+
+def test_ps_shows_a_silent_supervisor_s_workers_as_unknown_with_the_snapshot_age(
+    project: Project, zk_hosts: str
+) -> None:
+    import json
+    import time
+
+    from claude_orchestrator.supervisor.publish import supervisors_folder
+    from claude_orchestrator.supervisor.snapshot import STALE_AFTER, WorkerRow
+
+    project.ok("-z", zk_hosts, "list-tasks")  # the team's tree
+    row = WorkerRow("w1", "dev", "frozen-host", "running", pid=4242, started_at=time.time())
+    taken = time.time() - STALE_AFTER - 95
+    snap = Snapshot("sup", "frozen-host", 4242, zk_hosts, False, True, taken, workers=(row,))
+    client = connect(ZkOptions(zk_hosts))
+    try:
+        path = f"{supervisors_folder('sup')}/frozen-host"
+        client.create(path, json.dumps(snap.to_dict()).encode(), makepath=True)
+        rows = project.ok("-z", zk_hosts, "ps", "--json")
+        assert rows[0]["state"] == "unknown" and rows[0]["snapshot_age"] > STALE_AFTER + 90
+        text = project.ok("-z", zk_hosts, "ps")
+        assert "running" not in text and "unknown" in text
+        assert "frozen-host (pid 4242) stopped publishing" in text and "2m0" in text
+    finally:
+        disconnect(client)

@@ -192,9 +192,12 @@ def test_second_supervisor_refuses_and_up_starts_only_whats_missing(project: Pro
     wait_until(lambda: running(project, "w1"), 20, "w1 running")
     second = project.run("up", "--no-tui", "--supervise", timeout="30")
     assert second.returncode == 1 and "already running" in second.stderr
-    reply = project.ok("up")
+    reply = project.ok("up", "--json")
     assert reply["started"] == ["w2"] and reply["kept"] == ["w1"]
+    assert reply["workers"]["w2"] == "starting" and reply["pid"]
     wait_until(lambda: running(project, "w1", "w2"), 20, "both running")
+    again = project.ok("up", "-d")  # what the first `up -d` prints, not JSON
+    assert "is up" in again and "w1 running, w2 running" in again
 
 
 def test_restart_and_reload_apply_only_the_diff(project: Project) -> None:

@@ -77,6 +77,7 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
     """The credential the supervisor and its workers use: the team's, generated (0600) for
     the embedded server on first use unless the team is insecure; and refuse to spawn agents
     that execute task text without one (conf/exposure.py)."""
+    from claude_orchestrator.conf.agentcheck import check_agents
     from claude_orchestrator.conf.agents import resolve_agent
     from claude_orchestrator.conf.credentials import ensure_team_credential
     from claude_orchestrator.conf.exposure import refuse_open_exposure
@@ -88,6 +89,7 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
     if spawning:
         agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in team.workers]
         refuse_open_exposure(agents, auth is not None, team.insecure)
+        check_agents(team.workers, dict(agents))
     return auth
 
 
@@ -123,7 +125,7 @@ def up(
     _require_team_file(app)
     running = live_supervisor_pid(app.settings.state_dir)
     if running is not None and not supervise:
-        _print_reply(app, _control(app, "up", {"workers": list(workers)}))
+        _print_up_again(app, running, _control(app, "up", {"workers": list(workers)}))
     elif detach and not supervise:
         _team_auth(app)  # refuse here, with exit 2, rather than in the detached child
         _detach(app, workers, _duration(wait_s, "--wait"))
@@ -273,6 +275,21 @@ def _print_up(app: App, ready: dict[str, Any]) -> None:
     )
 
 
+def _print_up_again(app: App, pid: int, reply: dict[str, Any]) -> None:
+    """``up`` with the team already up answers as the first ``up -d`` did: the team line
+    (states from this host's snapshot; the workers it just started are ``starting``)."""
+    from claude_orchestrator.supervisor.publish import read_snapshots
+    from claude_orchestrator.supervisor.runfiles import read_json, ready_file
+    from claude_orchestrator.supervisor.snapshot import rows_as_known
+
+    ready = read_json(ready_file(app.settings.state_dir)) or {}
+    snaps = [s for s in read_snapshots(app.team.client, app.settings.team) if s.pid == pid]
+    states = {row.name: row.state for snap in snaps for row in rows_as_known(snap, time.time())}
+    states.update({name: "starting" for name in reply.get("started", [])})
+    hosts = snaps[0].zookeeper if snaps else ready.get("hosts", "")
+    _print_up(app, {**reply, "pid": pid, "hosts": hosts, "workers": states})
+
+
 def _print_reply(app: App, reply: dict[str, Any]) -> None:
     from claude_orchestrator.cli.output import emit
 
@@ -384,25 +401,49 @@ def _need_supervisor(app: App) -> None:
 def ps(app: App) -> None:
     """Workers: name, role, host, state, pid, uptime, restarts, last exit, task, cost."""
     from claude_orchestrator.supervisor.publish import read_snapshots
+    from claude_orchestrator.supervisor.snapshot import is_stale, rows_as_known
 
     if _embedded(app) and not _embedded_server_known(app):
         _print_not_running(app)
         return
-    rows = [
-        row for snap in read_snapshots(app.team.client, app.settings.team) for row in snap.workers
-    ]
+    now = time.time()
+    snaps = read_snapshots(app.team.client, app.settings.team)
+    rows = [row for snap in snaps for row in rows_as_known(snap, now)]
     if not rows:
         rows = _unmanaged_rows(app)
     if app.settings.json_output:
         from claude_orchestrator.cli.output import emit
 
-        emit([row.to_dict() for row in rows])
+        ages = {s.host: round(now - s.taken_at, 1) for s in snaps if is_stale(s, now)}
+        emit([_json_row(row, ages) for row in rows])
         return
     from rich.console import Console
 
-    from claude_orchestrator.supervisor.dashboard import TeamTable
+    from claude_orchestrator.supervisor.pstable import TeamTable
 
-    Console().print(TeamTable(rows, time.time()))
+    Console().print(TeamTable(rows, now))
+    for snap in snaps:
+        if is_stale(snap, now):
+            click.echo(_stale_line(snap, now))
+
+
+def _json_row(row: Any, ages: dict[str, float]) -> dict[str, Any]:
+    """The row; a stale supervisor's rows also say how old their snapshot is (seconds)."""
+    out: dict[str, Any] = row.to_dict()
+    if row.host in ages:
+        out["snapshot_age"] = ages[row.host]
+    return out
+
+
+def _stale_line(snap: Any, now: float) -> str:
+    from claude_orchestrator.supervisor.plaintext import duration_text
+    from claude_orchestrator.textsafe import escape
+
+    return escape(
+        f"the supervisor on {snap.host} (pid {snap.pid}) stopped publishing: its snapshot "
+        f"is {duration_text(now - snap.taken_at)} old, so its workers' states are unknown",
+        one_line=True,
+    )
 
 
 def _embedded_server_known(app: App) -> bool:

@@ -8,15 +8,12 @@ owns the ``rich.live.Live`` and the clock.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import (
     Console,
     ConsoleOptions,
     Group,
-    JustifyMethod,
     RenderableType,
     RenderResult,
 )
@@ -28,31 +25,38 @@ from rich.text import Text
 from claude_orchestrator.supervisor.plaintext import (
     MISSING,
     clock_text,
-    cost_text,
-    duration_text,
     uptime_text,
+)
+from claude_orchestrator.supervisor.pstable import (
+    PS_DROP_ORDER,
+    TeamTable,
+    cell,
+    fixed,
+    flex,
+    ps_hidden,
+    ps_table,
+    state_text,
 )
 from claude_orchestrator.supervisor.snapshot import (
     COUNT_KEYS,
     EventLine,
     Snapshot,
     TaskLine,
-    WorkerRow,
     event_line_text,
 )
 from claude_orchestrator.textsafe import escape
 
-__all__ = ["event_line_text", "ps_table", "render", "uptime_text"]
+__all__ = [
+    "PS_DROP_ORDER",
+    "TeamTable",
+    "event_line_text",
+    "ps_hidden",
+    "ps_table",
+    "render",
+    "state_text",
+    "uptime_text",
+]
 
-STATE_STYLES: Mapping[str, str] = {
-    "running": "green",
-    "starting": "yellow",
-    "backoff": "yellow",
-    "stopping": "yellow",  # transitional, like starting
-    "exited": "red",
-    "fatal": "bold red",
-    "stopped": "dim",
-}
 EVENT_STYLES: Mapping[str, str] = {
     "joined": "green",
     "started": "green",
@@ -78,134 +82,6 @@ MAX_PENDING = 5
 MAX_IN_PROGRESS = 8
 #: below this width the pending head and the work in progress are stacked, not side by side
 SIDE_BY_SIDE_MIN = 96
-
-
-# -- cells ------------------------------------------------------------------------------------
-
-
-def _cell(value: str | None, style: str = "", empty: str = MISSING) -> Text:
-    """A one-line cell that is cut with "…" rather than wrapped when its column shrinks.
-
-    Snapshot text comes from task titles, agents and peers: its control characters are
-    spelled out (textsafe), and a Text is never parsed as rich markup.
-    """
-    return Text(
-        escape(value or empty, one_line=True), style=style, no_wrap=True, overflow="ellipsis"
-    )
-
-
-def state_text(row: WorkerRow, now: float) -> Text:
-    """The coloured state; a backoff says when the next try is due."""
-    label = row.state
-    if row.state == "backoff" and row.next_try_at is not None:
-        # Round up: "retry in 0s" while the retry is still ahead would read as overdue.
-        label = f"backoff (retry in {duration_text(math.ceil(row.next_try_at - now))})"
-    return _cell(label, STATE_STYLES.get(row.state, ""))
-
-
-@dataclass(frozen=True)
-class PsColumn:
-    """How one column of a table behaves when the width runs short."""
-
-    header: str
-    justify: JustifyMethod = "left"
-    flex: bool = False  # gives up width first: cut with "…", down to FLEX_MIN
-
-
-def _column(col: PsColumn, ratio: int | None = None) -> Column:
-    if col.flex:
-        return Column(_cell(col.header), justify=col.justify, overflow="ellipsis", ratio=ratio)
-    return Column(col.header, justify=col.justify, no_wrap=True, overflow="ellipsis")
-
-
-def _fixed(header: str, justify: JustifyMethod = "left") -> Column:
-    """A column kept at its natural width while others shrink."""
-    return _column(PsColumn(header, justify))
-
-
-def _flex(header: str, ratio: int | None = None) -> Column:
-    """A column that gives up width first; its cells are cut, never wrapped."""
-    return _column(PsColumn(header, flex=True), ratio)
-
-
-# -- the team table (ps) ----------------------------------------------------------------------
-
-PS_COLUMNS = (
-    PsColumn("NAME"),
-    PsColumn("ROLE", flex=True),
-    PsColumn("HOST", flex=True),
-    PsColumn("STATE"),
-    PsColumn("PID", "right"),
-    PsColumn("UPTIME", "right"),
-    PsColumn("RESTARTS", "right"),
-    PsColumn("LAST EXIT", flex=True),
-    PsColumn("TASK"),  # a task id is useless cut short, so it never shrinks
-    PsColumn("COST", "right"),
-)
-#: columns left out, in this order, while the team table would not fit the width otherwise
-PS_DROP_ORDER = ("HOST", "ROLE", "LAST EXIT", "RESTARTS", "UPTIME", "PID")
-FLEX_MIN = 10  # cut narrower than this a cell says too little: leave the column out
-COLUMN_GAP = 2  # box=None and padding (0, 1) without edges: two spaces between columns
-
-
-def ps_table(workers: Sequence[WorkerRow], now: float, hide: Collection[str] = ()) -> Table:
-    """The team as ``ps`` shows it: one row per worker, without the ``hide`` columns."""
-    shown = [i for i, col in enumerate(PS_COLUMNS) if col.header not in hide]
-    table = Table(
-        *(_column(PS_COLUMNS[i]) for i in shown), box=None, header_style="bold", pad_edge=False
-    )
-    for row in workers:
-        cells = _ps_cells(row, now)
-        table.add_row(*(cells[i] for i in shown))
-    return table
-
-
-def ps_hidden(workers: Sequence[WorkerRow], now: float, width: int) -> tuple[str, ...]:
-    """The fewest columns to leave out (in PS_DROP_ORDER) for the team table to fit ``width``."""
-    rows = [_ps_cells(row, now) for row in workers]
-    for count in range(len(PS_DROP_ORDER) + 1):
-        hidden = PS_DROP_ORDER[:count]
-        if _ps_min_width(rows, hidden) <= width:
-            return hidden
-    return PS_DROP_ORDER
-
-
-def _ps_min_width(rows: Sequence[Sequence[Text]], hidden: Collection[str]) -> int:
-    """Width of the table once its flex columns are cut down to FLEX_MIN."""
-    widths = []
-    for i, col in enumerate(PS_COLUMNS):
-        if col.header in hidden:
-            continue
-        natural = max([len(col.header), *(row[i].cell_len for row in rows)])
-        widths.append(min(natural, FLEX_MIN) if col.flex else natural)
-    return sum(widths) + COLUMN_GAP * (len(widths) - 1)
-
-
-def _ps_cells(row: WorkerRow, now: float) -> list[Text]:
-    return [
-        _cell(row.name, "bold"),
-        _cell(row.role),
-        _cell(row.host),
-        state_text(row, now),
-        _cell(MISSING if row.pid is None else str(row.pid)),
-        _cell(uptime_text(row.started_at, now)),
-        _cell(str(row.restarts), "yellow" if row.restarts else ""),
-        _cell(row.last_exit),
-        _cell(row.current_task),
-        _cell(cost_text(row.cost_usd)),
-    ]
-
-
-class TeamTable:
-    """The team table with the least useful columns left out when the width is short."""
-
-    def __init__(self, workers: Sequence[WorkerRow], now: float) -> None:
-        self.workers = workers
-        self.now = now
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        hidden = ps_hidden(self.workers, self.now, options.max_width)
-        yield ps_table(self.workers, self.now, hidden)
 
 
 def _pack(items: Iterable[Text], width: int, gap: str) -> Text:
@@ -256,34 +132,34 @@ def _board_table(*columns: Column) -> Table:
 
 def pending_table(head: Sequence[TaskLine]) -> Table:
     """The next tasks to be claimed: id, priority, title."""
-    table = _board_table(_fixed("PENDING"), _fixed("PRI", "right"), _flex("TITLE", ratio=1))
+    table = _board_table(fixed("PENDING"), fixed("PRI", "right"), flex("TITLE", ratio=1))
     for task in head[:MAX_PENDING]:
-        table.add_row(_cell(task.id), _cell(f"p{task.priority}"), _cell(task.title))
+        table.add_row(cell(task.id), cell(f"p{task.priority}"), cell(task.title))
     if not head:
-        table.add_row(_cell("none", "dim"))
+        table.add_row(cell("none", "dim"))
     return table
 
 
 def in_progress_table(tasks: Sequence[TaskLine], now: float) -> Table:
     """What is being worked on, by whom and for how long."""
     table = _board_table(
-        _fixed("IN PROGRESS"), _flex("WORKER"), _flex("TITLE", ratio=1), _fixed("", "right")
+        fixed("IN PROGRESS"), flex("WORKER"), flex("TITLE", ratio=1), fixed("", "right")
     )
     for task in tasks[:MAX_IN_PROGRESS]:
         since = MISSING if task.since is None else f"for {uptime_text(task.since, now)}"
-        table.add_row(_cell(task.id), _cell(task.worker, "bold"), _cell(task.title), _cell(since))
+        table.add_row(cell(task.id), cell(task.worker, "bold"), cell(task.title), cell(since))
     if len(tasks) > MAX_IN_PROGRESS:
-        table.add_row(_cell(f"… {len(tasks) - MAX_IN_PROGRESS} more", "dim"))
+        table.add_row(cell(f"… {len(tasks) - MAX_IN_PROGRESS} more", "dim"))
     if not tasks:
-        table.add_row(_cell("none", "dim"))
+        table.add_row(cell("none", "dim"))
     return table
 
 
 def blocked_table(tasks: Sequence[TaskLine]) -> Table:
     """Blocked tasks, who blocked them and why (the reason is what someone must act on)."""
-    table = _board_table(_fixed("BLOCKED"), _flex("WORKER"), _flex("REASON", ratio=1))
+    table = _board_table(fixed("BLOCKED"), flex("WORKER"), flex("REASON", ratio=1))
     for task in tasks:
-        table.add_row(_cell(task.id), _cell(task.worker, "bold"), _cell(task.reason or task.title))
+        table.add_row(cell(task.id), cell(task.worker, "bold"), cell(task.reason or task.title))
     return table
 
 
@@ -328,17 +204,17 @@ class TaskBoard:
 def events_table(events: Sequence[EventLine], limit: int = MAX_EVENTS) -> Table:
     """The last ``limit`` events, oldest first: time, kind, worker, task, text."""
     table = Table.grid(
-        _fixed("at"), _fixed("kind"), _flex("worker"), _flex("task"), _flex("text", ratio=1),
+        fixed("at"), fixed("kind"), flex("worker"), flex("task"), flex("text", ratio=1),
         padding=(0, 1),
         expand=True,
     )  # fmt: skip
     for ev in events[-limit:] if limit > 0 else ():
         table.add_row(
-            _cell(clock_text(ev.at), "dim"),
-            _cell(ev.kind, EVENT_STYLES.get(ev.kind, "")),
-            _cell(ev.worker, "bold", empty=""),
-            _cell(ev.task, empty=""),
-            _cell(" ".join(ev.text.split()), empty=""),
+            cell(clock_text(ev.at), "dim"),
+            cell(ev.kind, EVENT_STYLES.get(ev.kind, "")),
+            cell(ev.worker, "bold", empty=""),
+            cell(ev.task, empty=""),
+            cell(" ".join(ev.text.split()), empty=""),
         )
     return table
 

@@ -2,7 +2,8 @@
 
 ``ps`` and the dashboard read it. Changes are batched: at most one write per
 PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
-seconds so task counts stay current. The loop decides when and copies the
+seconds so task counts stay current, and every KEEPALIVE seconds otherwise
+(``ps`` calls an older snapshot stale). The loop decides when and copies the
 workers' rows; reading tasks and instances and writing the node run on the
 ZooKeeper lane, and the task events found there (from the records' history,
 taskevents.py) are posted back to the loop. A change in the task state folders
@@ -22,7 +23,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.supervisor.events import Call
-from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
+from claude_orchestrator.supervisor.snapshot import (
+    KEEPALIVE,
+    EventLine,
+    Snapshot,
+    TaskLine,
+    WorkerRow,
+)
 from claude_orchestrator.supervisor.taskevents import TaskEventFeed, watch_folders
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.query import counts
@@ -57,8 +64,9 @@ class Publisher:
             watch_folders(team.client, team.tasks, lambda: sup.post(Call(self.mark)))
 
     def mark(self) -> None:
-        if self.pending_due is None:
-            self.pending_due = time.monotonic() + PUBLISH_GAP
+        due = time.monotonic() + PUBLISH_GAP
+        if self.pending_due is None or self.pending_due > due:
+            self.pending_due = due
 
     def record(self, line: EventLine) -> None:
         self.events.append(line)
@@ -73,7 +81,8 @@ class Publisher:
         now = time.monotonic()
         if self.pending_due is None or self.pending_due > now:
             return
-        self.pending_due = now + REFRESH if self.watchers else None
+        # Republished even when nothing changes, so `ps` can tell a silent supervisor.
+        self.pending_due = now + (REFRESH if self.watchers else KEEPALIVE)
         rows = [
             (self._row(slot), slot.state.value == "running") for slot in self.sup.slots.values()
         ]

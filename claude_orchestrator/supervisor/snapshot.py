@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +18,10 @@ from claude_orchestrator.textsafe import escape
 
 #: task-board states in display order; a snapshot may carry others after these
 COUNT_KEYS = ("pending", "waiting", "active", "blocked", "failed", "completed", "cancelled")
+#: a live supervisor republishes at least this often, even with nothing changing
+KEEPALIVE = 10.0
+#: a snapshot older than this is from a supervisor that stopped publishing (frozen, cut off)
+STALE_AFTER = 3 * KEEPALIVE
 
 Data = Mapping[str, Any]
 
@@ -219,3 +223,15 @@ def event_line_text(ev: EventLine) -> str:
         subject += ":"
     line = " ".join(part for part in (stamp, ev.kind, subject, text) if part)
     return escape(line, one_line=True)
+
+
+def is_stale(snap: Snapshot, now: float) -> bool:
+    """Whether the supervisor stopped publishing: its workers' states are unknown."""
+    return now - snap.taken_at > STALE_AFTER
+
+
+def rows_as_known(snap: Snapshot, now: float) -> tuple[WorkerRow, ...]:
+    """The snapshot's rows; a stale snapshot's states become ``unknown`` (not ``running``)."""
+    if not is_stale(snap, now):
+        return snap.workers
+    return tuple(replace(row, state="unknown") for row in snap.workers)
