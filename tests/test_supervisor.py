@@ -166,7 +166,11 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
 
 
 def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> None:
-    broken = '\n[agents.broken]\ncommand = ["/nonexistent/agent"]\n'
+    # executable, so 'up' accepts it, but not a program: every start fails (exec format error)
+    garbage = project.root / "not-a-program"
+    garbage.write_bytes(b"\x00\x01\x02")
+    garbage.chmod(0o755)
+    broken = f"\n[agents.broken]\ncommand = [{json.dumps(str(garbage))}]\n"
     worker = '\n[[worker]]\nname = "bad"\nagent = "broken"\n'
     (project.root / "team.toml").write_text(TEAM + broken + worker)
     project.ok("up", "-d")

@@ -37,6 +37,7 @@ def worker(
     app: App, name: str, role: str | None, work_dir: Path | None, agent: str | None, grace: str
 ) -> None:
     """Run one worker: claim tasks and messages, run the agent, report. Ctrl-C stops it."""
+    from claude_orchestrator.conf.agentcheck import check_agent_command
     from claude_orchestrator.conf.duration import parse_duration
     from claude_orchestrator.conf.exposure import refuse_open_exposure
     from claude_orchestrator.worker.build import WorkerFlags, worker_settings
@@ -48,6 +49,7 @@ def worker(
         raise UsageError(f"--grace: {exc}") from exc
     flags = WorkerFlags(name, role, work_dir, agent, grace_s)
     ws = worker_settings(app.settings, flags, Path.cwd())
+    check_agent_command(ws.name, ws.agent, ws.work_dir)
     refuse_open_exposure([(ws.name, ws.agent)], bool(ws.zk.auth), app.settings.team_config.insecure)
     _configure_logging()
     loop = Worker(ws)

@@ -117,6 +117,12 @@ class Worker:
             try:
                 return self._team().registry.register(reg, self.clock())
             except IdentityError:
+                holder = running_holder(self._team(), reg.name)
+                if holder is not None:  # another worker runs under this name: waiting cannot help
+                    raise IdentityError(
+                        f"the name '{reg.name}' is taken by a running worker ({holder}): "
+                        "stop it first, or start this one with another --name"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise
                 log.info("%s: name still held by an old session; waiting", reg.name)
@@ -276,7 +282,8 @@ class Worker:
         if time.monotonic() < self.next_beat:
             return
         self.next_beat = time.monotonic() + self.ws.heartbeat_every
-        if self.team is not None and self.team.client.connected:
+        registered = self.claimer is not None  # the name-wait loop beats before registering
+        if registered and self.team is not None and self.team.client.connected:
             self.reporter.set_current(None)
 
     def _during_run(self, ev: Event, run: AgentRun, deadline: float | None) -> float | None:
@@ -342,6 +349,30 @@ class Worker:
         if self.team is None:
             raise IdentityError("the worker is not connected")
         return self.team
+
+
+def running_holder(team: Team, name: str) -> str | None:
+    """'instance I, pid P' when ``name`` is held by a live process on this host other than
+    this one (not an old session of ours that has yet to expire)."""
+    import socket
+
+    from kazoo.exceptions import NoNodeError
+
+    try:
+        holder = team.client.get(team.registry.paths.name(name))[0].decode()
+    except NoNodeError:
+        return None
+    inst = team.registry.find(holder) or {}
+    pid = inst.get("pid")
+    if inst.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return f"instance {holder}, pid {pid}"
 
 
 def _wait(run: AgentRun) -> ExitInfo:

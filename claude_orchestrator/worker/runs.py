@@ -73,9 +73,14 @@ class RunBuilder:
         agent's own output); any other id is never passed on: a new session starts."""
         preset = self.ws.agent.preset
         new = str(uuid.uuid4()) if preset.session_args else None
-        previous = (task.get("session") or {}).get("session_id")
+        session = task.get("session") or {}
+        previous = session.get("session_id")
         if not previous or not preset.resume_args:
             return new, False, ()
+        if not session_started(session.get("log"), self.ext == "jsonl"):
+            note = f"session {str(previous)[:80]!r} never started: not resumed, a new one starts"
+            log.info("%s: %s", task["id"], note)
+            return new, False, (note,)
         if is_session_id(previous):
             return str(previous), True, ()
         note = f"session id {str(previous)[:80]!r} is not a UUID: not resumed, a new session starts"
@@ -100,6 +105,25 @@ class RunBuilder:
         return AgentRun(
             self.ws.agent, prompt, self.ws.work_dir, env, log_path, session_id, False, self.ws.name
         )
+
+
+def session_started(log_path: Any, stream_json: bool) -> bool:
+    """Whether the previous run's log shows its agent ran: a stream-json event (they all
+    carry the session id) or, for a text agent, any output of its own. A run whose agent
+    could not be executed, or printed nothing, left only our own ``#`` lines; a log that is
+    gone proves nothing, so neither is resumed."""
+    if not isinstance(log_path, str):
+        return False
+    try:
+        with open(log_path, "rb") as f:
+            for line in f:
+                if line.startswith(b"# claude-orchestrator ") or not line.strip():
+                    continue
+                if not stream_json or (line.startswith(b"{") and b'"session_id"' in line):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def claims_of(task: TaskRecord) -> int:
