@@ -88,7 +88,9 @@ class Terminal:
         elif argv[0] == "cd":
             self.cwd = (self.cwd / argv[1]).resolve()
         elif argv[0] == "export":
-            self.env.update(a.split("=", 1) for a in argv[1:])  # type: ignore[misc]
+            for assignment in argv[1:]:
+                key, _, value = assignment.partition("=")
+                self.env[key] = value
         elif foreground(line):
             self._interrupt(argv, line)
         else:
@@ -173,3 +175,19 @@ def test_readme_shell_blocks_run_as_pasted(clone: tuple[Path, dict[str, str]]) -
             terminal.paste(line)
         ran += len(terminal.ran)
     assert ran >= 20, f"only {ran} README lines ran"
+
+
+def test_readme_terminal_follows_cd_and_export_and_skips_installers(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    term = Terminal(tmp_path, user_env(tmp_path))
+    for line in ("make install   # skipped", "cd sub", "export GREETING=hi OTHER=x"):
+        term.paste(line)
+    check = f'{sys.executable} -c \'import os; assert os.environ["GREETING"] == "hi"\''
+    term.paste(check)
+    assert term.cwd == tmp_path / "sub" and len(term.ran) == 1
+
+
+def test_readme_lines_that_need_a_shell_are_refused(tmp_path: Path) -> None:
+    term = Terminal(tmp_path, user_env(tmp_path))
+    with pytest.raises(AssertionError, match="needs a shell"):
+        term.paste("corch push-task --title t --description - < spec.md")
