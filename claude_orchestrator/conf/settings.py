@@ -9,7 +9,7 @@ the team file, ...).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ class Settings:
     team_id: str | None = None
     #: the embedded server's run file names our live server (only looked at when embedded)
     embedded_running: bool = False
+    #: where each of as_dict()'s values came from: a flag, a variable, a file or "default"
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""
@@ -64,6 +66,7 @@ class Settings:
             "connect_timeout": self.connect_timeout,
             "session_timeout": self.session_timeout,
             "state_dir": str(self.state_dir),
+            "sources": dict(self.sources),
         }
 
 
@@ -72,26 +75,30 @@ def resolve_settings(
 ) -> Settings:
     """Combine flags (None = not given), environment, files and defaults into Settings."""
     env = {name: value for name, value in env.items() if value != ""}
-    team_file = _resolve_team_file(flags, env, cwd)
+    src: dict[str, str] = {}  # each resolver records the source it took its value from
+    team_file = _resolve_team_file(flags, env, cwd, src)
     team_config = load_team(team_file) if team_file else team_from_defaults(cwd)
-    team = _resolve_team(flags, env, team_config)
+    team = _resolve_team(flags, env, team_config, src)
     embedded = _is_embedded(flags, env, team_config)
     server = verified_server(team_config.state_dir) if embedded else None
-    auth, team_id = _resolve_auth(env, team_config, server is not None)
+    auth, team_id = _resolve_auth(env, team_config, server is not None, src)
+    src["state_dir"] = "next to the team file" if team_file else "the current directory"
+    src["session_timeout"] = "CO_SESSION_TIMEOUT" if "CO_SESSION_TIMEOUT" in env else "default"
     return Settings(
-        zk_hosts=_resolve_zk_hosts(flags, env, team_config, server),
+        zk_hosts=_resolve_zk_hosts(flags, env, team_config, server, src),
         team=team,
         team_file=team_file,
         team_config=team_config,
-        instance_id=_resolve_instance_id(flags, env, team_config.state_dir, home, team),
+        instance_id=_resolve_instance_id(flags, env, team_config.state_dir, home, team, src),
         auth=auth,
-        connect_timeout=_resolve_connect_timeout(flags, env),
+        connect_timeout=_resolve_connect_timeout(flags, env, src),
         session_timeout=_env_duration(env, "CO_SESSION_TIMEOUT", DEFAULT_SESSION_TIMEOUT),
         state_dir=team_config.state_dir,
         json_output=_resolve_json(flags),
         embedded=embedded,
         team_id=team_id,
         embedded_running=server is not None,
+        sources=src,
     )
 
 
@@ -109,22 +116,29 @@ def _text(label: str, value: Any) -> str:
     return value.strip()
 
 
-def _resolve_team_file(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Path | None:
+def _resolve_team_file(
+    flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path, src: dict[str, str]
+) -> Path | None:
     given = _first(("--file", flags.get("file")), ("CO_TEAM_FILE", env.get("CO_TEAM_FILE")))
     if given is None:
         default = cwd / TEAM_FILE_NAME
+        src["team_file"] = f"default (./{TEAM_FILE_NAME})" if default.is_file() else "none"
         return default.resolve() if default.is_file() else None
     label, value = given
+    src["team_file"] = label
     path = (cwd / Path(_text(label, str(value))).expanduser()).resolve()
     if not path.exists():
         raise ConfigError(f"{label}: team file '{path}' does not exist")
     return path
 
 
-def _resolve_team(flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig) -> str:
+def _resolve_team(
+    flags: Mapping[str, Any], env: Mapping[str, str], config: TeamConfig, src: dict[str, str]
+) -> str:
     label, value = _first(
         ("--team", flags.get("team")), ("CO_TEAM", env.get("CO_TEAM")), ("team file", config.name)
     ) or ("default", "default")
+    src["team"] = label if config.path is not None or label != "team file" else "default"
     return _checked_name(label, value)
 
 
@@ -144,6 +158,7 @@ def _resolve_zk_hosts(
     env: Mapping[str, str],
     config: TeamConfig,
     server: Mapping[str, Any] | None,
+    src: dict[str, str],
 ) -> str:
     label, value = _first(
         ("--zookeeper", flags.get("zookeeper")),
@@ -152,11 +167,17 @@ def _resolve_zk_hosts(
         # only a run file whose server proves to be ours (conf/serverproof.py)
         ("embedded server", server.get("hosts") if server else None),
     ) or ("default", DEFAULT_ZK_HOSTS)
+    src["zookeeper"] = label
     return check_hosts(label, _text(label, value))
 
 
 def _resolve_instance_id(
-    flags: Mapping[str, Any], env: Mapping[str, str], state_dir: Path, home: Path, team: str
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    state_dir: Path,
+    home: Path,
+    team: str,
+    src: dict[str, str],
 ) -> str | None:
     config_files = (project_config_path(state_dir), global_config_path(home))
     # Config files are read only when no flag or variable decides, so a broken one cannot
@@ -165,6 +186,7 @@ def _resolve_instance_id(
         ("--instance-id", flags.get("instance_id")),
         ("CO_INSTANCE_ID", env.get("CO_INSTANCE_ID")),
     ) or _first(*_config_instance_ids(config_files, team))
+    src["instance_id"] = "none (the operator)" if given is None else given[0]
     return None if given is None else _checked_name(*given)
 
 
@@ -179,7 +201,7 @@ def _config_instance_ids(paths: tuple[Path, ...], team: str) -> list[tuple[str, 
 
 
 def _resolve_auth(
-    env: Mapping[str, str], config: TeamConfig, embedded_up: bool
+    env: Mapping[str, str], config: TeamConfig, embedded_up: bool, src: dict[str, str]
 ) -> tuple[str | None, str | None]:
     """(credential, team digest id if the credential is an agent's).
 
@@ -190,13 +212,17 @@ def _resolve_auth(
     named = config.auth.removeprefix("env:") if config.auth is not None else None
     variable = named or "CO_ZK_AUTH"  # a variable the team file names is the only one
     if variable in env:
+        src["auth"] = variable
         return _checked_auth(variable, env[variable]), None
     if "CO_AGENT_AUTH" in env:
+        src["auth"] = "CO_AGENT_AUTH"
         return _agent_auth(env)
     if named is not None:
         raise ConfigError(f"{config.path}: auth: environment variable {named} is not set")
     if embedded_up and not config.insecure:
+        src["auth"] = "the embedded server's credential file"
         return read_team_credential(config.state_dir), None
+    src["auth"] = "none"
     return None, None
 
 
@@ -220,11 +246,14 @@ def _mask_auth(auth: str | None) -> str | None:
     return None if auth is None else auth.partition(":")[0] + ":***"
 
 
-def _resolve_connect_timeout(flags: Mapping[str, Any], env: Mapping[str, str]) -> float:
+def _resolve_connect_timeout(
+    flags: Mapping[str, Any], env: Mapping[str, str], src: dict[str, str]
+) -> float:
     given = _first(
         ("--connect-timeout", flags.get("connect_timeout")),
         ("CO_CONNECT_TIMEOUT", env.get("CO_CONNECT_TIMEOUT")),
     )
+    src["connect_timeout"] = "default" if given is None else given[0]
     return DEFAULT_CONNECT_TIMEOUT if given is None else _timeout(*given)
 
 
