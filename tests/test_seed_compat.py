@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_heartbeat_and_status_answer_as_the_seed(co: Cli) -> None:
     status = co.ok("status", "-i", jerry)
     assert status["status"] == "healthy" and status["zookeeper"] == "connected"
     assert status["instances_online"] == 1 and status["registered"] is True
-    co.ok("register", "--name", "brief", "--lease", "0.05s")
+    co.ok("register", "--name", "brief", "--lease", "1s")
     wait_until(lambda: co.ok("status")["status"] == "degraded", 5, "an expired lease")
 
 
@@ -222,3 +223,82 @@ def test_run_refuses_beside_a_team_file_and_asks_without_y(tmp_path: Path) -> No
     (tmp_path / "team.toml").write_text('[team]\nname = "x"\n')
     r = co("run", "--worker", "2", "-y", CO_TEAM_FILE=str(tmp_path / "team.toml"))
     assert r.code == 2 and "use 'up'" in r.err
+
+
+def _project_cli(root: Path, path: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+    env.update(PATH=path, CO_INSTANCE_ID="", CO_TEAM_FILE="")
+
+    def call(*args: str) -> Any:
+        p = subprocess.run([BIN, *args], cwd=root, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, f"{args}: {p.stderr}"
+        return json.loads(p.stdout)
+
+    return call, env
+
+
+@pytest.mark.slow
+def test_run_brings_up_the_seeds_workers_here_without_a_team_file(tmp_path: Path) -> None:
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    agent = Path(__file__).with_name("fake_agent.py")
+    (bin_dir / "claude").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{agent}" "$@"\n')
+    (bin_dir / "claude").chmod(0o755)
+    call, env = _project_cli(tmp_path, f"{bin_dir}:{os.environ['PATH']}")
+    argv = [BIN, "run", "--worker", "2", "-y", "--no-tui"]
+    with open(tmp_path / "run.out", "w") as out:
+        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=out)
+    import threading
+
+    threading.Thread(target=proc.wait, daemon=True).start()  # reaped at once: `down` waits
+    try:
+
+        def up() -> dict[str, Any]:
+            rows = {r["name"]: r for r in call("ps", "--json")}
+            ok = all(rows.get(n, {}).get("state") == "running" for n in ("planner", "builder"))
+            return rows if ok else {}
+
+        rows = wait_until(up, 30, "planner and builder running")
+        assert (rows["planner"]["role"], rows["builder"]["role"]) == ("planner", "builder")
+        task_id = call("push-task", "--title", "hello")["id"]
+        done = lambda: call("show-task", "--task-id", task_id)["status"] == "completed"  # noqa: E731
+        wait_until(done, 30, "the task completed by a run worker")
+        assert call("down", "--timeout", "5s")["supervisor"] == "stopped"
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_transition_table_lets_only_the_claimer_leave_blocked_for_work() -> None:
+    from claude_orchestrator.errors import TaskStateError
+    from claude_orchestrator.zk.taskmodel import (
+        OWNER_ACTIONS,
+        Action,
+        Change,
+        apply,
+        new_record,
+        unblock_action,
+    )
+
+    rec = new_record({"title": "t"}, "task-0000000001", "op", "t0")
+    rec = apply(rec, Change(Action.CLAIM, by="j", at="t1", claimer="j-1"))
+    blocked = apply(rec, Change(Action.BLOCK, by="j-1", at="t2", reason="why"))
+    assert {Action.COMPLETE, Action.RESUME} <= OWNER_ACTIONS  # fenced: the claimer only
+    assert unblock_action(blocked, "j-1") is Action.RESUME
+    assert unblock_action(blocked, "b-2") is Action.UNBLOCK
+    assert unblock_action(blocked, None) is Action.UNBLOCK
+    resumed = apply(blocked, Change(Action.RESUME, by="j-1", at="t3"))
+    assert (resumed["status"], resumed["claimed_by"], resumed["started_at"]) == (
+        "in_progress",
+        "j-1",
+        "t3",
+    )
+    assert apply(blocked, Change(Action.COMPLETE, by="j-1", at="t3"))["status"] == "completed"
+    with pytest.raises(TaskStateError):
+        apply(blocked, Change(Action.FAIL, by="j-1", at="t3"))  # other paths unchanged
+    with pytest.raises(TaskStateError):
+        apply(resumed, Change(Action.RESUME, by="j-1", at="t4"))

@@ -92,7 +92,7 @@ def _waiter(name: str, proc: subprocess.Popen[bytes], on_exit: Callable[[Reaped]
 
 def is_supervisor(pid: int) -> bool:
     """Whether ``pid`` is a live supervisor of ours: running (a zombie has exited), owned
-    by our user, and our CLI's ``up`` or ``leader`` - not whatever reused the pid."""
+    by our user, and our CLI's ``up``, ``leader`` or ``run`` - not whatever reused the pid."""
     import psutil
 
     if pid <= 0 or pid == os.getpid():
@@ -105,7 +105,7 @@ def is_supervisor(pid: int) -> bool:
     except psutil.Error:
         return False
     ours = any(_is_our_cli(arg) for arg in argv[:3])
-    return ours and ("up" in argv or "leader" in argv)
+    return ours and any(verb in argv for verb in ("up", "leader", "run"))
 
 
 def _is_our_cli(arg: str) -> bool:
