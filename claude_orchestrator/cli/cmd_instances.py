@@ -89,10 +89,38 @@ def register(
         lease_s = parse_duration(lease)
     except ValueError as exc:
         raise UsageError(f"--lease: {exc}") from exc
+    if lease_s < MIN_LEASE_S:
+        raise UsageError(f"--lease: must be at least {MIN_LEASE_S:g}s, got {lease!r}")
     reg = Registration(name, role, work_dir or os.getcwd(), session_bound=False, lease_s=lease_s)
-    inst = app.team.registry.register(reg, app.now())
+    inst = _reuse_own(app, reg) or app.team.registry.register(reg, app.now())
     _update_config(_config_path(app, False), {"instance_id": inst["id"], "team": app.settings.team})
     app.emit(inst)
+
+
+#: a shorter lease would expire between two commands of a hand-driven session
+MIN_LEASE_S = 1.0
+
+
+def _reuse_own(app: App, reg: Any) -> dict[str, Any] | None:
+    """Registering again under the name our own saved instance holds (same role, still
+    alive) renews that instance instead of refusing the name as taken."""
+    from kazoo.exceptions import NoNodeError
+
+    from claude_orchestrator.zk.codec import iso
+    from claude_orchestrator.zk.registry import is_alive
+
+    iid, registry, now = app.settings.instance_id, app.team.registry, app.now()
+    try:
+        holder = app.team.client.get(registry.paths.name(reg.name))[0].decode()
+    except NoNodeError:
+        return None
+    inst = registry.find(holder) if holder == iid else None
+    if inst is None or inst.get("role") != reg.role or not inst.get("lease_s"):
+        return None
+    if not is_alive(inst, now):
+        return None
+    lease = {"lease_s": reg.lease_s, "lease_expires_at": iso(now + reg.lease_s)}
+    return registry.heartbeat(holder, now, None, {**lease, "work_dir": reg.work_dir})
 
 
 @click.command("unregister")

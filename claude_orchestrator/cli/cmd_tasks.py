@@ -48,8 +48,28 @@ def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
         fields["depends_on"] = _id_list(fields["depends_on"]) or None
         specs = [validate_spec(fields, "push-task")]
     quota = app.settings.team_config.max_task_bytes
+    _check_assignees(app, specs)
     pushed = push(app.team.tasks, specs, app.author(), app.now(), quota)
     app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
+
+
+def _check_assignees(app: App, specs: list[dict[str, Any]]) -> None:
+    """With a team file, a task assigned to a name that is neither one of its workers nor a
+    registered instance would wait forever: refuse it (role:ROLE is not checked)."""
+    team_file = app.settings.team_file
+    if team_file is None:
+        return
+    workers = {w.name for w in app.settings.team_config.workers}
+    for spec in specs:
+        name = spec.get("assignee")
+        if not name or name.startswith("role:") or name in workers:
+            continue
+        if app.team.client.exists(app.team.registry.paths.name(name)) is None:
+            known = ", ".join(sorted(workers)) or "none"
+            raise UsageError(
+                f"--assignee: no worker '{name}' in {team_file} (workers: {known}) and no "
+                "registered instance of that name; the task would wait forever"
+            )
 
 
 def _id_list(values: tuple[str, ...]) -> list[str]:

@@ -18,12 +18,13 @@ from typing import Any
 from claude_orchestrator.conf.names import is_valid_name
 from claude_orchestrator.conf.team import DEFAULT_MAX_TASK_BYTES
 from claude_orchestrator.errors import (
+    ConflictError,
     NotFoundError,
     PartialWriteError,
     SizeLimitError,
     UsageError,
 )
-from claude_orchestrator.zk.codec import check_size, encode, iso, token
+from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.quota import admit, read_usage, usage_data
 from claude_orchestrator.zk.taskmodel import (
     TASK_ID_RE,
@@ -189,20 +190,35 @@ def _plan(specs: list[dict[str, Any]], sizes: list[tuple[int, int]]) -> list[lis
 
 
 def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
-    """Every task id named in depends_on exists (one pipelined exists() each)."""
+    """Every task id named in depends_on exists and can still complete: a cancelled or
+    failed dependency would leave the new task waiting forever (one pipelined get() each)."""
+    from kazoo.exceptions import NoNodeError
+
     named = {
         dep: _where(spec, n)
         for n, spec in enumerate(specs, 1)
         for dep in spec.get("depends_on", [])
         if not LOCAL_REF.match(dep)
     }
-    pending = [(dep, store.client.exists_async(store.paths.record(dep))) for dep in named]
+    pending = [(dep, store.client.get_async(store.paths.record(dep))) for dep in named]
     for dep, result in pending:
-        if result.get() is None:
+        try:
+            status = decode(result.get()[0], store.paths.record(dep)).get("status")
+        except NoNodeError:
             raise NotFoundError(
                 f"{named[dep]}: depends on {dep}, which is not a task of team "
                 f"'{store.paths.team}'; nothing was pushed"
+            ) from None
+        if status in DEAD_ENDS:
+            hint = "retry it first with 'task-retry'" if status == "failed" else "it never runs"
+            raise ConflictError(
+                f"{named[dep]}: depends on {dep}, which is {status} and so will never "
+                f"complete ({hint}); nothing was pushed"
             )
+
+
+#: states a dependency never completes from without someone acting on it
+DEAD_ENDS = (TaskStatus.CANCELLED.value, TaskStatus.FAILED.value)
 
 
 def _admit(store: TaskStore, adding: int, quota: int) -> int:

@@ -192,8 +192,8 @@ def _finish(target: TaskStatus) -> Any:
         rec["finished_at"] = ch.at
         if ch.result is not None:
             rec["result"] = ch.result
-        if ch.reason is not None:
-            rec["reason"] = ch.reason
+        if ch.reason is not None or target is TaskStatus.COMPLETED:
+            rec["reason"] = ch.reason  # a completed task keeps no stale block reason
         return target
 
     return effect
