@@ -302,3 +302,24 @@ def test_transition_table_lets_only_the_claimer_leave_blocked_for_work() -> None
         apply(blocked, Change(Action.FAIL, by="j-1", at="t3"))  # other paths unchanged
     with pytest.raises(TaskStateError):
         apply(resumed, Change(Action.RESUME, by="j-1", at="t4"))
+
+
+def test_every_command_the_skill_file_names_takes_the_flags_it_shows() -> None:
+    import re
+
+    import click
+
+    from claude_orchestrator.cli.main import cli
+    from claude_orchestrator.cli.skill import SKILL
+
+    ctx = click.Context(cli)
+    shown = re.findall(r"`(?:claude-orchestrator )?([a-z][a-z-]+)((?: [^`]*)?)`", SKILL)
+    checked = 0
+    for name, rest in shown:
+        command = cli.get_command(ctx, name)
+        if command is None:
+            continue  # a word in backticks, not a command (CO_TASK_ID and the like)
+        flags = {f for p in command.params for f in [*p.opts, *p.secondary_opts]}
+        assert set(re.findall(r"--[a-z-]+", rest)) <= flags, (name, rest)
+        checked += 1
+    assert checked >= 10

@@ -17,10 +17,14 @@ Every command prints JSON. Your identity and task come from the environment
 
 - Report progress: `claude-orchestrator task-block --reason "…"` when you cannot go on,
   `claude-orchestrator complete-task --result "…"` when done, `task-fail --reason "…"` on failure.
+  A task you blocked is still yours: once you have your answer, `task-unblock` takes it back
+  in progress, or `complete-task` finishes it.
 - New work for the team: `claude-orchestrator push-task --title "…" --description "…"`
-  (`--assignee NAME` or `--assignee role:ROLE`, `--depends-on TASK_ID`).
-- Talk: `send-message --to-name NAME -m "…"`, `request-help -m "…"`, `poll-messages`.
-- Shared notes: `set-context --key K --value V`, `get-context --key K`.
+  (`--assignee NAME` or `--assignee role:ROLE`, `--depends-on TASK_ID[,TASK_ID…]`).
+- Talk: `send-message --to-name NAME --content "…"`,
+  `request-help --question "…" --context "…"`, `poll-messages`, `wait-for-message`.
+- Shared notes: `set-context --key K --value V`, `get-context --key K`,
+  `watch-context --key K` (waits for the next change; `watch-tasks` likewise).
 """
 
 
