@@ -193,3 +193,37 @@ def test_ctrl_c_in_a_watch_exits_130_quietly(co: Cli, args: tuple[str, ...]) -> 
     code, err = interrupt(co, *args)
     assert code == 130, (code, err)
     assert "Aborted" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["restart", "reload"])
+def test_restart_and_reload_with_no_supervisor_fail_at_once(
+    co: Cli, zk_hosts: str, command: str
+) -> None:
+    (co.cwd / "team.toml").write_text(
+        f'[team]\nname = "test"\nzookeeper = "{zk_hosts}"\ninsecure = true\n'
+        '[[worker]]\nname = "ann"\n'
+    )
+    co.ok("push-task", "--title", "t")  # the team exists; only its supervisor is missing
+    started = time.monotonic()
+    r = co.binary(command)
+    assert time.monotonic() - started < 5
+    assert_clean_error(r.code, r.err, 1, "no supervisor is running for team 'test'", "'up'")
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "says"),
+    [
+        ("restart", 1, "no supervisor is running"),
+        ("reload", 1, "no supervisor is running"),
+        ("show-task", 4, "embedded server is not running"),
+    ],
+)
+def test_commands_on_a_stopped_embedded_team_say_so_at_once(
+    co: Cli, command: str, code: int, says: str
+) -> None:
+    (co.cwd / "team.toml").write_text('[team]\nname = "x"\n[[worker]]\nname = "ann"\n')
+    started = time.monotonic()
+    extra = ["--task-id", "task-0000000001"] if command == "show-task" else []
+    r = co.binary("--connect-timeout", "20s", command, *extra, ZK_HOSTS="")
+    assert time.monotonic() - started < 5
+    assert_clean_error(r.code, r.err, code, says)

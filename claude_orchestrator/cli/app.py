@@ -34,6 +34,9 @@ SWEEPING_COMMANDS = frozenset(
     }
 )
 
+#: commands that handle a stopped embedded server themselves (the rest are refused at once)
+OWN_SERVER_COMMANDS = frozenset({"up", "down", "leader", "fix-acls", "ps", "run"})
+
 #: commands that only read: they never create a team's tree, and an unknown team is an error
 READ_ONLY_COMMANDS = frozenset(
     {
@@ -118,7 +121,7 @@ class App:
         from claude_orchestrator.errors import ZkUnavailableError
 
         s, command = self.settings, self.ctx.find_root().invoked_subcommand
-        stopped = s.embedded and not s.embedded_running and command not in TEAM_IDENTITY_COMMANDS
+        stopped = s.embedded and not s.embedded_running and command not in OWN_SERVER_COMMANDS
         if stopped and (hint := self._embedded_hint()):
             raise ZkUnavailableError(hint.strip(" ()"))
 

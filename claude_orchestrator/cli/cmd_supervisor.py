@@ -94,8 +94,9 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
 
 
 def _control(app: App, command: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
-    from claude_orchestrator.supervisor.control import ControlClient
+    from claude_orchestrator.supervisor.control import ControlClient, require_supervisor
 
+    require_supervisor(app.team.client, app.settings.team)  # none at all: say so at once
     reply = ControlClient(app.team.client, app.settings.team).request(command, args, timeout)
     if "error" in reply:
         raise OrchestratorError(str(reply["error"]))

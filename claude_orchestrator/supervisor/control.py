@@ -50,6 +50,25 @@ class NoSupervisorError(OrchestratorError):
     """No supervisor answered a control request in time."""
 
 
+def require_supervisor(client: KazooClient, team: str) -> None:
+    """NoSupervisorError at once when no supervisor of ``team`` is alive anywhere: no
+    leader node and no published snapshot (both are ephemeral: they go with their process)."""
+    from kazoo.exceptions import NoNodeError
+
+    paths = TeamPaths(team)
+    if client.exists(paths.leader) is not None:
+        return
+    try:
+        if client.get_children(f"{paths.root}/supervisors"):
+            return
+    except NoNodeError:
+        pass
+    raise NoSupervisorError(
+        f"no supervisor is running for team '{team}' (no leader, no published snapshot): "
+        "start the team with 'up'"
+    )
+
+
 def control_folder(team: str, host: str) -> str:
     return f"{TeamPaths(team).root}/control/{host}"
 
