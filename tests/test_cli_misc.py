@@ -59,7 +59,8 @@ def test_dismiss_and_wait_timeout(co: Cli) -> None:
     sent = co.ok("send-message", "--to", a, "-m", "x")["messages"][0]
     assert co.ok("dismiss-message", "--message-id", sent["id"])["status"] == "dismissed"
     assert co("dismiss-message", "--message-id", sent["id"]).code == 1
-    assert co.ok("wait-for-message", "--timeout", "0.2s") == {"status": "timeout", "messages": []}
+    waited = co.ok("wait-for-message", "--timeout", "0.2s")
+    assert waited["status"] == "timeout" and waited["messages"] == []
 
 
 def test_context_set_get_cas_delete(co: Cli) -> None:

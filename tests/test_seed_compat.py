@@ -63,14 +63,27 @@ def test_request_help_takes_question_and_context(co: Cli) -> None:
     args = ("request-help", "--question", "how?", "--context", "tried X")
     assert co.ok(*args, "-i", jerry)["sent_to"] == [bob]
     msg = co.ok("poll-messages", "-i", bob)[0]
-    assert msg["type"] == "help" and msg["content"] == "how?\n\nContext: tried X"
+    assert msg["type"] == "help" and msg["content"] == "how?\n\nContext:\ntried X"
 
 
 def test_delete_message_is_dismiss_message(co: Cli) -> None:
     bob = register(co, "bob")
     mid = co.ok("send-message", "--to", bob, "-m", "x")["messages"][0]["id"]
-    assert co.ok("delete-message", "--message-id", mid, "-i", bob)["status"] == "dismissed"
+    out = co.ok("delete-message", "--message-id", mid, "-i", bob)
+    assert out["status"] == "dismissed" and out["message_id"] == mid
     assert co.ok("poll-message", "-i", bob) == []
+    waited = co.ok("wait-for-message", "--timeout", "0.1s", "-i", bob)
+    assert waited["status"] == "timeout" and waited["message"]
+
+
+def test_to_name_takes_the_seeds_at_name_and_all(co: Cli) -> None:
+    bob, tom = register(co, "bob"), register(co, "tom")
+    assert co.ok("send-message", "--to-name", "@bob", "--content", "x")["sent_to"] == [bob]
+    assert sorted(co.ok("send-message", "--to-name", "all", "--content", "y")["sent_to"]) == sorted(
+        [bob, tom]
+    )
+    out = co.ok("unregister", "-i", bob)
+    assert out["status"] == "unregistered" and out["instance_id"] == bob
 
 
 def test_context_keys_and_delete_answer_as_the_seed(co: Cli) -> None:

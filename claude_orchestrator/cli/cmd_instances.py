@@ -135,7 +135,8 @@ def unregister(app: App) -> None:
     released = [rec["id"] for rec in given]
     inst = app.team.registry.unregister(iid)
     _forget_instance(app, iid)
-    app.emit({"id": iid, "name": inst["name"], "status": "unregistered", "released": released})
+    out = {"id": iid, "instance_id": iid, "name": inst["name"], "status": "unregistered"}
+    app.emit({**out, "released": released})
 
 
 def _forget_instance(app: App, iid: str) -> None:

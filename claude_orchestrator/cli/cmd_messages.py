@@ -18,7 +18,12 @@ _message = click.option(
 
 @click.command("send-message")
 @click.option("--to", "to_id", metavar="ID", help="One instance, by id.")
-@click.option("--to-name", metavar="NAME", help="One instance, by name.")
+@click.option(
+    "--to-name",
+    metavar="NAME",
+    callback=lambda _c, _p, v: v[1:] if v and v.startswith("@") else v,
+    help="One instance, by name ('@NAME' too; 'all' is --broadcast, as in the seed).",
+)
 @click.option("--to-role", metavar="ROLE", help="Every live instance of a role.")
 @click.option("--broadcast", is_flag=True, help="Every live instance.")
 @click.option("--type", "kind", default="info", show_default=True, help="Message type.")
@@ -35,6 +40,8 @@ def send_message(
     message: str,
 ) -> None:
     """Send a message to an instance, a role, or everyone."""
+    if to_name is not None and to_name.lower() == "all":
+        to_name, broadcast = None, True
     chosen = [x for x in (to_id, to_name, to_role, broadcast or None) if x]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --to, --to-name, --to-role, --broadcast")
@@ -96,7 +103,7 @@ def request_help(app: App, message: str, context: str | None) -> None:
     recipients = [i for i in app.team.registry.ids() if i != me]
     text = read_text(message) or ""
     if context:
-        text = f"{text}\n\nContext: {context}"
+        text = f"{text}\n\nContext:\n{context}"
     _send(app, recipients, "help", text)
 
 
@@ -124,7 +131,10 @@ def wait_for_message(app: App, timeout: str) -> None:
         raise UsageError(f"--timeout: {exc}") from exc
     iid = app.require_instance("wait-for-message")
     got = app.team.inboxes.wait(iid, iid, seconds, app.now)
-    app.emit({"status": "received" if got else "timeout", "messages": got})
+    if got:
+        app.emit({"status": "received", "messages": got})
+    else:
+        app.emit({"status": "timeout", "message": "No messages received.", "messages": []})
 
 
 @click.command("dismiss-message")
@@ -134,7 +144,7 @@ def wait_for_message(app: App, timeout: str) -> None:
 def dismiss_message(app: App, message_id: str) -> None:
     """Delete a message from your inbox."""
     iid = app.require_instance("dismiss-message")
-    app.emit(app.team.inboxes.dismiss(iid, message_id))
+    app.emit({**app.team.inboxes.dismiss(iid, message_id), "message_id": message_id})
 
 
 COMMANDS: list[Any] = [
