@@ -19,10 +19,10 @@ def add(team: Team, title: str) -> TaskRecord:
     return push(team.tasks, [validate_spec({"title": title}, "test")], "op", time.time())[0]
 
 
-def jerry(team: Team) -> Actor:
-    reg = Registration("jerry", "developer", "/tmp", session_bound=True, lease_s=120)
+def jerry(team: Team, name: str = "jerry") -> Actor:
+    reg = Registration(name, "developer", "/tmp", session_bound=True, lease_s=120)
     inst = team.registry.register(reg, time.time())
-    return Actor(label=inst["id"], instance_id=inst["id"], name="jerry", role="developer")
+    return Actor(label=inst["id"], instance_id=inst["id"], name=name, role="developer")
 
 
 def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: object) -> None:
@@ -95,3 +95,12 @@ def test_watch_folders_calls_back_when_a_task_moves(team: Team) -> None:
     add(team, "t")
     claim(team.tasks, jerry(team), time.time(), spread=1)
     wait_until(fired.is_set, 5, "a call after the claim")
+
+
+def test_feed_sees_a_task_recovered_and_claimed_again_between_two_scans(team: Team) -> None:
+    feed, task, actor = claimed(team, "twice")
+    feed.scan(team.tasks)
+    team.tasks.recover(task["id"], actor.label, time.time(), "recovered: jerry is gone")
+    claim(team.tasks, jerry(team, "bob"), time.time(), spread=1)  # same entry in active/
+    lines = feed.scan(team.tasks)
+    assert [(e.kind, e.worker) for e in lines] == [("recovered", "jerry"), ("claimed", "bob")]

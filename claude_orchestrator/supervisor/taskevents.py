@@ -6,12 +6,11 @@ a task claimed and completed between two snapshots still shows both, each once,
 at the time it happened. What changed is found without reading every record: the
 entries of the state folders (``active``, ``blocked``, ``failed``, ``completed``,
 ``cancelled``) are listed in one round trip, and only the tasks whose entry moved
-(arrived, left, or changed folder) since the last scan are read. A child watch on
-those folders asks the loop for a publish (and so a scan) as soon as one changes.
-
-Known gap, documented in docs/supervisor.md: a task recovered and claimed again
-between two scans stays in ``active`` and is noticed at its next move; its events
-then appear, late, with their own times.
+(arrived, left, or changed folder) since the last scan are read, and the active
+tasks whose record version changed (one pipelined ``exists`` for all of them: a task
+recovered and claimed again between two scans never leaves ``active``). A child
+watch on those folders asks the loop for a publish (and so a scan) as soon as one
+changes.
 
 Runs on the ZooKeeper lane (the scan) and kazoo's event thread (the watch, which
 only calls back). SUSPENDED: the scan waits in its kazoo call like every lane job.
@@ -88,6 +87,7 @@ class TaskEventFeed:
     def __init__(self, since: float | None = None) -> None:
         self.since = time.time() if since is None else since
         self.where: dict[str, str] | None = None  # index entry -> watched folder
+        self.versions: dict[str, int] = {}  # active task id -> its record's version
         self.marks: OrderedDict[str, float] = OrderedDict()  # task id -> last emitted at
 
     def scan(self, store: Any) -> list[EventLine]:
@@ -97,11 +97,18 @@ class TaskEventFeed:
         listings = store.entries_of([store.paths.state_folder(n) for n in WATCHED])
         where = {e: name for name, entries in zip(WATCHED, listings, strict=True) for e in entries}
         before, self.where = self.where, where
+        active = [task_id_of_entry(e) for e, name in where.items() if name == "active"]
+        versions, self.versions = self.versions, _versions(store, active)
         if before is None:  # the first listing is the baseline: nothing has moved yet
             return []
-        moved = [e for e in where.keys() | before.keys() if where.get(e) != before.get(e)]
+        moved = {
+            task_id_of_entry(e)
+            for e in where.keys() | before.keys()
+            if where.get(e) != before.get(e)
+        }
+        moved |= {t for t, v in self.versions.items() if versions.get(t, v) != v}
         found: list[EventLine] = []
-        for task_id in sorted({task_id_of_entry(e) for e in moved}):
+        for task_id in sorted(moved):
             found += self._new_events(store, task_id)
         return sorted(found, key=lambda line: line.at)
 
@@ -119,6 +126,17 @@ class TaskEventFeed:
             while len(self.marks) > MARKS_KEPT:
                 self.marks.popitem(last=False)
         return lines
+
+
+def _versions(store: Any, task_ids: list[str]) -> dict[str, int]:
+    """Each task's record version, in one round trip (pipelined); gone ones left out."""
+    pending = [(t, store.client.exists_async(store.paths.record(t))) for t in task_ids]
+    out = {}
+    for task_id, result in pending:
+        stat = result.get()
+        if stat is not None:
+            out[task_id] = stat.version
+    return out
 
 
 def watch_folders(client: Any, store: Any, changed: Callable[[], None]) -> None:
