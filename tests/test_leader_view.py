@@ -80,3 +80,18 @@ def test_ps_shows_a_silent_supervisor_s_workers_as_unknown_with_the_snapshot_age
         assert "frozen-host (pid 4242) stopped publishing" in text and "2m0" in text
     finally:
         disconnect(client)
+
+
+def test_a_short_task_shows_claimed_and_completed_once_each(project: Project) -> None:
+    project.ok("up", "-d")
+    tid = project.ok("push-task", "--title", "quick")["id"]
+    log = project.root / ".claude-orchestrator/logs/supervisor.log"
+
+    def lines() -> list[str]:
+        return [line for line in log.read_text().splitlines() if f" {tid}" in line]
+
+    wait_until(lambda: any(" completed " in line for line in lines()), 30, "completed event")
+    kinds = [line.split()[1] for line in lines()]
+    assert kinds == ["claimed", "completed"]
+    assert all(" w1 " in line or " w2 " in line for line in lines())
+    project.ok("down")
