@@ -216,18 +216,18 @@ def test_follow_and_once_are_one_switch(co: Cli) -> None:
 
 
 def test_run_names_the_seeds_workers() -> None:
-    assert run_worker_names(1) == [("planner", "planner")]
+    assert run_worker_names(1) == [("Tom", "planner")]
     names = run_worker_names(7)
-    assert [n for n, _ in names] == [
-        "planner",
-        "builder",
-        "verifier",
-        "reviewer",
-        "accepter",
-        "builder-2",
-        "builder-3",
+    assert names == [
+        ("Tom", "planner"),
+        ("Jerry", "builder"),
+        ("Lucy", "verifier"),
+        ("Thomas", "reviewer"),
+        ("Jack", "accepter"),
+        ("Lisa", "builder"),
+        ("Alice", "builder"),
     ]
-    assert [r for _, r in names[4:]] == ["accepter", "builder", "builder"]
+    assert run_worker_names(22)[-2:] == [("worker-21", "builder"), ("worker-22", "builder")]
 
 
 def test_run_refuses_beside_a_team_file_and_asks_without_y(tmp_path: Path) -> None:
@@ -270,11 +270,11 @@ def test_run_brings_up_the_seeds_workers_here_without_a_team_file(tmp_path: Path
 
         def up() -> dict[str, Any]:
             rows = {r["name"]: r for r in call("ps", "--json")}
-            ok = all(rows.get(n, {}).get("state") == "running" for n in ("planner", "builder"))
+            ok = all(rows.get(n, {}).get("state") == "running" for n in ("Tom", "Jerry"))
             return rows if ok else {}
 
-        rows = wait_until(up, 30, "planner and builder running")
-        assert (rows["planner"]["role"], rows["builder"]["role"]) == ("planner", "builder")
+        rows = wait_until(up, 30, "Tom and Jerry running")
+        assert (rows["Tom"]["role"], rows["Jerry"]["role"]) == ("planner", "builder")
         task_id = call("push-task", "--title", "hello")["id"]
         done = lambda: call("show-task", "--task-id", task_id)["status"] == "completed"  # noqa: E731
         wait_until(done, 30, "the task completed by a run worker")

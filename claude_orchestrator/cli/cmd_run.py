@@ -17,16 +17,39 @@ from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options
 from claude_orchestrator.errors import OrchestratorError, UsageError
 
-#: the seed's workers, in order; past these every worker is another builder
+#: the seed's roles, in order; past these every worker is another builder
 SEED_ROLES = ("planner", "builder", "verifier", "reviewer", "accepter")
+#: the seed's names, in order (its ``run`` took them the same way); past these, worker-N
+SEED_NAMES = [
+    "Tom",
+    "Jerry",
+    "Lucy",
+    "Thomas",
+    "Jack",
+    "Lisa",
+    "Alice",
+    "Bob",
+    "Charlie",
+    "Diana",
+    "Edward",
+    "Fiona",
+    "George",
+    "Helen",
+    "Ivan",
+    "Julia",
+    "Kevin",
+    "Linda",
+    "Mike",
+    "Nancy",
+]
 MAX_WORKERS = 32
 
 
 def run_worker_names(count: int) -> list[tuple[str, str]]:
-    """(name, role) of the first ``count`` workers: the seed's five, then builder-2, …"""
-    out = [(role, role) for role in SEED_ROLES[:count]]
-    out += [(f"builder-{n}", "builder") for n in range(2, count - len(SEED_ROLES) + 2)]
-    return out
+    """(name, role) of the first ``count`` workers: Tom the planner, Jerry the builder, …"""
+    names = [*SEED_NAMES, *(f"worker-{n}" for n in range(len(SEED_NAMES) + 1, count + 1))]
+    roles = [*SEED_ROLES, *["builder"] * max(0, count - len(SEED_ROLES))]
+    return list(zip(names[:count], roles[:count], strict=True))
 
 
 def run_team(team: Any, count: int) -> Any:
