@@ -336,3 +336,11 @@ def test_every_command_the_skill_file_names_takes_the_flags_it_shows() -> None:
         assert set(re.findall(r"--[a-z-]+", rest)) <= flags, (name, rest)
         checked += 1
     assert checked >= 10
+
+
+def test_the_seeds_zk_hosts_flag_and_a_bare_seconds_timeout(co: Cli) -> None:
+    hosts = co.env["ZK_HOSTS"]
+    bob = register(co, "bob")
+    out = co.ok("--zk-hosts", hosts, "wait-for-message", "--timeout", "0", ZK_HOSTS="")
+    assert out["status"] == "timeout"
+    assert co.ok("heartbeat", "--zk-hosts", hosts, "-i", bob, ZK_HOSTS="")["status"] == "ok"

@@ -34,6 +34,7 @@ GLOBAL_OPTIONS = [
     _opt(
         "-z",
         "--zookeeper",
+        "--zk-hosts",  # the seed's name
         key="zookeeper",
         metavar="HOSTS",
         help="ZooKeeper hosts (env ZK_HOSTS; default: the team's server, else 127.0.0.1:2181).",
