@@ -344,3 +344,38 @@ def test_the_seeds_zk_hosts_flag_and_a_bare_seconds_timeout(co: Cli) -> None:
     out = co.ok("--zk-hosts", hosts, "wait-for-message", "--timeout", "0", ZK_HOSTS="")
     assert out["status"] == "timeout"
     assert co.ok("heartbeat", "--zk-hosts", hosts, "-i", bob, ZK_HOSTS="")["status"] == "ok"
+
+
+def test_the_seeds_readme_session_runs(zk_hosts: str, tmp_path: Path) -> None:
+    """Tom leads, Jerry builds, Bob tests — each in his own checkout, the seed's commands
+    as its README gives them (task ids are taken from the output: ours start at 1)."""
+    tom, jerry, bob = (Cli(zk_hosts, tmp_path / n) for n in ("tom", "jerry", "bob"))
+    for who in (tom, jerry, bob):
+        who.cwd.mkdir()
+    assert tom.ok("setup", "--leader", "--name", "Tom")["status"] == "configured"
+    jerry.ok("setup", "--name", "Jerry", "--role", "developer")
+    bob.ok("setup", "--name", "Bob", "--role", "tester")
+    assert jerry.ok("register")["name"] == "Jerry" and bob.ok("register")["role"] == "tester"
+    login = tom.ok(
+        "push-task",
+        "--title",
+        "Implement POST /api/auth/login",
+        "--description",
+        "Email+password login, return JWT.",
+        "--priority",
+        "0",
+    )["id"]
+    claimed = jerry.ok("claim-task")
+    assert claimed["id"] == login and claimed["status"] == "claimed"
+    jerry.ok("task-block", "--task-id", login, "--reason", "Waiting for API key")
+    key = "API key is in 1Password: auth/third-party/google-oauth"
+    assert tom.ok("send-message", "--to-name", "Jerry", "--content", key)["message_count"] == 1
+    assert [m["content"] for m in jerry.ok("poll-message")] == [key]
+    done = jerry.ok("complete-task", "--task-id", login, "--result", "PR #42 — login endpoint")
+    assert done["status"] == "completed"
+    tests = tom.ok("push-task", "--title", "Test login")["id"]
+    assert bob.ok("claim-task")["id"] == tests
+    bob.ok("task-fail", "--task-id", tests, "--reason", "Test environment unavailable")
+    again = bob.ok("task-retry", "--task-id", tests)
+    assert again["status"] == "pending" and again["retry_count"] == 1
+    assert [t["id"] for t in tom.ok("poll-task", "--status", "pending")] == [tests]
