@@ -186,6 +186,9 @@ def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> Non
 
     wait_until(fatal, 60, "the crash loop to reach fatal")
     assert "backoff" in seen
+    # the cause is where the user looks, not only in logs/bad.log
+    why = str(project.ps()["bad"]["last_exit"])
+    assert why.startswith("exited 1: error: cannot execute") and "not-a-program" in why, why
     assert project.ps()["w1"]["state"] == "running"
     task = project.ok("list-tasks", "--assignee", "bad")[0]
     assert task["status"] == "pending" and task["retry_count"] == 0

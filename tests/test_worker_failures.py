@@ -103,3 +103,22 @@ def test_the_silent_fake_agent_prints_nothing(tmp_path: Path) -> None:
     )
     assert p.stdout == "", p.stdout
     assert json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])["argv"]
+
+
+def test_up_says_why_a_worker_is_down() -> None:
+    from claude_orchestrator.cli.cmd_supervisor import _state_why
+
+    assert _state_why("fatal", "exited 2: error: x") == "fatal (exited 2: error: x)"
+    assert _state_why("backoff", "exited 1") == "backoff (exited 1)"
+    assert _state_why("running", "exited 1") == "running"
+
+
+def test_the_exit_reason_is_the_last_error_line_of_the_log(tmp_path: Path) -> None:
+    from claude_orchestrator.supervisor.exitreason import exit_reason
+
+    log = tmp_path / "w.log"
+    assert exit_reason(2, log) == "exited 2"
+    log.write_text("t INFO w1 registered\nerror: old\nerror: cannot execute 'x'\nt INFO bye\n")
+    assert exit_reason(1, log) == "exited 1: error: cannot execute 'x'"
+    log.write_text("Traceback (most recent call last):\nValueError: boom\n")
+    assert exit_reason(-9, log) == "killed by SIGKILL: ValueError: boom"

@@ -285,10 +285,17 @@ def _print_up_again(app: App, pid: int, reply: dict[str, Any]) -> None:
 
     ready = read_json(ready_file(app.settings.state_dir)) or {}
     snaps = [s for s in read_snapshots(app.team.client, app.settings.team) if s.pid == pid]
-    states = {row.name: row.state for snap in snaps for row in rows_as_known(snap, time.time())}
+    rows = [row for snap in snaps for row in rows_as_known(snap, time.time())]
+    text = not app.settings.json_output  # JSON keeps the bare state; last_exit is in ps
+    states = {r.name: _state_why(r.state, r.last_exit) if text else r.state for r in rows}
     states.update({name: "starting" for name in reply.get("started", [])})
     hosts = snaps[0].zookeeper if snaps else ready.get("hosts", "")
     _print_up(app, {**reply, "pid": pid, "hosts": hosts, "workers": states})
+
+
+def _state_why(state: str, last_exit: str | None) -> str:
+    """A worker that is down says why: ``fatal (exited 2: error: …)``."""
+    return f"{state} ({last_exit})" if state in ("fatal", "backoff") and last_exit else state
 
 
 def _print_reply(app: App, reply: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from claude_orchestrator.conf.team import TeamConfig, WorkerSpec
 from claude_orchestrator.spawn.kill import kill_group, kill_session, signal_group
 from claude_orchestrator.supervisor import events as ev
+from claude_orchestrator.supervisor.exitreason import exit_reason
 from claude_orchestrator.supervisor.policy import Exit
 from claude_orchestrator.supervisor.procs import (
     Reaped,
@@ -112,7 +113,7 @@ class WorkerPool:
             "CO_INSTANCE_ID": "",
             **({"CO_ZK_AUTH": self.cfg.auth} if self.cfg.auth else {}),  # the team's own
         }
-        log_path = self.cfg.team.state_dir / "logs" / f"{slot.name}.log"
+        log_path = self.log_path(slot.name)
         slot.proc = spawn(
             slot.name, argv, self.cfg.team.root, env, log_path, lambda r: self.post(ev.ChildExit(r))
         )
@@ -148,6 +149,10 @@ class WorkerPool:
         self.run_files.write_workers(self.slots)
 
     # -- reaping ---------------------------------------------------------------
+    def log_path(self, name: str) -> Path:
+        """Where worker ``name``'s stderr goes (``logs/<name>.log``)."""
+        return self.cfg.team.state_dir / "logs" / f"{name}.log"
+
     def on_child_exit(self, r: Reaped) -> None:
         slot = self.slots.get(r.name)
         if slot is None or slot.pid != r.pid:
@@ -160,7 +165,11 @@ class WorkerPool:
         requested = slot.state is S.STOPPING
         uptime = r.at - (slot.started_mono or r.at)
         slot.proc, slot.stop_deadline = None, None
-        slot.last_exit = describe_returncode(r.returncode)
+        slot.last_exit = (
+            describe_returncode(r.returncode)
+            if requested
+            else exit_reason(r.returncode, self.log_path(slot.name))
+        )
         decision = slot.tracker.on_exit(Exit(r.exit_code, r.signal, uptime, requested), time.time())
         if requested:
             slot.move(S.STOPPED)  # STOPPING -> STOPPED: the stop we asked for
