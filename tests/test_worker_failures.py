@@ -122,3 +122,25 @@ def test_the_exit_reason_is_the_last_error_line_of_the_log(tmp_path: Path) -> No
     assert exit_reason(1, log) == "exited 1: error: cannot execute 'x'"
     log.write_text("Traceback (most recent call last):\nValueError: boom\n")
     assert exit_reason(-9, log) == "killed by SIGKILL: ValueError: boom"
+
+
+def test_an_up_d_that_fails_leaves_no_pid_file(tmp_path: Path) -> None:
+    from tests.test_cli_failures import free_port
+
+    unreachable = f'zookeeper = "127.0.0.1:{free_port()}"\ninsecure = true\n'
+    (tmp_path / "team.toml").write_text(
+        TEAM.replace('name = "sup"\n', f'name = "sup"\n{unreachable}')
+    )
+    r = subprocess.run(
+        [BIN, "up", "-d"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 1 and "the supervisor exited" in r.stderr, r.stderr
+    assert "connection refused" in r.stderr
+    run_dir = tmp_path / ".claude-orchestrator" / "run"
+    assert not (run_dir / "supervisor.pid").exists()

@@ -87,7 +87,11 @@ class Supervisor(WorkerPool):
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
-        self.prepare()
+        try:
+            self.prepare()
+        except BaseException:
+            self._abandon_start()
+            raise
         try:
             self.bring_up(self.cfg.only)
             while not (self.stopping and self._all_stopped()):
@@ -160,6 +164,16 @@ class Supervisor(WorkerPool):
         )
         active = team.tasks.paths.state_folder("active")
         ChildrenWatch(team.client, active, lambda _c: self.post(ev.TasksChanged()))
+
+    def _abandon_start(self) -> None:
+        """prepare() failed before any worker started: leave no pid file or server of ours
+        behind (the workers file stays: it may name a crashed predecessor's workers)."""
+        team, self.team = self.team, None
+        if team is not None:
+            disconnect(team.client)
+        if self.embedded is not None and self.embedded.server is not None:
+            self.embedded.stop()  # started by us, not adopted
+        self.run_files.release_pid_file()
 
     def teardown(self) -> None:
         team, self.team = self.team, None

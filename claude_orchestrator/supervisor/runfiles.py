@@ -81,6 +81,11 @@ class RunFiles:
         ready_file(self.state_dir).unlink(missing_ok=True)
         write_private(supervisor_pid_file(self.state_dir), os.getpid())
 
+    def release_pid_file(self) -> None:
+        """Remove the pid file if it is ours (a start that failed)."""
+        if read_json(supervisor_pid_file(self.state_dir)) == os.getpid():
+            supervisor_pid_file(self.state_dir).unlink(missing_ok=True)
+
     def write_workers(self, slots: Mapping[str, Any]) -> None:
         table = {name: {"pid": slot.pid} for name, slot in slots.items() if slot.pid}
         write_private(workers_run_file(self.state_dir), table)
