@@ -38,6 +38,7 @@ def test_send_message_content_carries_the_seed_fields(co: Cli) -> None:
     assert out["sent_to"] == [jerry] and out["message_count"] == 1
     sent = out["messages"][0]
     assert set(sent) >= SEED_MESSAGE_FIELDS and sent["read"] is False
+    assert sent["type"] == "direct"
     got = co.ok("poll-messages", "-i", jerry)[0]
     assert set(got) >= SEED_MESSAGE_FIELDS
     assert (got["content"], got["from_instance"], got["from_name"], got["from_role"]) == (
@@ -79,9 +80,9 @@ def test_delete_message_is_dismiss_message(co: Cli) -> None:
 def test_to_name_takes_the_seeds_at_name_and_all(co: Cli) -> None:
     bob, tom = register(co, "bob"), register(co, "tom")
     assert co.ok("send-message", "--to-name", "@bob", "--content", "x")["sent_to"] == [bob]
-    assert sorted(co.ok("send-message", "--to-name", "all", "--content", "y")["sent_to"]) == sorted(
-        [bob, tom]
-    )
+    everyone = co.ok("send-message", "--to-name", "all", "--content", "y")
+    assert sorted(everyone["sent_to"]) == sorted([bob, tom])
+    assert {m["type"] for m in everyone["messages"]} == {"broadcast"}
     out = co.ok("unregister", "-i", bob)
     assert out["status"] == "unregistered" and out["instance_id"] == bob
 

@@ -26,7 +26,9 @@ _message = click.option(
 )
 @click.option("--to-role", metavar="ROLE", help="Every live instance of a role.")
 @click.option("--broadcast", is_flag=True, help="Every live instance.")
-@click.option("--type", "kind", default="info", show_default=True, help="Message type.")
+@click.option(
+    "--type", "kind", help="Message type (default, as the seed's: direct, or broadcast for many)."
+)
 @_message
 @global_options
 @pass_app
@@ -36,7 +38,7 @@ def send_message(
     to_name: str | None,
     to_role: str | None,
     broadcast: bool,
-    kind: str,
+    kind: str | None,
     message: str,
 ) -> None:
     """Send a message to an instance, a role, or everyone."""
@@ -49,6 +51,7 @@ def send_message(
         if value is not None:
             require_name(label, value)  # each becomes a node name
     recipients = _recipients(app, to_id, to_name, to_role)
+    kind = kind or ("direct" if to_id or to_name else "broadcast")
     _send(app, recipients, kind, read_text(message) or "")
 
 
