@@ -83,6 +83,13 @@ def test_non_utf8_arguments_are_refused(co: Cli, args: tuple[bytes, ...]) -> Non
     assert co.ok("list-tasks") == []
 
 
+def test_a_non_utf8_task_file_is_refused(co: Cli) -> None:
+    (co.cwd / "tasks.jsonl").write_bytes(b'{"title": "caf\xe9"}\n')
+    code, err = run_bytes(co, "push-task", "--from-file", "tasks.jsonl")
+    assert_clean_error(code, err, 2, "not valid UTF-8")
+    assert co.ok("list-tasks") == []
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -187,10 +194,13 @@ def test_ctrl_c_while_connecting_exits_130_quietly(co: Cli, silent_server: int) 
 
 
 @pytest.mark.parametrize(
-    "args", [("watch-context", "--key", "k"), ("watch-tasks",)], ids=["context", "tasks"]
+    "args",
+    [("watch-context", "--key", "k"), ("watch-tasks",), ("wait-for-message",)],
+    ids=["context", "tasks", "message"],
 )
 def test_ctrl_c_in_a_watch_exits_130_quietly(co: Cli, args: tuple[str, ...]) -> None:
-    code, err = interrupt(co, *args)
+    iid = co.ok("register", "--name", "w1")["id"]
+    code, err = interrupt(co, *args, CO_INSTANCE_ID=iid)
     assert code == 130, (code, err)
     assert "Aborted" not in err and "Traceback" not in err
 
