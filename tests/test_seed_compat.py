@@ -380,3 +380,11 @@ def test_the_seeds_readme_session_runs(zk_hosts: str, tmp_path: Path) -> None:
     again = bob.ok("task-retry", "--task-id", tests)
     assert again["status"] == "pending" and again["retry_count"] == 1
     assert [t["id"] for t in tom.ok("poll-task", "--status", "pending")] == [tests]
+
+
+def test_a_task_assigned_to_an_instance_id_goes_to_that_instance(co: Cli) -> None:
+    jerry, bob = register(co, "jerry"), register(co, "bob")
+    task = co.ok("push-task", "--title", "t", "--assignee", jerry)
+    assert task["assignee"] == "jerry"
+    assert co.ok("claim-task", "-i", bob)["status"] == "no_tasks"
+    assert co.ok("claim-task", "-i", jerry)["id"] == task["id"]

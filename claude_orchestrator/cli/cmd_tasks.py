@@ -48,9 +48,20 @@ def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
         fields["depends_on"] = _id_list(fields["depends_on"]) or None
         specs = [validate_spec(fields, "push-task")]
     quota = app.settings.team_config.max_task_bytes
+    _name_instance_assignees(app, specs)
     _check_assignees(app, specs)
     pushed = push(app.team.tasks, specs, app.author(), app.now(), quota)
     app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
+
+
+def _name_instance_assignees(app: App, specs: list[dict[str, Any]]) -> None:
+    """The seed assigned tasks to instance ids: an assignee that is a registered instance's
+    id stands for that instance's name (one read, only when an assignee is given)."""
+    for spec in specs:
+        assignee = spec.get("assignee")
+        if assignee and not assignee.startswith("role:"):
+            inst = app.team.registry.find(assignee)
+            spec["assignee"] = inst["name"] if inst is not None else assignee
 
 
 def _check_assignees(app: App, specs: list[dict[str, Any]]) -> None:
