@@ -385,15 +385,20 @@ def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: s
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+    reader_client = connect(ZkOptions(zk_hosts))
+    reader = Team(reader_client, "sup")
     try:
 
         def recovered() -> bool:
-            rec = cli("show-task", "--task-id", tid)
+            # read ZooKeeper directly: a CLI task command sweeps too when no leader is up yet
+            # (zk/recovery.py sweep_if_leaderless), and this test is about the leader's sweep
+            rec = reader.tasks.get(tid)
             return bool(rec["status"] == "pending" and rec["retry_count"] == 1)
 
         wait_until(recovered, 30, "the leader's sweep to recover the task")
         assert cli("list-instances") == []
     finally:
+        disconnect(reader_client)
         leader.send_signal(signal.SIGTERM)
         assert leader.wait(30) == 0
     assert leader.stdout is not None and "recovered" in leader.stdout.read()
