@@ -48,8 +48,21 @@ def test_a_second_worker_under_a_running_workers_name_is_refused_at_once(
     r = run_worker(rig)
     assert time.monotonic() - started < 8, "waited for a name a running worker holds"
     assert r.returncode == 1, r.stderr
-    assert r.stderr.splitlines()[-1].startswith("error: the name 'w1' is taken by a running")
+    assert r.stderr.splitlines()[-1].startswith("error: the name 'w1' is taken by a live")
+    assert "pid" in r.stderr.splitlines()[-1]
     assert "Traceback" not in r.stderr and "AttributeError" not in r.stderr
+
+
+def test_a_worker_under_a_name_registered_by_hand_is_refused_at_once(
+    rig: Rig,  # noqa: F811
+) -> None:
+    from tests.clihelp import Cli
+
+    Cli(rig.hosts, rig.root).ok("register", "--name", "w1")
+    started = time.monotonic()
+    r = run_worker(rig)
+    assert time.monotonic() - started < 8, "waited for a name a lease holds"
+    assert r.returncode == 1 and "registered by hand" in r.stderr, r.stderr
 
 
 def test_a_session_that_printed_nothing_is_not_resumed(rig: Rig) -> None:  # noqa: F811

@@ -120,8 +120,8 @@ class Worker:
                 holder = running_holder(self._team(), reg.name)
                 if holder is not None:  # another worker runs under this name: waiting cannot help
                     raise IdentityError(
-                        f"the name '{reg.name}' is taken by a running worker ({holder}): "
-                        "stop it first, or start this one with another --name"
+                        f"the name '{reg.name}' is taken by a live instance ({holder}): "
+                        "stop or unregister it first, or start this one with another --name"
                     ) from None
                 if time.monotonic() > deadline:
                     raise
@@ -352,8 +352,9 @@ class Worker:
 
 
 def running_holder(team: Team, name: str) -> str | None:
-    """'instance I, pid P' when ``name`` is held by a live process on this host other than
-    this one (not an old session of ours that has yet to expire)."""
+    """Who holds ``name`` when waiting cannot help: a live process on this host other than
+    this one, or an instance registered by hand (lease-held). None for what may be an old
+    session of ours that has yet to expire."""
     import socket
 
     from kazoo.exceptions import NoNodeError
@@ -363,6 +364,8 @@ def running_holder(team: Team, name: str) -> str | None:
     except NoNodeError:
         return None
     inst = team.registry.find(holder) or {}
+    if inst.get("lease_s"):  # lease-held: a 'register' by hand, never an old worker session
+        return f"instance {holder}, registered by hand"
     pid = inst.get("pid")
     if inst.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
         return None
