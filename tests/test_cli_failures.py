@@ -237,3 +237,9 @@ def test_commands_on_a_stopped_embedded_team_say_so_at_once(
     r = co.binary("--connect-timeout", "20s", command, *extra, ZK_HOSTS="")
     assert time.monotonic() - started < 5
     assert_clean_error(r.code, r.err, code, says)
+
+
+def test_a_worker_of_a_stopped_embedded_team_says_so_at_once(co: Cli) -> None:
+    (co.cwd / "team.toml").write_text('[team]\nname = "x"\n[[worker]]\nname = "ann"\n')
+    r = co.binary("worker", "--name", "ann", ZK_HOSTS="")
+    assert_clean_error(r.code, r.err, 4, "embedded server is not running", "'up'")

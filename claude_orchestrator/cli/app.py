@@ -91,7 +91,7 @@ class App:
         from claude_orchestrator.zk.team import Team
 
         s = self.settings
-        self._refuse_stopped_server()
+        self.refuse_stopped_server()
         opts = ZkOptions(
             s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id
         )
@@ -116,7 +116,7 @@ class App:
         root = self.ctx.find_root()
         return root.invoked_subcommand in READ_ONLY_COMMANDS and "team" in root.meta.get(FLAGS, {})
 
-    def _refuse_stopped_server(self) -> None:
+    def refuse_stopped_server(self) -> None:
         """A team file's embedded server that is not running is known at once: no connect."""
         from claude_orchestrator.errors import ZkUnavailableError
 

@@ -48,6 +48,7 @@ def worker(
     except ValueError as exc:
         raise UsageError(f"--grace: {exc}") from exc
     flags = WorkerFlags(name, role, work_dir, agent, grace_s)
+    app.refuse_stopped_server()  # a team file's embedded server that is not running
     ws = worker_settings(app.settings, flags, Path.cwd())
     check_agent_command(ws.name, ws.agent, ws.work_dir)
     refuse_open_exposure([(ws.name, ws.agent)], bool(ws.zk.auth), app.settings.team_config.insecure)
