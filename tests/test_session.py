@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -96,7 +97,11 @@ def builder(tmp_path: Path) -> RunBuilder:
     return RunBuilder(ws, {})
 
 
-def retried(session_id: object) -> dict[str, Any]:
+def retried(session_id: object, log: Path | None = None) -> dict[str, Any]:
+    """A task on its second claim whose first run stored ``session_id`` (and, given a
+    ``log``, left a log showing its agent ran under that id)."""
+    if log is not None:
+        log.write_text(json.dumps({"type": "system", "session_id": str(session_id)}) + "\n")
     return {
         "id": "task-0000000001",
         "title": "t",
@@ -104,12 +109,12 @@ def retried(session_id: object) -> dict[str, Any]:
         "history": [{"to": "claimed"}, {"to": "claimed"}],
         "retry_count": 1,
         "max_retries": 3,
-        "session": {"session_id": session_id},
+        "session": {"session_id": session_id, "log": str(log) if log else None},
     }
 
 
 def test_a_retried_task_resumes_a_uuid_session(tmp_path: Path) -> None:
-    run, started = builder(tmp_path).for_task(retried(SESSION), "w1-1")
+    run, started = builder(tmp_path).for_task(retried(SESSION, tmp_path / "1.jsonl"), "w1-1")
     assert f"--resume={SESSION}" in run.invocation.argv
     assert started["session_id"] == SESSION and run.notes == ()
 
@@ -120,7 +125,7 @@ def test_a_retried_task_resumes_a_uuid_session(tmp_path: Path) -> None:
 def test_a_stored_session_id_that_is_not_a_uuid_starts_a_new_session(
     tmp_path: Path, bad: object
 ) -> None:
-    run, started = builder(tmp_path).for_task(retried(bad), "w1-1")
+    run, started = builder(tmp_path).for_task(retried(bad, tmp_path / "1.jsonl"), "w1-1")
     argv = run.invocation.argv
     assert not any(str(bad) in arg or arg.startswith("--resume") for arg in argv)
     new = started["session_id"]

@@ -77,15 +77,16 @@ class RunBuilder:
         previous = session.get("session_id")
         if not previous or not preset.resume_args:
             return new, False, ()
+        if not is_session_id(previous):  # checked first: it may be an option in disguise
+            shown = str(previous)[:80]
+            note = f"session id {shown!r} is not a UUID: not resumed, a new session starts"
+            log.warning("%s: %s", task["id"], note)
+            return new, False, (note,)
         if not session_started(session.get("log"), self.ext == "jsonl"):
-            note = f"session {str(previous)[:80]!r} never started: not resumed, a new one starts"
+            note = f"session {previous} never started: not resumed, a new one starts"
             log.info("%s: %s", task["id"], note)
             return new, False, (note,)
-        if is_session_id(previous):
-            return str(previous), True, ()
-        note = f"session id {str(previous)[:80]!r} is not a UUID: not resumed, a new session starts"
-        log.warning("%s: %s", task["id"], note)
-        return new, False, (note,)
+        return str(previous), True, ()
 
     def for_message(self, msg: dict[str, Any], instance_id: str) -> AgentRun:
         name = f"message-{instance_id}-{msg['id']}.{self.ext}"
