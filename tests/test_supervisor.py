@@ -141,7 +141,12 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
         rec = wait_until(in_progress, 20, "the task to start")
         victim = rec["claimed_by"].rsplit("-", 1)[0]
         old_pid = rows[victim]["pid"]
-        agent_pids = [c.pid for c in psutil.Process(old_pid).children(recursive=True)]
+        # in_progress is recorded just before the agent starts: wait for the process itself
+        agent_pids = wait_until(
+            lambda: [c.pid for c in psutil.Process(old_pid).children(recursive=True)],
+            10,
+            "the worker's agent",
+        )
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
 
