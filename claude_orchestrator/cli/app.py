@@ -163,14 +163,14 @@ class App:
         iid = self.settings.instance_id
         return Actor(label=iid, instance_id=iid) if iid else self.operator()
 
-    def sender(self) -> tuple[str, bool]:
+    def sender(self) -> str:
         """Who a message comes from: the operator (no instance claimed), or the claimed
         instance, which must be live as for claiming (IdentityError otherwise)."""
         iid = self.settings.instance_id
         if iid is None:
-            return self.operator().label, True
+            return self.operator().label
         self.team.registry.require_alive(iid, self.now())
-        return iid, True
+        return iid
 
     def author(self) -> str:
         """Who a write is recorded as: the operator, a live instance's id, or
