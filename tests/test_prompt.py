@@ -9,11 +9,14 @@ import pytest
 
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.worker.prompt import (
+    MESSAGE_FIELDS,
+    TASK_FIELDS,
     TEMPLATE_FIELDS,
     Template,
     TemplateError,
     load_template,
 )
+from claude_orchestrator.worker.runs import message_values
 
 
 def template(text: str, name: str = "worker.md") -> Template:
@@ -88,9 +91,64 @@ def test_shipped_worker_template_covers_identity_task_and_reporting() -> None:
         assert command in loaded.text
 
 
-def test_shipped_message_template_uses_sender_type_and_body() -> None:
+def test_shipped_message_template_uses_the_seeds_field_names() -> None:
     fields = load_template("message.md", None).fields
-    assert {"sender", "message_type", "body", "worker_name", "instance_id"} <= fields
+    assert {"from_name", "type", "content", "worker_name", "instance_id"} <= fields
+    assert not fields & {"sender", "message_type", "body"}
+
+
+#: a message as the inbox hands it to the worker (zk/inbox.py prints the seed's fields)
+MESSAGE = {
+    "id": "m-0000000003",
+    "type": "help",
+    "content": "Where is the schema?",
+    "body": "Where is the schema?",
+    "from": "jerry-1a2b3c4d",
+    "from_instance": "jerry-1a2b3c4d",
+    "from_name": "jerry",
+    "from_role": "builder",
+    "created_at": "2026-12-01T05:00:00Z",
+    "sent_at": "2026-12-01T05:00:00Z",
+}
+
+
+def test_message_values_have_the_seeds_names_and_the_earlier_aliases() -> None:
+    values = message_values(MESSAGE)
+    assert values.keys() == MESSAGE_FIELDS
+    assert (values["content"], values["body"]) == ("Where is the schema?",) * 2
+    assert (values["from_name"], values["from_role"]) == ("jerry", "builder")
+    assert (values["from_instance"], values["sender"]) == ("jerry-1a2b3c4d",) * 2
+    assert (values["type"], values["message_type"], values["message_id"]) == (
+        "help",
+        "help",
+        "m-0000000003",
+    )
+    assert values["created_at"] == "2026-12-01T05:00:00Z"
+
+
+def test_message_values_of_a_record_from_before_the_seeds_fields() -> None:
+    old = {"id": "m-0000000001", "type": "direct", "body": "hi", "from": "operator@host"}
+    old["sent_at"] = "2026-01-01T00:00:00Z"
+    values = message_values(old)
+    assert (values["content"], values["from_name"]) == ("hi", "operator@host")
+    assert (values["from_role"], values["created_at"]) == (None, "2026-01-01T00:00:00Z")
+
+
+def test_override_may_use_the_seeds_placeholders_and_the_aliases(tmp_path: Path) -> None:
+    text = "{{from_name}} ({{from_role}}, {{from_instance}}) {{type}}: {{content}} / {{body}}\n"
+    write_override(tmp_path, "message.md", text + "{{sender}} {{message_type}} {{created_at}}\n")
+    rendered = load_template("message.md", tmp_path).render(message_values(MESSAGE))
+    assert rendered == (
+        "jerry (builder, jerry-1a2b3c4d) help: Where is the schema? / Where is the schema?\n"
+        "jerry-1a2b3c4d help 2026-12-01T05:00:00Z\n"
+    )
+
+
+def test_shipped_message_template_renders_a_message() -> None:
+    identity = {f: f"<{f}>" for f in TEMPLATE_FIELDS["worker.md"] - TASK_FIELDS}
+    rendered = load_template("message.md", None).render({**identity, **message_values(MESSAGE)})
+    assert rendered.startswith("# Message from jerry (help)\n")
+    assert "\nWhere is the schema?\n" in rendered
 
 
 def test_project_without_override_gets_the_shipped_template(tmp_path: Path) -> None:

@@ -26,7 +26,13 @@ PLACEHOLDER = re.compile(r"\{\{[ \t]*([a-z_][a-z0-9_]*)[ \t]*\}\}")
 
 IDENTITY_FIELDS = frozenset({"worker_name", "role", "instance_id", "team", "work_dir"})
 TASK_FIELDS = frozenset({"task_id", "title", "description", "priority", "attempt", "retry_note"})
-MESSAGE_FIELDS = frozenset({"sender", "message_type", "body", "message_id"})
+#: the seed's names of a message's fields, then the earlier names kept as aliases:
+#: ``body`` = ``content``, ``sender`` = ``from`` (an id or ``operator@<host>``),
+#: ``message_type`` = ``type``, ``message_id`` = ``id``
+SEED_MESSAGE_FIELDS = frozenset(
+    {"content", "from_name", "from_role", "from_instance", "type", "created_at"}
+)
+MESSAGE_FIELDS = SEED_MESSAGE_FIELDS | {"sender", "message_type", "body", "message_id"}
 
 TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
     {

@@ -91,13 +91,7 @@ class RunBuilder:
     def for_message(self, msg: dict[str, Any], instance_id: str) -> AgentRun:
         name = f"message-{instance_id}-{msg['id']}.{self.ext}"
         log_path = private_dir(self.ws.sessions_dir) / name
-        values = {
-            **self.identity(instance_id),
-            "sender": msg.get("from"),
-            "message_type": msg.get("type"),
-            "body": msg.get("body"),
-            "message_id": msg.get("id"),
-        }
+        values = {**self.identity(instance_id), **message_values(msg)}
         prompt = self.message_template.render(values)
         if not self.ws.agent.preset.templated:
             prompt = str(msg.get("body") or "")
@@ -130,6 +124,25 @@ def session_started(log_path: Any, stream_json: bool) -> bool:
 def claims_of(task: TaskRecord) -> int:
     """Which attempt this is: how many times the task has been claimed, this one included."""
     return max(1, sum(1 for h in task.get("history", []) if h.get("to") == "claimed"))
+
+
+def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's placeholders: the seed's field names (``content``, ``from_name``, ...)
+    and the earlier names, which stay as aliases (``body``, ``sender``, ...)."""
+    content = msg.get("content")
+    content = msg.get("body") if content is None else content
+    return {
+        "content": content,
+        "from_name": msg.get("from_name") or msg.get("from"),
+        "from_role": msg.get("from_role"),
+        "from_instance": msg.get("from_instance"),
+        "type": msg.get("type"),
+        "created_at": msg.get("created_at") or msg.get("sent_at"),
+        "body": content,
+        "sender": msg.get("from"),
+        "message_type": msg.get("type"),
+        "message_id": msg.get("id"),
+    }
 
 
 def _task_values(task: TaskRecord) -> dict[str, Any]:
