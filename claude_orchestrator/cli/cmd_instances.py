@@ -51,16 +51,31 @@ def setup(
     """Write the config file and the agent skill file (no ZooKeeper needed)."""
     from claude_orchestrator.cli.skill import write_skill
 
+    machine = _machine_settings(agent_command, cache_dir)  # checked before anything is written
     path = _config_path(app, global_)
     changes = {"team": app.settings.team, "name": name, "role": role, "leader": leader or None}
     data = _update_config(path, changes)
-    if agent_command is not None or cache_dir is not None:  # the seed's global settings
-        machine = {"command": agent_command, "cache_dir": cache_dir}
+    if machine:  # the seed's global settings (conf/machine.py says what reads them)
         saved = _update_config(_config_path(app, True), machine)
         data.update({k: saved[k] for k in machine if k in saved})
     root = Path.home() if global_ else app.settings.team_config.root
     skill = write_skill(root)
     app.emit({"status": "configured", "config": str(path), "skill": str(skill), "settings": data})
+
+
+def _machine_settings(agent_command: str | None, cache_dir: str | None) -> dict[str, Any]:
+    """``command`` as given (it must split into words) and ``cache_dir`` made absolute."""
+    from claude_orchestrator.conf.machine import parse_command
+
+    machine: dict[str, Any] = {}
+    if agent_command is not None:
+        parse_command("--command", agent_command)  # ConfigError: exit 2
+        machine["command"] = agent_command
+    if cache_dir is not None:
+        if not cache_dir.strip():
+            raise UsageError("--cache-dir: expected a directory path")
+        machine["cache_dir"] = os.path.abspath(os.path.expanduser(cache_dir))
+    return machine
 
 
 @click.command("register")
@@ -197,7 +212,13 @@ def status(app: App) -> None:
 @pass_app
 def config(app: App) -> None:
     """The effective configuration and where each part comes from (no ZooKeeper needed)."""
-    app.emit(app.settings.as_dict())
+    from claude_orchestrator.conf.machine import describe_machine
+
+    view = app.settings.as_dict()
+    values, sources = describe_machine(app.settings.team_config, Path.home())
+    view.update(values)
+    view["sources"].update(sources)
+    app.emit(view)
 
 
 @click.command("list-instances")

@@ -81,12 +81,14 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
     from claude_orchestrator.conf.agents import resolve_agent
     from claude_orchestrator.conf.credentials import ensure_team_credential
     from claude_orchestrator.conf.exposure import refuse_open_exposure
+    from claude_orchestrator.conf.machine import agent_team
 
     s, team = app.settings, app.settings.team_config
     auth = s.auth
     if auth is None and _embedded(app) and not team.insecure:
         auth = ensure_team_credential(s.state_dir)
     if spawning:
+        team = agent_team(team, Path.home())  # the global `command`, as the workers will
         agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in team.workers]
         refuse_open_exposure(agents, auth is not None, team.insecure)
         check_agents(team.workers, dict(agents))

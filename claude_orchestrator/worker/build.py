@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_orchestrator.conf.agents import resolve_agent
+from claude_orchestrator.conf.machine import agent_team
 from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.conf.settings import Settings
 from claude_orchestrator.errors import ConfigError
@@ -32,7 +33,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
     require_name("--name", flags.name)
     if flags.role is not None:
         require_name("--role", flags.role)
-    team = s.team_config
+    team = agent_team(s.team_config, Path.home())  # the global `command` (conf/machine.py)
     spec = next((w for w in team.workers if w.name == flags.name), None)
     agent_name = flags.agent or (spec.agent if spec else team.agent)
     work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
