@@ -35,8 +35,13 @@ def _update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
 @click.option("--name", help="Default instance name for 'register'.")
 @click.option("--role", help="Default role for 'register'.")
 @click.option("--global", "global_", is_flag=True, help="Write ~/.claude-orchestrator instead.")
-@click.option("--command", "agent_command", help="The agent command (saved globally).")
-@click.option("--cache-dir", help="A cache directory (saved globally).")
+@click.option(
+    "--command",
+    "agent_command",
+    help="The command line that runs the claude agent (saved globally; a team file's "
+    "[agents.claude] command wins).",
+)
+@click.option("--cache-dir", help="A cache directory (saved globally; shown by 'config').")
 @global_options
 @pass_app
 def setup(
