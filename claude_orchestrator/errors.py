@@ -79,3 +79,10 @@ class TaskStateError(OrchestratorError):
 
 class SpawnError(OrchestratorError):
     """A child process could not be started or controlled."""
+
+
+class AgentStartError(SpawnError):
+    """A worker's agent could not be started (not found, not executable, a bad interpreter,
+    its work dir gone): restarting the worker cannot help until someone fixes it."""
+
+    exit_code = 2

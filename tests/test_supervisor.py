@@ -170,8 +170,8 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
         disconnect(client)
 
 
-def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> None:
-    # executable, so 'up' accepts it, but not a program: every start fails (exec format error)
+def test_an_agent_that_cannot_start_makes_its_worker_fatal_at_once(project: Project) -> None:
+    # executable, so 'up' accepts it, but not a program: its start fails at run time
     garbage = project.root / "not-a-program"
     garbage.write_bytes(b"\x00\x01\x02")
     garbage.chmod(0o755)
@@ -180,23 +180,23 @@ def test_crash_looping_worker_backs_off_then_goes_fatal(project: Project) -> Non
     (project.root / "team.toml").write_text(TEAM + broken + worker)
     project.ok("up", "-d")
     wait_until(lambda: running(project, "bad"), 20, "bad running first")
-    # every start now claims this task, cannot start its agent, releases it and exits
+    # it claims this task, cannot start its agent, gives the task back and stops for good
     project.ok("push-task", "--title", "x", "--assignee", "bad")
-    seen: set[str] = set()
-
-    def fatal() -> bool:
-        state = str(project.ps()["bad"]["state"])
-        seen.add(state)
-        return state == "fatal"
-
-    wait_until(fatal, 60, "the crash loop to reach fatal")
-    assert "backoff" in seen
+    wait_until(lambda: project.ps()["bad"]["state"] == "fatal", 30, "bad to be fatal")
+    row = project.ps()["bad"]
     # the cause is where the user looks, not only in logs/bad.log
-    why = str(project.ps()["bad"]["last_exit"])
-    assert why.startswith("exited 1: error: cannot execute") and "not-a-program" in why, why
-    assert project.ps()["w1"]["state"] == "running"
+    why = str(row["last_exit"])
+    assert why.startswith("exited 2: error: worker 'bad': cannot execute"), why
+    assert "not-a-program" in why and "not a program (exec format error" in why, why
+    assert row["restarts"] == 0 and project.ps()["w1"]["state"] == "running"
     task = project.ok("list-tasks", "--assignee", "bad")[0]
     assert task["status"] == "pending" and task["retry_count"] == 0
+    # a second `up` checks the agents again, as the first one does
+    garbage.chmod(0o644)
+    again = project.run("up", "-d")
+    assert again.returncode == 2 and again.stdout == "", again.stderr
+    assert again.stderr.startswith("error: worker 'bad': cannot execute"), again.stderr
+    assert "not executable (permission denied)" in again.stderr
 
 
 def test_second_supervisor_refuses_and_up_starts_only_whats_missing(project: Project) -> None:

@@ -128,6 +128,7 @@ def up(
     _require_team_file(app)
     running = live_supervisor_pid(app.settings.state_dir)
     if running is not None and not supervise:
+        _team_auth(app)  # the same agent check as a first `up`: exit 2 before asking
         _print_up_again(app, running, _control(app, "up", {"workers": list(workers)}))
     elif detach and not supervise:
         _team_auth(app)  # refuse here, with exit 2, rather than in the detached child

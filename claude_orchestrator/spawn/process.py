@@ -9,6 +9,7 @@ kill() signal the group and wake the monitor through a self-pipe (safe from sign
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import selectors
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from claude_orchestrator.conf.agentcheck import program_problem, resolve_program
 from claude_orchestrator.errors import SpawnError
 from claude_orchestrator.spawn.kill import clear_group, signal_group
 
@@ -343,11 +345,23 @@ def _start_error(spec: ChildSpec, err: OSError | ValueError) -> str:
         return f"{command}: {err}"
     if err.filename is not None and os.fspath(err.filename) == os.fspath(spec.cwd):
         return f"{command}: working directory {spec.cwd}: {err.strerror}"
+    problem = _diagnose(spec)  # the same words as the check at start (conf/agentcheck.py)
+    if problem is not None:
+        return f"{command}: {problem}"
+    if err.errno == errno.ENOEXEC:
+        return f"{command}: not a program (exec format error; a script needs a '#!' line)"
     if isinstance(err, FileNotFoundError):
         return f"{command}: command not found"
     if isinstance(err, PermissionError):
         return f"{command}: not executable (permission denied)"
     return f"{command}: {err.strerror or err}"
+
+
+def _diagnose(spec: ChildSpec) -> str | None:
+    """What is wrong with the program, looked up as execve did (the child's PATH, its cwd)."""
+    program = spec.argv[0]
+    path = spec.env.get("PATH", os.defpath)
+    return program_problem(resolve_program(program, path, spec.cwd), program)
 
 
 def _thread(name: str, target: Callable[..., None], *args: object) -> threading.Thread:

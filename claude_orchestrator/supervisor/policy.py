@@ -11,6 +11,7 @@ Rules, after supervisord's ``startsecs`` / ``startretries``:
 * a start counts only once the process stayed up ``startsecs``: a worker that crashes
   after a good start is replaced at once, one that dies while starting backs off
   exponentially (with jitter, capped);
+* an exit code of ``fatal_exit_codes`` (2: a configuration error) is FATAL at once;
 * ``max_failures`` failures within ``failure_window`` seconds make it FATAL, until an
   explicit up / restart calls ``reset``;
 * a run of ``stable_after`` seconds forgets earlier failures.
@@ -45,6 +46,9 @@ class RestartPolicy:
     stable_after: float = 60.0  # uptime after which the failure count resets
     max_failures: int = 5  # this many failures within failure_window -> FATAL
     failure_window: float = 120.0
+    # exit codes that say "restarting cannot help" (a worker exits 2 for a configuration
+    # error, its agent not startable included): FATAL at once, with the worker's reason
+    fatal_exit_codes: frozenset[int] = frozenset({2})
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -146,6 +150,8 @@ class RestartTracker:
             return Decision(STOP, reason=f"{what} (stopped on request)")
         if self.policy.mode == "never" or (self.policy.mode == "on-failure" and ex.clean):
             return Decision(STOP, reason=f"{what} (restart = {self.policy.mode})")
+        if ex.exit_code in self.policy.fatal_exit_codes:
+            return Decision(FATAL, reason=f"{what}: a configuration error; fix it, then up")
         what = f"{what} after {ex.uptime:.1f}s"
         self._restarts += 1
         if ex.uptime >= self.policy.startsecs:

@@ -29,7 +29,7 @@ from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
-from claude_orchestrator.worker.session import AgentRun, SessionResult
+from claude_orchestrator.worker.session import AgentRun, SessionResult, cannot_start
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.claim import Claimer
@@ -208,7 +208,11 @@ class Worker:
     def _answer(self, msg: dict[str, Any]) -> None:
         log.info("%s: message %s from %s", self.ws.name, msg["id"], msg.get("from"))
         run = self.builder.for_message(msg, str(self.actor.instance_id))
-        run.start()
+        try:
+            run.start()
+        except SpawnError as exc:  # the agent cannot be executed: say so and stop
+            self.reporter.message_unstarted(msg, str(exc))
+            raise cannot_start(self.ws.name, exc, f"message {msg['id']} is marked not ok") from None
         result = run.finish(self.supervise(run))
         self.reporter.message_done(msg, result)
 
@@ -237,6 +241,11 @@ class Worker:
         self.reporter.set_current(task["id"])
         try:
             run.start()
+        except SpawnError as exc:  # not executable, bad interpreter, work dir gone, …: stop
+            # rather than claim the next task to fail it too; the task never started
+            self.reporter.release(task["id"], None, f"released: agent not started ({exc})")
+            back = f"task {task['id']} is pending again (no retry counted)"
+            raise cannot_start(self.ws.name, exc, back) from None
         except Exception:
             self.reporter.release(task["id"], None, "the agent could not be started")
             raise

@@ -146,6 +146,11 @@ class Reporter:
         }
         self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
 
+    def message_unstarted(self, msg: dict[str, Any], reason: str) -> None:
+        """A taken message whose agent could not be started: processed, not ok."""
+        fields = {"processed_at": iso(self.clock()), "ok": False, "result": reason}
+        self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
+
 
 def _crashed(res: SessionResult) -> bool:
     """Killed by a signal nobody here sent (the OOM killer, a crash, a kill -9): an

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_orchestrator.conf.agents import AgentSpec, build_invocation
+from claude_orchestrator.errors import AgentStartError
 from claude_orchestrator.spawn.outcome import Outcome
 from claude_orchestrator.spawn.process import Child, ChildSpec, ExitInfo, Sink
 from claude_orchestrator.spawn.sessionlog import SessionLog
@@ -107,6 +108,15 @@ class AgentRun:
     def _remove_prompt_file(self) -> None:
         if self.invocation.prompt_file is not None:
             self.invocation.prompt_file.unlink(missing_ok=True)
+
+
+def cannot_start(worker: str, exc: Exception, what: str) -> AgentStartError:
+    """The error a worker stops with when its agent could not be started: restarting the
+    worker cannot help (the supervisor marks it fatal with this line as the reason)."""
+    return AgentStartError(
+        f"worker '{worker}': {exc}; {what}; the worker stops: fix the agent, then run "
+        f"'up' or 'restart {worker}'"
+    )
 
 
 def _parser_for(agent: AgentSpec) -> StreamJsonParser | TextOutputCollector:
