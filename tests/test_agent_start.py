@@ -154,3 +154,23 @@ def test_an_agent_broken_at_run_time_stops_the_worker_and_keeps_the_task(
     second = rig.push("second")  # nobody claims it: the worker stopped
     assert rig.team.tasks.get(second)["status"] == "pending"
     assert rig.team.registry.ids() == []
+
+
+def test_an_agent_broken_at_run_time_stops_the_worker_on_a_message_too(
+    rig: Rig,  # noqa: F811
+) -> None:
+    from tests.clihelp import Cli
+
+    program = rig.root / "agent"
+    program.write_text(GOOD)
+    program.chmod(0o755)
+    use_agent(rig, program)
+    proc = rig.start_worker()
+    program.unlink()
+    program.mkdir()  # replaced by a directory after the start check passed
+    Cli(rig.hosts, rig.root).ok("send-message", "--to-name", "w1", "--content", "hi")
+    assert proc.wait(30) == 2
+    stderr = proc.stderr.read() if proc.stderr else ""
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: worker 'w1': cannot execute") and "a directory" in last, stderr
+    assert "is marked not ok" in last and "Traceback" not in stderr
