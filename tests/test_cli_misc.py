@@ -64,6 +64,7 @@ def test_dismiss_and_wait_timeout(co: Cli) -> None:
 
 
 def test_context_set_get_cas_delete(co: Cli) -> None:
+    co.ok("push-task", "--title", "t")  # the team exists
     assert co.ok("get-context", "--key", "a/b") == {
         "key": "a/b",
         "value": None,
@@ -125,6 +126,7 @@ def test_unreachable_zookeeper_exits_4_within_the_connect_timeout(tmp_path: Path
 def test_binary_watch_tasks_prints_a_line_per_change(co: Cli) -> None:
     import os
 
+    co.ok("set-context", "--key", "k", "--value", "v")  # the team exists
     proc = subprocess.Popen(
         [BIN, "watch-tasks", "--once"],
         cwd=co.cwd,
@@ -150,6 +152,7 @@ def test_binary_watch_tasks_prints_a_line_per_change(co: Cli) -> None:
 def test_binary_watch_context_once_prints_the_next_change(co: Cli) -> None:
     import os
 
+    co.ok("push-task", "--title", "t")  # the team exists
     proc = subprocess.Popen(
         [BIN, "watch-context", "--key", "k", "--once"],
         cwd=co.cwd,

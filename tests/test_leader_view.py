@@ -65,7 +65,7 @@ def test_ps_shows_a_silent_supervisor_s_workers_as_unknown_with_the_snapshot_age
     from claude_orchestrator.supervisor.publish import supervisors_folder
     from claude_orchestrator.supervisor.snapshot import STALE_AFTER, WorkerRow
 
-    project.ok("-z", zk_hosts, "list-tasks")  # the team's tree
+    project.ok("-z", zk_hosts, "set-context", "--key", "k", "--value", "v")  # the team's tree
     row = WorkerRow("w1", "dev", "frozen-host", "running", pid=4242, started_at=time.time())
     taken = time.time() - STALE_AFTER - 95
     snap = Snapshot("sup", "frozen-host", 4242, zk_hosts, False, True, taken, workers=(row,))

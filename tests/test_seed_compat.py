@@ -172,6 +172,7 @@ def _popen(co: Cli, *args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_watch_context_returns_after_the_first_change_by_default(co: Cli) -> None:
+    co.ok("push-task", "--title", "t")  # the team exists
     proc = _popen(co, "watch-context", "--key", "k")
     try:
         n = [0]
@@ -194,6 +195,7 @@ def test_watch_context_returns_after_the_first_change_by_default(co: Cli) -> Non
 def test_watch_tasks_follow_streams(co: Cli) -> None:
     import threading
 
+    co.ok("set-context", "--key", "k", "--value", "v")  # the team exists
     proc = _popen(co, "watch-tasks", "--follow")
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]

@@ -47,22 +47,6 @@ READ_ONLY_COMMANDS = frozenset(
 )
 
 
-def require_team(client: Any, team: str) -> None:
-    """ConfigError naming the teams that exist when ``team`` has no tree in ZooKeeper."""
-    from claude_orchestrator.errors import ConfigError
-    from claude_orchestrator.zk.paths import ROOT, TeamPaths
-
-    if client.exists(TeamPaths(team).counter) is not None:
-        return
-    names = client.get_children(ROOT) if client.exists(ROOT) is not None else []
-    known = sorted(n for n in names if client.exists(TeamPaths(n).counter) is not None)
-    there = ", ".join(known) if known else "none yet"
-    raise ConfigError(
-        f"unknown team '{team}': no such team in ZooKeeper (teams there: {there}); "
-        "a team is created by its first 'push-task', 'register' or 'up'"
-    )
-
-
 class App:
     """Built once per invocation; the ZooKeeper client opens on first use."""
 
@@ -88,7 +72,6 @@ class App:
     def team(self) -> Team:
         from claude_orchestrator.errors import ZkUnavailableError
         from claude_orchestrator.zk.client import ZkOptions, connect
-        from claude_orchestrator.zk.team import Team
 
         s = self.settings
         self.refuse_stopped_server()
@@ -100,21 +83,23 @@ class App:
         except ZkUnavailableError as exc:
             raise ZkUnavailableError(f"{exc}{self._embedded_hint()}") from exc
         self.ctx.call_on_close(self.close)
-        if self._team_flag_read_only():
-            require_team(self._client, s.team)
-        team = Team(self._client, s.team)
+        team = self._open_team(s.team)
         if self.ctx.find_root().invoked_subcommand in SWEEPING_COMMANDS:
             from claude_orchestrator.zk.recovery import sweep_if_leaderless
 
             sweep_if_leaderless(team.tasks, self.now())
         return team
 
-    def _team_flag_read_only(self) -> bool:
-        """A read-only command given ``--team``: that team must exist (a typo must not
-        create a tree). Teams named by CO_TEAM, the team file or the default are created
-        on first use as before."""
-        root = self.ctx.find_root()
-        return root.invoked_subcommand in READ_ONLY_COMMANDS and "team" in root.meta.get(FLAGS, {})
+    def _open_team(self, name: str) -> Team:
+        """Writers create the team's tree on first use; a read-only command creates no
+        node, whatever named the team (--team, CO_TEAM, the team file, the default): an
+        unknown team is an error, except for ``status``, which reports it (docs/cli.md)."""
+        from claude_orchestrator.zk.team import Team, open_existing
+
+        command = self.ctx.find_root().invoked_subcommand
+        if command not in READ_ONLY_COMMANDS:
+            return Team(self._client, name)
+        return open_existing(self._client, name, missing_ok=command == "status")
 
     def refuse_stopped_server(self) -> None:
         """A team file's embedded server that is not running is known at once: no connect."""

@@ -187,12 +187,13 @@ def status(app: App) -> None:
     """Team health: ZooKeeper, instances, task counts, your identity.
 
     "degraded" when the ZooKeeper session is not connected or an instance's lease ran
-    out and nobody has swept it yet (its tasks wait for recovery)."""
+    out and nobody has swept it yet (its tasks wait for recovery). A team with no tree
+    yet is healthy with "team_exists": false; nothing is created."""
     from claude_orchestrator.zk.query import counts
 
     team, now = app.team, app.now()
     me = app.settings.instance_id
-    instances = team.registry.describe_all(now)
+    instances = team.registry.describe_all(now) if team.exists else []
     online = [i["id"] for i in instances if i["alive"]]
     zk_state = str(team.client.state).lower()
     healthy = zk_state == "connected" and len(online) == len(instances)
@@ -200,6 +201,7 @@ def status(app: App) -> None:
         {
             "status": "healthy" if healthy else "degraded",
             "team": app.settings.team,
+            "team_exists": team.exists,  # False: nothing pushed or registered yet (no tree)
             "zookeeper": zk_state,
             "zookeeper_hosts": app.settings.zk_hosts,
             "connected": zk_state == "connected",

@@ -71,16 +71,18 @@ def index_path(paths: TeamPaths, rec: TaskRecord) -> str:
 
 
 class TaskStore:
-    def __init__(self, client: KazooClient, team: str) -> None:
+    def __init__(self, client: KazooClient, team: str, create: bool = True) -> None:
         self.client = client
         self.paths = TeamPaths(team)
         self.registry = Registry(client, team)
+        #: False for read-only commands: the store never creates a folder (docs/cli.md)
+        self.create = create
         self._ensured: set[str] = set()
 
     # -- layout ---------------------------------------------------------
     def ensure_layout(self) -> None:
         """Create the team's folders once; the counter node is made last, as a marker."""
-        if self.paths.counter in self._ensured:
+        if self.paths.counter in self._ensured or not self.create:
             return
         if self.client.exists(self.paths.counter) is None:
             self._ensure_shared_root()
@@ -101,8 +103,13 @@ class TaskStore:
                 pass
 
     def ensure_folder(self, path: str) -> None:
+        """Create ``path`` if missing; a read-only store raises NoNodeError instead."""
+        from kazoo.exceptions import NoNodeError
+
         if path not in self._ensured:
             if self.client.exists(path) is None:
+                if not self.create:
+                    raise NoNodeError(path)
                 self.client.ensure_path(path)
             self._ensured.add(path)
 
