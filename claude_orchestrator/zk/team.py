@@ -63,13 +63,8 @@ def known_teams(client: KazooClient) -> list[str]:
     return sorted(n for n in names if team_exists(client, n))
 
 
-def require_team(client: KazooClient, name: str) -> None:
-    """ConfigError naming the teams that exist when ``name`` has no tree in ZooKeeper."""
-    if not team_exists(client, name):
-        raise unknown_team(client, name)
-
-
 def unknown_team(client: KazooClient, name: str) -> ConfigError:
+    """The error for a team with no tree, naming the teams that exist."""
     known = known_teams(client)
     there = ", ".join(known) if known else "none yet"
     return ConfigError(
