@@ -20,11 +20,10 @@ Stdlib only: usable from the CLI and from a detached supervisor that never loads
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import Any
 
-__all__ = ["EscapingFormatter", "escape", "json_text"]
+__all__ = ["escape", "json_text"]
 
 #: control characters kept in multi-line text: tab and newline
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -54,10 +53,3 @@ def json_text(obj: Any) -> str:
     """
     text = json.dumps(obj, ensure_ascii=False)
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-class EscapingFormatter(logging.Formatter):
-    """Log lines for a terminal or a log file people tail: a message may quote task text."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return escape(super().format(record))  # newlines kept: tracebacks stay readable

@@ -27,6 +27,15 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkServer]:
 
 
 @pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ZkServer]:
+    """A server of the test's own, for tests that stop and restart it (same port, same data)."""
+    server = ZkServer(tmp_path / "zk", tick_ms=500)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def zk_hosts(zk_server: ZkServer) -> Iterator[str]:
     """``127.0.0.1:PORT/chroot`` with the chroot created and removed afterwards."""
     chroot = f"/t-{uuid.uuid4().hex[:12]}"

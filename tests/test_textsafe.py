@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from claude_orchestrator.cli.output import human
-from claude_orchestrator.textsafe import EscapingFormatter, escape, json_text
+from claude_orchestrator.logtext import EscapingFormatter
+from claude_orchestrator.textsafe import escape, json_text
 from tests.clihelp import Cli
 
 #: clear screen, retitle the window (OSC ... BEL), an 8-bit CSI asking the terminal to answer,

@@ -127,14 +127,6 @@ def test_expired_session_is_recovered_and_its_late_complete_is_fenced(
     assert completions(final) == 1 and counts(team.tasks)["completed"] == 1
 
 
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[ZkServer]:
-    server = ZkServer(tmp_path / "zk", tick_ms=500)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.slow
 def test_server_restart_keeps_every_task_and_claim(own_server: ZkServer) -> None:
     c = connect(ZkOptions(own_server.hosts, session_timeout=2.0))

@@ -16,6 +16,7 @@ from claude_orchestrator.errors import IdentityError, NotAuthorisedError
 
 if TYPE_CHECKING:
     from claude_orchestrator.conf.settings import Settings
+    from claude_orchestrator.zk.client import ZkOptions
     from claude_orchestrator.zk.registry import Actor
     from claude_orchestrator.zk.team import Team
 
@@ -42,7 +43,22 @@ READ_ONLY_COMMANDS = frozenset(
     {
         *("list-tasks", "poll-task", "show-task", "watch-tasks", "list-instances", "status"),
         *("poll-messages", "poll-message", "wait-for-message", "get-context"),
-        *("list-context-keys", "watch-context"),
+        *("list-context-keys", "watch-context", "ps"),
+    }
+)
+
+#: read-only commands that report an unknown team (as not there yet) instead of refusing it
+REPORTING_COMMANDS = frozenset({"status", "ps"})
+
+
+#: short commands that neither watch nor wait: they run on the one-shot session
+ONESHOT_COMMANDS = frozenset(
+    {
+        *("push-task", "claim-task", "complete-task", "cancel-task", "task-start", "task-block"),
+        *("task-unblock", "task-fail", "task-retry", "list-tasks", "show-task", "poll-task"),
+        *("send-message", "request-help", "poll-messages", "dismiss-message", "poll-message"),
+        *("delete-message", "set-context", "get-context", "delete-context", "list-context-keys"),
+        *("register", "unregister", "heartbeat", "status", "list-instances"),
     }
 )
 
@@ -71,7 +87,7 @@ class App:
     @cached_property
     def team(self) -> Team:
         from claude_orchestrator.errors import ZkUnavailableError
-        from claude_orchestrator.zk.client import ZkOptions, connect
+        from claude_orchestrator.zk.client import ZkOptions
 
         s = self.settings
         self.refuse_stopped_server()
@@ -79,7 +95,7 @@ class App:
             s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id
         )
         try:
-            self._client = connect(opts)
+            self._client = self._connect(opts)
         except ZkUnavailableError as exc:
             raise ZkUnavailableError(f"{exc}{self._embedded_hint()}") from exc
         self.ctx.call_on_close(self.close)
@@ -93,13 +109,23 @@ class App:
     def _open_team(self, name: str) -> Team:
         """Writers create the team's tree on first use; a read-only command creates no
         node, whatever named the team (--team, CO_TEAM, the team file, the default): an
-        unknown team is an error, except for ``status``, which reports it (docs/cli.md)."""
+        unknown team is an error, except for ``status`` and ``ps``, which report it
+        (docs/cli.md)."""
         from claude_orchestrator.zk.team import Team, open_existing
 
         command = self.ctx.find_root().invoked_subcommand
         if command not in READ_ONLY_COMMANDS:
             return Team(self._client, name)
-        return open_existing(self._client, name, missing_ok=command == "status")
+        return open_existing(self._client, name, missing_ok=command in REPORTING_COMMANDS)
+
+    def _connect(self, opts: ZkOptions) -> Any:
+        """kazoo's client for commands that watch or control; the blocking one-shot session
+        for the short ones, which need neither (zk/oneshot.py: no threads, less to import)."""
+        from claude_orchestrator.zk.client import connect, connect_oneshot
+
+        if self.ctx.find_root().invoked_subcommand in ONESHOT_COMMANDS:
+            return connect_oneshot(opts)
+        return connect(opts)
 
     def refuse_stopped_server(self) -> None:
         """A team file's embedded server that is not running is known at once: no connect."""

@@ -192,7 +192,7 @@ def _print_event(app: App) -> Any:
 def _configure_logging(quiet: bool) -> None:
     import logging
 
-    from claude_orchestrator.textsafe import EscapingFormatter
+    from claude_orchestrator.logtext import EscapingFormatter
 
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     if quiet:
@@ -473,7 +473,8 @@ def _print_not_running(app: App) -> None:
 def _unmanaged_rows(app: App) -> list[Any]:
     from claude_orchestrator.supervisor.publish import instance_rows
 
-    return instance_rows(app.team, time.time())
+    team = app.team
+    return instance_rows(team, time.time()) if team.exists else []  # nothing created
 
 
 @click.command("leader")

@@ -13,7 +13,7 @@ import click
 from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options
 from claude_orchestrator.errors import UsageError
-from claude_orchestrator.textsafe import EscapingFormatter
+from claude_orchestrator.logtext import EscapingFormatter
 
 
 @click.command("worker")

@@ -7,7 +7,6 @@ Errors go to stderr as ``error: …`` with the exit codes of DESIGN §6: 1 runti
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import click
 
 from claude_orchestrator import __version__
-from claude_orchestrator.cli.app import App
+from claude_orchestrator.cli.app import ONESHOT_COMMANDS, App
 from claude_orchestrator.cli.options import check_utf8, global_options
 
 #: command name -> module defining it; modules load only when their command runs
@@ -77,6 +76,8 @@ class OrchestratorGroup(click.Group):
         module_name = LAZY_COMMANDS.get(cmd_name)
         if module_name is None:
             return super().get_command(ctx, cmd_name)
+        if cmd_name not in ONESHOT_COMMANDS:
+            quiet_kazoo()
         module = importlib.import_module(f"claude_orchestrator.cli.{module_name}")
         found: click.Command | None = next((c for c in module.COMMANDS if c.name == cmd_name), None)
         return found
@@ -174,9 +175,16 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = App(ctx)
 
 
-def main() -> None:
+def quiet_kazoo() -> None:
+    """kazoo's reconnect chatter stays out of the terminal of a command that may run its
+    client (the one-shot commands do not import logging at all: it is start-up time)."""
+    import logging
+
     logging.getLogger("kazoo").addHandler(logging.NullHandler())
     logging.getLogger("kazoo").propagate = False
+
+
+def main() -> None:
     try:
         cli.main(prog_name="claude-orchestrator")
     except KeyboardInterrupt:

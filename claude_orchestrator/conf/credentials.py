@@ -17,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import os
-import secrets
 from pathlib import Path
 
 from claude_orchestrator.errors import ConfigError
@@ -71,6 +70,8 @@ def ensure_team_credential(state_dir: Path) -> str:
     folder = auth_dir(state_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
+    import secrets  # only when a credential is made: it imports random
+
     credential = f"{TEAM_USER}:{secrets.token_urlsafe(32)}"
     try:  # O_EXCL: two racing `up`s agree on whichever file was made first
         fd = os.open(team_credential_file(state_dir), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -13,7 +13,8 @@ policy is set per folder, by path:
 | ``supervisors/`` and below, ``leader``, ``auth`` | all | read |
 | everything else (tasks, instances, inboxes, context, ...) | all | read, write, create, delete |
 
-``PolicyClient`` gives every node it creates the ACL of its path, so no caller passes ACLs.
+The clients (zk/policyclient.py, zk/oneshot.py) give every node they create the ACL of its
+path, so no caller passes ACLs.
 ``check_tree`` (at start-up) refuses a tree whose root or folders carry any other ACL — open
 ones left from before auth, or a stranger's pre-created tree; ``fix_tree`` repairs it.
 
@@ -26,9 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kazoo.client import KazooClient, TransactionRequest
 from kazoo.exceptions import NoAuthError, NoNodeError
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 
@@ -36,6 +36,9 @@ from claude_orchestrator.conf.credentials import agent_credential, digest_id
 from claude_orchestrator.errors import ZkError
 from claude_orchestrator.zk.client import ZkOptions
 from claude_orchestrator.zk.paths import ROOT, TeamPaths
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
 
 AGENT_SCOPED = Permissions.READ | Permissions.WRITE | Permissions.CREATE | Permissions.DELETE
 TEAM_ONLY = ("control",)
@@ -85,35 +88,6 @@ def acl_for(ids: AclIds, path: str) -> list[ACL]:
 
 def _grant(digest: str, perms: int) -> ACL:
     return ACL(perms, Id("digest", digest))
-
-
-class PolicyClient(KazooClient):  # type: ignore[misc]  # kazoo is untyped
-    """A KazooClient whose creates (plain, ensure_path, makepath, multi) follow ``acl_for``."""
-
-    def __init__(self, acl_ids: AclIds, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.acl_ids = acl_ids
-
-    def create_async(
-        self, path: str, value: bytes = b"", acl: Any = None, *a: Any, **kw: Any
-    ) -> Any:
-        return super().create_async(path, value, acl or acl_for(self.acl_ids, path), *a, **kw)
-
-    def transaction(self) -> TransactionRequest:
-        return PolicyTransaction(self)
-
-
-class PolicyTransaction(TransactionRequest):  # type: ignore[misc]  # kazoo is untyped
-    def create(
-        self,
-        path: str,
-        value: bytes = b"",
-        acl: Any = None,
-        ephemeral: bool = False,
-        sequence: bool = False,
-    ) -> None:
-        acl = acl or acl_for(self.client.acl_ids, path)
-        super().create(path, value, acl, ephemeral, sequence)
 
 
 # -- checking and repairing a tree ------------------------------------------------------------

@@ -20,6 +20,8 @@ from claude_orchestrator.errors import ZkUnavailableError
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
+    from claude_orchestrator.zk.oneshot import OneShotClient
+
 
 @dataclass(frozen=True)
 class ZkOptions:
@@ -53,7 +55,8 @@ def build_client(opts: ZkOptions) -> KazooClient:
     }
     if not opts.auth:
         return KazooClient(**common)
-    from claude_orchestrator.zk.acls import PolicyClient, acl_ids
+    from claude_orchestrator.zk.acls import acl_ids
+    from claude_orchestrator.zk.policyclient import PolicyClient
 
     ids = acl_ids(opts.auth, opts.team_id)
     return PolicyClient(ids, auth_data=[("digest", opts.auth)], **common)
@@ -85,6 +88,45 @@ def connect(opts: ZkOptions) -> KazooClient:
 FIRST_WAIT = 0.3
 
 
+def connect_oneshot(opts: ZkOptions) -> OneShotClient:
+    """A blocking session for a short command (zk/oneshot.py): no threads, no watches.
+
+    Same contract as :func:`connect`: ZkUnavailableError within ``connect_timeout``, at once
+    when every server refuses."""
+    from kazoo.exceptions import AuthFailedError
+
+    from claude_orchestrator.errors import NotAuthorisedError
+    from claude_orchestrator.zk.oneshot import OneShotClient, deadline_connect
+
+    policy = None
+    if opts.auth:
+        from claude_orchestrator.zk.acls import acl_for, acl_ids
+
+        ids = acl_ids(opts.auth, opts.team_id)
+        policy = lambda path: acl_for(ids, path)  # noqa: E731
+    chroot = opts.hosts.partition("/")[2]
+    client = OneShotClient(
+        _servers(opts.hosts),
+        "/" + chroot if chroot else "",
+        opts.session_timeout,
+        opts.auth,
+        policy,
+    )
+    try:
+        why = deadline_connect(client, opts.connect_timeout, FIRST_WAIT)
+    except AuthFailedError as exc:
+        raise NotAuthorisedError("ZooKeeper refused the team's credential") from exc
+    if why == "refused":
+        raise ZkUnavailableError(
+            f"cannot reach ZooKeeper at {opts.hosts}: connection refused (no server listens there)"
+        )
+    if why is not None:
+        raise ZkUnavailableError(
+            f"cannot reach ZooKeeper at {opts.hosts} within {opts.connect_timeout:g}s"
+        )
+    return client
+
+
 def all_refused(hosts: str) -> bool:
     """True when every server in ``hosts`` actively refuses a TCP connection."""
     import socket
@@ -110,12 +152,12 @@ def _servers(hosts: str) -> list[tuple[str, int]]:
     return found
 
 
-def disconnect(client: KazooClient) -> None:
+def disconnect(client: KazooClient | OneShotClient) -> None:
     """Stop a client cleanly: its ephemeral nodes go at once, not at session expiry."""
     _quiet_close(client)
 
 
-def _quiet_close(client: KazooClient) -> None:
+def _quiet_close(client: KazooClient | OneShotClient) -> None:
     try:
         client.stop()
         client.close()
