@@ -97,6 +97,16 @@ def test_status_of_an_unknown_team_answers_without_creating_it(
     assert tree(client) == before
 
 
+@pytest.mark.parametrize("source", SOURCES)
+def test_ps_of_an_unknown_team_shows_no_rows_without_creating_it(
+    co: Cli, client: KazooClient, other: str, source: str
+) -> None:
+    before = tree(client)
+    out = run_for(co, source, ("ps", "--json"))
+    assert out.code == 0 and out.json == [], out.err
+    assert tree(client) == before
+
+
 def test_status_of_an_existing_team_says_it_exists(co: Cli, other: str) -> None:
     assert co.ok("status", CO_TEAM=other)["team_exists"] is True
 
@@ -118,7 +128,7 @@ def existing(co: Cli) -> Iterator[str]:
 NON_BLOCKING = [a for a in READ_ONLY if not a[0].startswith("watch")]
 
 
-@pytest.mark.parametrize("args", [*NON_BLOCKING, ("status",)], ids=lambda a: a[0])
+@pytest.mark.parametrize("args", [*NON_BLOCKING, ("status",), ("ps", "--json")], ids=lambda a: a[0])
 def test_a_read_only_command_on_an_existing_team_creates_nothing(
     co: Cli, client: KazooClient, existing: str, args: tuple[str, ...]
 ) -> None:
