@@ -197,6 +197,12 @@ def test_an_agent_that_cannot_start_makes_its_worker_fatal_at_once(project: Proj
     assert again.returncode == 2 and again.stdout == "", again.stderr
     assert again.stderr.startswith("error: worker 'bad': cannot execute"), again.stderr
     assert "not executable (permission denied)" in again.stderr
+    # so do `restart` of that worker and `reload`; a restart of the others goes ahead
+    for argv in (("restart", "bad"), ("reload",)):
+        refused = project.run(*argv)
+        assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+        assert "error: worker 'bad': cannot execute" in refused.stderr, refused.stderr
+    assert project.ok("restart", "w1")["restarted"] == ["w1"]
 
 
 def test_second_supervisor_refuses_and_up_starts_only_whats_missing(project: Project) -> None:

@@ -77,22 +77,31 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
     """The credential the supervisor and its workers use: the team's, generated (0600) for
     the embedded server on first use unless the team is insecure; and refuse to spawn agents
     that execute task text without one (conf/exposure.py)."""
-    from claude_orchestrator.conf.agentcheck import check_agents
-    from claude_orchestrator.conf.agents import resolve_agent
     from claude_orchestrator.conf.credentials import ensure_team_credential
     from claude_orchestrator.conf.exposure import refuse_open_exposure
-    from claude_orchestrator.conf.machine import agent_team
 
     s, team = app.settings, app.settings.team_config
     auth = s.auth
     if auth is None and _embedded(app) and not team.insecure:
         auth = ensure_team_credential(s.state_dir)
     if spawning:
-        team = agent_team(team, Path.home())  # the global `command`, as the workers will
-        agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in team.workers]
+        agents = _checked_agents(app)
         refuse_open_exposure(agents, auth is not None, team.insecure)
-        check_agents(team.workers, dict(agents))
     return auth
+
+
+def _checked_agents(app: App, names: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """The agent of each worker (of ``names``, or all), after the check that each can start
+    (conf/agentcheck.py): ``up``, ``restart`` and ``reload`` refuse a broken one, exit 2."""
+    from claude_orchestrator.conf.agentcheck import check_agents
+    from claude_orchestrator.conf.agents import resolve_agent
+    from claude_orchestrator.conf.machine import agent_team
+
+    team = agent_team(app.settings.team_config, Path.home())  # the global `command` too
+    workers = [w for w in team.workers if not names or w.name in names]
+    agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in workers]
+    check_agents(workers, dict(agents))
+    return agents
 
 
 def _control(app: App, command: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
@@ -387,6 +396,7 @@ def _cleanup(app: App, timeout: float) -> dict[str, Any]:
 def restart(app: App, workers: tuple[str, ...]) -> None:
     """Restart the named workers (all when none)."""
     _need_supervisor(app)
+    _checked_agents(app, workers)
     _print_reply(app, _control(app, "restart", {"workers": list(workers)}))
 
 
@@ -396,6 +406,7 @@ def restart(app: App, workers: tuple[str, ...]) -> None:
 def reload(app: App) -> None:
     """Re-read team.toml: start added, stop removed, restart changed workers only."""
     _need_supervisor(app)
+    _checked_agents(app)
     _print_reply(app, _control(app, "reload", {}))
 
 
