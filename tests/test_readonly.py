@@ -30,6 +30,12 @@ READ_ONLY = [
 ]
 
 
+def test_every_read_only_command_is_checked_here() -> None:
+    from claude_orchestrator.cli.app import READ_ONLY_COMMANDS, REPORTING_COMMANDS
+
+    assert {args[0] for args in READ_ONLY} | REPORTING_COMMANDS == READ_ONLY_COMMANDS
+
+
 def tree(client: KazooClient, path: str = "/") -> set[str]:
     """Every node below ``path`` (the test's chroot), by path."""
     out = set()
