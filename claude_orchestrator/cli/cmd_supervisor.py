@@ -104,10 +104,20 @@ def _checked_agents(app: App, names: tuple[str, ...] = ()) -> list[tuple[str, An
     return agents
 
 
-def _control(app: App, command: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
+def _control(
+    app: App,
+    command: str,
+    args: dict[str, Any],
+    timeout: float = 15.0,
+    agents: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Send one control request; with ``agents`` (worker names, () for all), the agents it
+    would start are checked first, once a supervisor is known to be there."""
     from claude_orchestrator.supervisor.control import ControlClient, require_supervisor
 
     require_supervisor(app.team.client, app.settings.team)  # none at all: say so at once
+    if agents is not None:
+        _checked_agents(app, agents)
     reply = ControlClient(app.team.client, app.settings.team).request(command, args, timeout)
     if "error" in reply:
         raise OrchestratorError(str(reply["error"]))
@@ -396,8 +406,7 @@ def _cleanup(app: App, timeout: float) -> dict[str, Any]:
 def restart(app: App, workers: tuple[str, ...]) -> None:
     """Restart the named workers (all when none)."""
     _need_supervisor(app)
-    _checked_agents(app, workers)
-    _print_reply(app, _control(app, "restart", {"workers": list(workers)}))
+    _print_reply(app, _control(app, "restart", {"workers": list(workers)}, agents=workers))
 
 
 @click.command("reload")
@@ -406,8 +415,7 @@ def restart(app: App, workers: tuple[str, ...]) -> None:
 def reload(app: App) -> None:
     """Re-read team.toml: start added, stop removed, restart changed workers only."""
     _need_supervisor(app)
-    _checked_agents(app)
-    _print_reply(app, _control(app, "reload", {}))
+    _print_reply(app, _control(app, "reload", {}, agents=()))
 
 
 def _need_supervisor(app: App) -> None:
