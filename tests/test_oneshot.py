@@ -56,6 +56,8 @@ def test_reads_and_writes_answer_as_kazoos_client_does(
     assert client.exists("/deep/er/path") is not None
     one.delete("/deep", recursive=True)
     assert client.exists("/deep") is None
+    with pytest.raises(TypeError, match="no watches"):
+        one.get_children("/", watch=lambda event: None)  # type: ignore[arg-type]
 
 
 def test_a_transaction_commits_whole_or_reports_the_operation_that_lost(

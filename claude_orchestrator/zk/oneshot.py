@@ -57,8 +57,9 @@ AUTH_XID = -4
 WATCH_XID = -1
 PING_XID = -2
 EPHEMERAL, SEQUENCE = 1, 2
-#: jute.maxbuffer: a longer frame is a broken stream, not a reply
-MAX_FRAME = 4 * 1024 * 1024
+#: a sanity bound on one reply (a listing of a large folder may pass jute.maxbuffer's 1 MiB);
+#: a longer length prefix is a broken stream, not a reply
+MAX_FRAME = 256 * 1024 * 1024
 
 AclPolicy = Callable[[str], list[Any]]
 
@@ -178,16 +179,19 @@ class OneShotClient:
 
     # -- requests ----------------------------------------------------------------------------
     def exists(self, path: str, watch: None = None) -> Any:
+        _no_watch(watch)
         try:
             return self._call(Exists(self._full(path), None))
         except NoNodeError:
             return None
 
     def get(self, path: str, watch: None = None) -> tuple[bytes, Any]:
+        _no_watch(watch)
         data, stat = self._call(GetData(self._full(path), None))
         return data or b"", stat
 
     def get_children(self, path: str, watch: None = None) -> list[str]:
+        _no_watch(watch)
         children: list[str] = self._call(GetChildren(self._full(path), None))
         return children
 
@@ -374,6 +378,11 @@ class OneShotTransaction:
     def commit(self) -> list[Any]:
         results: list[Any] = self.client._call(Transaction(self.operations))
         return results
+
+
+def _no_watch(watch: object) -> None:
+    if watch is not None:
+        raise TypeError("the one-shot client sets no watches: use kazoo's client (zk/client.py)")
 
 
 def _flags(ephemeral: bool, sequence: bool) -> int:
