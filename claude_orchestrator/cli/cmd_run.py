@@ -7,7 +7,6 @@ in memory; everything else is ``up`` in the foreground.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Any
 
@@ -60,7 +59,7 @@ def run_team(team: Any, count: int) -> Any:
         WorkerSpec(name=name, role=role, work_dir=team.work_dir, agent=team.agent)
         for name, role in run_worker_names(count)
     )
-    return dataclasses.replace(team, workers=workers)
+    return team._replace(workers=workers)
 
 
 @click.command("run")
@@ -89,7 +88,7 @@ def run(app: App, count: int, yes: bool, no_tui: bool) -> None:
         raise OrchestratorError(f"a team already runs here (supervisor pid {running}): see 'ps'")
     team = run_team(s.team_config, count)
     _confirm(team, yes)
-    app.__dict__["settings"] = dataclasses.replace(s, team_config=team)  # cached_property
+    app.__dict__["settings"] = s._replace(team_config=team)  # cached_property
     _foreground(app, _config(app, (), True, 10.0), no_tui)
 
 

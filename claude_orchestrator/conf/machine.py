@@ -15,7 +15,7 @@ configuration (``worker``, ``up``, ``run``, ``config``), so a broken one cannot 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -70,8 +70,8 @@ def with_machine_command(team: TeamConfig, machine: MachineConfig) -> TeamConfig
     current = team.agents.get(DEFAULT_AGENT)
     if machine.command is None or (current is not None and current.command is not None):
         return team
-    claude = replace(current or AgentConfig(name=DEFAULT_AGENT), command=machine.command)
-    return replace(team, agents=MappingProxyType({**team.agents, DEFAULT_AGENT: claude}))
+    claude = (current or AgentConfig(name=DEFAULT_AGENT))._replace(command=machine.command)
+    return team._replace(agents=MappingProxyType({**team.agents, DEFAULT_AGENT: claude}))
 
 
 def agent_team(team: TeamConfig, home: Path) -> TeamConfig:

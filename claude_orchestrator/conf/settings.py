@@ -9,9 +9,9 @@ the team file, ...).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from claude_orchestrator.conf.credentials import read_team_credential
 from claude_orchestrator.conf.duration import parse_duration
@@ -31,8 +31,7 @@ TEAM_FILE_NAME = "team.toml"
 FLAG_KEYS = ("zookeeper", "instance_id", "file", "team", "json", "connect_timeout")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything a command needs to know before it talks to ZooKeeper."""
 
     zk_hosts: str
@@ -52,7 +51,7 @@ class Settings:
     #: the embedded server's run file names our live server (only looked at when embedded)
     embedded_running: bool = False
     #: where each of as_dict()'s values came from: a flag, a variable, a file or "default"
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = MappingProxyType({})
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.conf.layout import state_dir_of
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
@@ -57,8 +56,7 @@ _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(NamedTuple):
     """An ``[agents.NAME]`` table: how to run one agent CLI. None means "the preset's own"."""
 
     name: str
@@ -66,11 +64,10 @@ class AgentConfig:
     args: tuple[str, ...] = ()
     timeout: float | None = None
     idle_timeout: float | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: _EMPTY_ENV)
+    env: Mapping[str, str] = _EMPTY_ENV
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
+class WorkerSpec(NamedTuple):
     """One worker process the supervisor keeps running (after ``replicas`` expansion)."""
 
     name: str
@@ -78,12 +75,11 @@ class WorkerSpec:
     work_dir: Path
     agent: str
     restart: str = DEFAULT_RESTART
-    env: Mapping[str, str] = field(default_factory=lambda: _EMPTY_ENV)
+    env: Mapping[str, str] = _EMPTY_ENV
     replica_of: str | None = None
 
 
-@dataclass(frozen=True)
-class TeamConfig:
+class TeamConfig(NamedTuple):
     """A whole team file. ``path`` is None when the team comes from defaults."""
 
     path: Path | None
@@ -266,8 +262,7 @@ def _directory(table: Section, key: str, root: Path, default: Path) -> Path:
     return resolved
 
 
-@dataclass(frozen=True)
-class _WorkerDefaults:
+class _WorkerDefaults(NamedTuple):
     root: Path
     work_dir: Path
     agent: str
@@ -314,4 +309,4 @@ def _replica(table: Section, spec: WorkerSpec, index: int) -> WorkerSpec:
     name = f"{spec.name}-{index}"
     if not is_valid_name(name):
         raise table.error("replicas", f"replica name {name!r} is not a valid name: {NAME_RULE}")
-    return replace(spec, name=name, replica_of=spec.name)
+    return spec._replace(name=name, replica_of=spec.name)

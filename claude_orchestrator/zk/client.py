@@ -12,8 +12,7 @@ the session and every ephemeral node of it are gone; the owners re-register.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.errors import ZkUnavailableError
 
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
     from claude_orchestrator.zk.oneshot import OneShotClient
 
 
-@dataclass(frozen=True)
-class ZkOptions:
+class ZkOptions(NamedTuple):
     """What a client needs to know: hosts, timeouts, and digest credentials."""
 
     hosts: str

@@ -6,7 +6,7 @@ No ZooKeeper access happens here, so connection states do not apply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 ROOT = "/claude-orchestrator"
@@ -15,8 +15,7 @@ ROOT = "/claude-orchestrator"
 STATE_FOLDERS = ("waiting", "active", "blocked", "failed", "completed", "cancelled")
 
 
-@dataclass(frozen=True)
-class TeamPaths:
+class TeamPaths(NamedTuple):
     """Every path of one team's tree."""
 
     team: str

@@ -20,8 +20,7 @@ held here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from claude_orchestrator.errors import QuotaError
 from claude_orchestrator.zk.codec import decode, encode
@@ -35,8 +34,7 @@ TASK_BYTES = "task_bytes"
 FINISHED = ("completed", "cancelled")
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """The stored total (None when unknown) and the counter's version it was read at."""
 
     task_bytes: int | None

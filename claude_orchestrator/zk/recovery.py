@@ -14,8 +14,6 @@ stops; the next sweep starts over. LOST: nothing is held by the sweep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.registry import is_alive
 from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
@@ -24,14 +22,22 @@ from claude_orchestrator.zk.tasks import TaskStore
 FINISHED_KEEP = 10_000
 
 
-@dataclass
 class SweepReport:
-    expired: list[str] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    promoted: list[str] = field(default_factory=list)
-    inboxes_removed: list[str] = field(default_factory=list)
-    pruned: int = 0
+    """What one sweep did (a plain class: the short commands import this module)."""
+
+    def __init__(self, expired: list[str] | None = None) -> None:
+        self.expired: list[str] = expired if expired is not None else []
+        self.recovered: list[str] = []
+        self.failed: list[str] = []
+        self.promoted: list[str] = []
+        self.inboxes_removed: list[str] = []
+        self.pruned = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SweepReport) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"SweepReport({vars(self)})"
 
 
 def sweep(store: TaskStore, now: float, finished_keep: int = FINISHED_KEEP) -> SweepReport:

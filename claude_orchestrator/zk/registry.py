@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.errors import IdentityError, NotFoundError
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_LEASE_S = 120.0
 
 
-@dataclass(frozen=True)
-class Actor:
+class Actor(NamedTuple):
     """Who performs a change: an instance, or the operator (no instance)."""
 
     label: str
@@ -45,8 +43,7 @@ class Actor:
         return cls(label=f"operator@{socket.gethostname()}")
 
 
-@dataclass(frozen=True)
-class Registration:
+class Registration(NamedTuple):
     name: str
     role: str
     work_dir: str

@@ -8,9 +8,8 @@ state; it refuses anything the table does not allow with TaskStateError.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from claude_orchestrator.errors import ConfigError, TaskStateError
 
@@ -82,8 +81,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus]] = {
 OWNER_ACTIONS = frozenset({Action.START, Action.COMPLETE, Action.BLOCK, Action.FAIL, Action.RESUME})
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """What one transition writes beside the status."""
 
     action: Action

@@ -10,7 +10,6 @@ SUSPENDED / LOST: see each store; this module holds no state of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from claude_orchestrator.errors import ConfigError
@@ -24,27 +23,21 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 
-@dataclass
 class Team:
-    client: KazooClient
-    name: str
-    #: False: a read-only view; nothing is created, ``exists`` says whether the tree is there
-    create: bool = True
-    exists: bool = field(init=False, default=True)
-    tasks: TaskStore = field(init=False)
-    registry: Registry = field(init=False)
-    inboxes: Inboxes = field(init=False)
-    context: ContextStore = field(init=False)
+    """One team's stores on one client. ``create=False``: a read-only view; nothing is
+    created, ``exists`` says whether the tree is there."""
 
-    def __post_init__(self) -> None:
-        self.tasks = TaskStore(self.client, self.name, create=self.create)
-        self.registry = self.tasks.registry
-        self.inboxes = Inboxes(self.client, self.name)
-        self.context = ContextStore(self.client, self.name)
-        if self.create:
+    def __init__(self, client: KazooClient, name: str, create: bool = True) -> None:
+        self.client, self.name, self.create = client, name, create
+        self.tasks = TaskStore(client, name, create=create)
+        self.registry: Registry = self.tasks.registry
+        self.inboxes = Inboxes(client, name)
+        self.context = ContextStore(client, name)
+        self.exists = True
+        if create:
             self.tasks.ensure_layout()
         else:
-            self.exists = team_exists(self.client, self.name)
+            self.exists = team_exists(client, name)
 
 
 def team_exists(client: KazooClient, name: str) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from claude_orchestrator.errors import NotAuthorisedError, SizeLimitError, ZkError
@@ -50,16 +49,13 @@ class TxnConflict(Exception):
         self.cause = cause
 
 
-@dataclass
 class Txn:
     """The operations of one state change, committed together or not at all."""
 
-    client: KazooClient
-    ops: list[tuple[str, str]] = field(default_factory=list)
-    _txn: Any = None
-
-    def __post_init__(self) -> None:
-        self._txn = self.client.transaction()
+    def __init__(self, client: KazooClient) -> None:
+        self.client = client
+        self.ops: list[tuple[str, str]] = []
+        self._txn: Any = client.transaction()
 
     def create(
         self, path: str, data: bytes = b"", ephemeral: bool = False, sequence: bool = False
