@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from claude_orchestrator.zk.registry import Actor
+    from claude_orchestrator.zk.taskmodel import TaskRecord
+    from claude_orchestrator.zk.tasks import TaskStore
 
 T = TypeVar("T")
 
@@ -21,3 +26,14 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.005)  # poll interval of the condition, not a synchronisation sleep
+
+
+def claim(store: TaskStore, actor: Actor, now: float, spread: int = 1) -> TaskRecord | None:
+    """Claim as ``actor`` through production's own parts: the identity check of a
+    ``Claimer``, the lease check of ``claim-task``, then one claim pass (``spread`` > 1 is
+    a racer's pick among the first entries, as workers do)."""
+    from claude_orchestrator.zk.claim import Claimer
+
+    claimer = Claimer(store, actor, spread, head_first=True)
+    store.registry.require_alive(str(actor.instance_id), now)
+    return claimer.claim(now)

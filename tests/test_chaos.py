@@ -30,12 +30,11 @@ from bench.chaos_checks import (
     worker_errors,
 )
 from bench.chaos_team import FAKE_AGENT, leftovers, scan
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.team import Team
-from tests.helpers import wait_until
+from tests.helpers import claim, wait_until
 
 CHAOS = Path(__file__).resolve().parent.parent / "bench" / "chaos.py"
 # A session leader that looks like a worker of the team in ROOT: it starts a hanging fake

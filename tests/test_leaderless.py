@@ -9,13 +9,12 @@ import pytest
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk import recovery
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import Cli
-from tests.helpers import wait_until
+from tests.helpers import claim, wait_until
 
 T0 = 1_900_000_000.0
 LEASE = 30.0

@@ -6,13 +6,12 @@ import threading
 import time
 
 from claude_orchestrator.supervisor.taskevents import TaskEventFeed, kind_of, watch_folders
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
 from claude_orchestrator.zk.team import Team
-from tests.helpers import wait_until
+from tests.helpers import claim, wait_until
 
 
 def add(team: Team, title: str) -> TaskRecord:

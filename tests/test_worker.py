@@ -255,8 +255,8 @@ def test_sigterm_lets_a_short_run_finish_within_the_grace(rig: Rig) -> None:
 def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
     rig: Rig,
 ) -> None:
-    from claude_orchestrator.zk.claim import claim
     from claude_orchestrator.zk.registry import Actor, Registration
+    from tests.helpers import claim
 
     proc, tid, first = freeze_until_expired(rig, "fake-agent:sleep=4")
     try:
@@ -392,8 +392,8 @@ def test_session_expiry_mid_run_with_the_claim_not_yet_recovered_does_not_end_th
 
 def test_a_claim_whose_instance_is_gone_is_not_started_and_does_not_raise(team: Team) -> None:
     from claude_orchestrator.worker.report import Reporter
-    from claude_orchestrator.zk.claim import claim
     from claude_orchestrator.zk.registry import Actor, Registration
+    from tests.helpers import claim
 
     push(team.tasks, [validate_spec({"title": "x"}, "t")], "op", time.time())
     inst = team.registry.register(Registration("w1", "dev", "/", False), time.time())

@@ -21,7 +21,6 @@ from claude_orchestrator.errors import IdentityError, TaskStateError, ZkUnavaila
 from claude_orchestrator.supervisor.zkserver import ZkServer, free_port
 from claude_orchestrator.zk import claim as claim_mod
 from claude_orchestrator.zk import recovery
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts, list_tasks
@@ -29,7 +28,7 @@ from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
 from claude_orchestrator.zk.team import Team
 from claude_orchestrator.zk.txn import retrying
-from tests.helpers import wait_until
+from tests.helpers import claim, wait_until
 
 TEAM = "test"
 REPO = Path(__file__).resolve().parent.parent
@@ -174,7 +173,7 @@ def test_server_restart_keeps_every_task_and_claim(own_server: ZkServer) -> None
 
 RACER = r"""
 import json, sys, threading, time
-from claude_orchestrator.zk.claim import claim
+from claude_orchestrator.zk.claim import claim_as
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change
@@ -191,7 +190,7 @@ client.DataWatch(gate, lambda data, stat: go.set() if stat is not None else None
 if not go.wait(60):
     sys.exit("the start gate never opened")
 claimed = []
-while (task := claim(team.tasks, actor, time.time())) is not None:
+while (task := claim_as(team.tasks, inst["id"], time.time())) is not None:
     claimed.append(task["id"])
     change = Change(Action.COMPLETE, by=actor.label, at=iso(time.time()), result=name)
     team.tasks.transition(task["id"], change, actor, time.time())

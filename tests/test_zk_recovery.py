@@ -11,14 +11,13 @@ from kazoo.client import KazooClient
 
 from claude_orchestrator.errors import IdentityError, NotFoundError, TaskStateError
 from claude_orchestrator.zk import recovery
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
 from claude_orchestrator.zk.team import Team
-from tests.helpers import wait_until
+from tests.helpers import claim, wait_until
 
 TEAM = "test"
 

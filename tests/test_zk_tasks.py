@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from claude_orchestrator.errors import IdentityError, NotFoundError, SizeLimitError, TaskStateError
-from claude_orchestrator.zk.claim import claim
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts, list_tasks
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
 from claude_orchestrator.zk.team import Team
+from tests.helpers import claim
 
 OPERATOR = Actor.operator()
 

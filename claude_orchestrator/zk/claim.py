@@ -47,19 +47,6 @@ def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
     return [p for _, p in sorted(assigned)] + open_
 
 
-def claim(store: TaskStore, actor: Actor, now: float, spread: int = 4) -> TaskRecord | None:
-    """Claim the first task ``actor`` may take; None when nothing is claimable.
-
-    The one-shot form (``claim-task``): check the identity and its lease, then one
-    ``Claimer`` pass — which re-lists after a lost race until a listing is empty.
-    """
-    if actor.instance_id is None or actor.name is None:
-        raise IdentityError("claiming needs an instance identity: register first, or pass -i ID")
-    store.ensure_layout()
-    store.registry.require_alive(actor.instance_id, now)
-    return Claimer(store, actor, spread, head_first=True).claim(now)
-
-
 def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> TaskRecord | None:
     tok = token()
 
