@@ -61,7 +61,9 @@ class Supervisor(WorkerPool):
         on_ready: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.events: queue.Queue[ev.Event] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so the signal handlers' post() cannot deadlock
+        # on a lock the loop holds inside get() (queue.Queue's can).
+        self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
         self.slots: dict[str, Slot] = {}
         self.stopping = False
         self.ready_sent = False

@@ -61,7 +61,9 @@ class Worker:
         self.ws = ws
         self.clock = clock
         self.environ = dict(os.environ if environ is None else environ)
-        self.events: queue.Queue[Event] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so a signal handler that posts while this
+        # thread is inside get() cannot deadlock on the queue's lock (queue.Queue's can).
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.stopping = False
         self.suspended = False
         self.needs_check = False
