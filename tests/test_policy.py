@@ -8,13 +8,13 @@ import signal
 import pytest
 
 from claude_orchestrator.errors import ConfigError, OrchestratorError
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor.policy import (
     Decision,
     Exit,
     RestartPolicy,
     RestartTracker,
     backoff_delay,
-    describe_exit,
 )
 from claude_orchestrator.supervisor.states import (
     TRANSITIONS,
@@ -91,7 +91,7 @@ def test_states_same_state_is_never_a_transition() -> None:
     assert all(s not in TRANSITIONS[s] for s in ProcState)
 
 
-# -- describe_exit ------------------------------------------------------------------------------
+# -- ExitStatus.describe ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -105,8 +105,21 @@ def test_states_same_state_is_never_a_transition() -> None:
         (None, None, "exited (status unknown)"),
     ],
 )
-def test_describe_exit_phrases(code: int | None, sig: int | None, text: str) -> None:
-    assert describe_exit(code, sig) == text
+def test_exit_status_phrases(code: int | None, sig: int | None, text: str) -> None:
+    assert ExitStatus(code, sig).describe() == text
+
+
+@pytest.mark.parametrize(
+    ("returncode", "code", "sig", "terse"),
+    [(0, 0, None, "exit 0"), (3, 3, None, "exit 3"), (-9, None, 9, "killed by SIGKILL")],
+)
+def test_exit_status_decodes_a_returncode(
+    returncode: int, code: int | None, sig: int | None, terse: str
+) -> None:
+    status = ExitStatus.from_returncode(returncode)
+    assert (status.exit_code, status.signal, status.returncode) == (code, sig, returncode)
+    assert status.describe(terse=True) == terse
+    assert ExitStatus(None, None).describe(terse=True) == "unknown exit status"
 
 
 # -- decisions that stop ------------------------------------------------------------------------
@@ -129,7 +142,7 @@ def test_policy_requested_exit_stops_and_never_counts(
 def test_policy_never_mode_stops(code: int | None, sig: int | None) -> None:
     t = tracker(mode="never")
     d = t.on_exit(crash(0.1, code, sig), now=0.0)
-    assert d == Decision("stop", 0.0, f"{describe_exit(code, sig)} (restart = never)")
+    assert d == Decision("stop", 0.0, f"{ExitStatus(code, sig).describe()} (restart = never)")
     assert t.failures == 0
 
 

@@ -24,6 +24,7 @@ from typing import IO
 
 from claude_orchestrator.conf.agentcheck import program_problem, resolve_program
 from claude_orchestrator.errors import SpawnError
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.kill import clear_group, signal_group
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,9 @@ class ChildSpec:
 
 
 @dataclass(frozen=True)
-class ExitInfo:
-    """How a child ended, decoded once from its wait status."""
+class ExitInfo(ExitStatus):
+    """How a child ended (its ``ExitStatus``) and what of ours was involved."""
 
-    exit_code: int | None  # None when killed by a signal
-    signal: int | None  # the signal that killed it, if any
     duration_s: float
     timed_out: bool = False  # the wall-clock timeout fired
     idle_timed_out: bool = False  # the idle timeout fired
@@ -64,7 +63,7 @@ class ExitInfo:
     @property
     def description(self) -> str:
         """``exit 3``, ``killed by SIGKILL``, ``timed out after 30s (killed by SIGTERM)``."""
-        status = _describe_status(self.exit_code, self.signal)
+        status = self.describe(terse=True)
         after = f"{round(self.duration_s, 1):g}s"
         if self.timed_out:
             return f"timed out after {after} ({status})"
@@ -77,15 +76,6 @@ class ExitInfo:
         """Exit code 0 and no timeout or stop of ours was involved."""
         fired = self.timed_out or self.idle_timed_out or self.stopped
         return self.exit_code == 0 and not fired
-
-
-def _describe_status(exit_code: int | None, signum: int | None) -> str:
-    if signum is None:
-        return f"exit {exit_code}"
-    try:
-        return f"killed by {signal.Signals(signum).name}"
-    except ValueError:
-        return f"killed by signal {signum}"
 
 
 class Child:
@@ -290,13 +280,14 @@ class Child:
         return self._returncode is not None  # one attribute read: atomic, no lock needed
 
     def _exit_info(self) -> ExitInfo:
-        """Decode the wait status, here and only here: a negative returncode is a signal."""
+        """Decode the wait status, here and only here (``ExitStatus.from_returncode``)."""
         code = self._returncode
         if code is None:
             raise SpawnError(f"{self._name}: no exit status to report")
+        status = ExitStatus.from_returncode(code)
         return ExitInfo(
-            exit_code=code if code >= 0 else None,
-            signal=-code if code < 0 else None,
+            exit_code=status.exit_code,
+            signal=status.signal,
             duration_s=self._ended - self._started,
             timed_out=self._timed_out,
             idle_timed_out=self._idle_timed_out,

@@ -18,6 +18,7 @@ import math
 import threading
 from typing import Any
 
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.outcome import Outcome
 
 #: a stdout line longer than this is dropped (counted as bad) instead of buffered
@@ -39,13 +40,9 @@ _API_ERROR_KINDS = {
 Block = dict[str, Any]
 
 
-def exit_desc(exit_code: int | None, signal_desc: str | None) -> str:
-    """How the process ended, for reasons: ``signal_desc`` if given, else ``exit N``."""
-    if signal_desc:
-        return signal_desc
-    if exit_code is None:
-        return "unknown exit status"
-    return f"exit {exit_code}"
+def _how_it_ended(exit_code: int | None, signal_desc: str | None) -> str:
+    """For reasons: ``signal_desc`` if given, else the terse ``ExitStatus`` phrase."""
+    return signal_desc or ExitStatus(exit_code, None).describe(terse=True)
 
 
 class StreamJsonParser:
@@ -251,7 +248,7 @@ class StreamJsonParser:
         if self.bytes_seen == 0 and exit_code == 0 and not signal_desc:
             return "agent printed nothing and exited 0"
         parts = [
-            f"agent exited without a result line ({exit_desc(exit_code, signal_desc)})",
+            f"agent exited without a result line ({_how_it_ended(exit_code, signal_desc)})",
             _retry_summary(self._api_retries),
             _quote(_last_line(_decode_tail(self._stderr_tail)), "stderr: "),
         ]
@@ -283,7 +280,7 @@ class TextOutputCollector:
         text = self.text.strip() or None
         if exit_code == 0 and not signal_desc:
             return Outcome(ok=True, result=text, reason=None)
-        reason = f"exited with {exit_desc(exit_code, signal_desc)}"
+        reason = f"exited with {_how_it_ended(exit_code, signal_desc)}"
         last = _last_line(text or "")
         return Outcome(ok=False, result=text, reason=f"{reason}: {last}" if last else reason)
 

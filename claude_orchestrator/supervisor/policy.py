@@ -23,9 +23,9 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from signal import Signals
 
 from claude_orchestrator.errors import ConfigError
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor.states import ProcState
 
 MODES = ("always", "on-failure", "never")
@@ -67,17 +67,11 @@ def _require(name: str, ok: bool, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class Exit:
-    """How a process ended."""
+class Exit(ExitStatus):
+    """How a process ended (its ``ExitStatus``), how long it ran, and whether we stopped it."""
 
-    exit_code: int | None
-    signal: int | None
     uptime: float  # seconds it ran
     requested: bool  # we stopped it (down/restart/reload): never counts as a failure
-
-    @property
-    def clean(self) -> bool:
-        return self.exit_code == 0 and self.signal is None
 
 
 @dataclass(frozen=True)
@@ -92,18 +86,6 @@ class Decision:
         if self.action == RESTART:
             return ProcState.BACKOFF if self.delay > 0 else ProcState.STARTING
         return ProcState.FATAL if self.action == FATAL else ProcState.STOPPED
-
-
-def describe_exit(exit_code: int | None, signal: int | None) -> str:
-    """``exited 0``, ``exited 3``, ``killed by SIGKILL``: one phrase for logs and ``ps``."""
-    if signal is not None:
-        try:
-            return f"killed by {Signals(signal).name}"
-        except ValueError:
-            return f"killed by signal {signal}"
-    if exit_code is None:
-        return "exited (status unknown)"
-    return f"exited {exit_code}"
 
 
 def backoff_delay(policy: RestartPolicy, attempt: int, rand: float) -> float:
@@ -145,7 +127,7 @@ class RestartTracker:
 
     def on_exit(self, ex: Exit, now: float) -> Decision:
         """Decide what follows ``ex``, which was reaped at ``now``."""
-        what = describe_exit(ex.exit_code, ex.signal)
+        what = ex.describe()
         if ex.requested:
             return Decision(STOP, reason=f"{what} (stopped on request)")
         if self.policy.mode == "never" or (self.policy.mode == "on-failure" and ex.clean):
