@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,15 +50,10 @@ from kazoo.protocol.serialization import (
 )
 from kazoo.security import OPEN_ACL_UNSAFE
 
-_LENGTH = struct.Struct("!i")
-_HEADER = struct.Struct("!ii")
-AUTH_XID = -4
-WATCH_XID = -1
-PING_XID = -2
+from claude_orchestrator.zk.wire import HEADER, recv_frame, send_frame
+
+AUTH_XID = -4  # replies with a positive xid answer requests; -1 and -2 are watches and pings
 EPHEMERAL, SEQUENCE = 1, 2
-#: a sanity bound on one reply (a listing of a large folder may pass jute.maxbuffer's 1 MiB);
-#: a longer length prefix is a broken stream, not a reply
-MAX_FRAME = 256 * 1024 * 1024
 
 AclPolicy = Callable[[str], list[Any]]
 
@@ -112,10 +106,8 @@ class OneShotClient:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             session_id, passwd = self._session
             ms = int(self.session_timeout * 1000)
-            _send_frame(
-                sock, Connect(0, self._last_zxid, ms, session_id, passwd, False).serialize()
-            )
-            answer, _ = Connect.deserialize(_recv_frame(sock), 0)
+            send_frame(sock, Connect(0, self._last_zxid, ms, session_id, passwd, False).serialize())
+            answer, _ = Connect.deserialize(recv_frame(sock), 0)
             if answer.time_out <= 0:  # the session this socket resumed is gone
                 self._session, self._expired = (0, b"\x00" * 16), True
                 raise SessionExpiredError()
@@ -285,7 +277,7 @@ class OneShotClient:
         if self._sock is None:
             raise ConnectionLoss()
         try:
-            _send_frame(self._sock, _HEADER.pack(xid, request.type) + request.serialize())
+            send_frame(self._sock, HEADER.pack(xid, request.type) + request.serialize())
         except OSError as exc:
             self._drop()
             raise ConnectionLoss() from exc
@@ -302,7 +294,7 @@ class OneShotClient:
         if self._sock is None:
             raise ConnectionLoss()
         try:
-            frame = _recv_frame(self._sock)
+            frame = recv_frame(self._sock)
         except OSError as exc:
             self._drop()
             raise ConnectionLoss() from exc
@@ -387,28 +379,6 @@ def _no_watch(watch: object) -> None:
 
 def _flags(ephemeral: bool, sequence: bool) -> int:
     return (EPHEMERAL if ephemeral else 0) | (SEQUENCE if sequence else 0)
-
-
-def _send_frame(sock: socket.socket, payload: bytes | bytearray) -> None:
-    sock.sendall(_LENGTH.pack(len(payload)) + bytes(payload))
-
-
-def _recv_frame(sock: socket.socket) -> bytes:
-    (length,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
-    if not 0 <= length <= MAX_FRAME:
-        raise ConnectionResetError(f"bad frame length {length}")
-    return _recv_exactly(sock, length)
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(left)
-        if not chunk:
-            raise ConnectionResetError("the server closed the connection")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def deadline_connect(client: OneShotClient, timeout: float, first_wait: float) -> str | None:
