@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from kazoo.exceptions import AuthFailedError
+
 from claude_orchestrator.errors import ZkUnavailableError
 
 if TYPE_CHECKING:
@@ -91,8 +93,6 @@ def connect_oneshot(opts: ZkOptions) -> OneShotClient:
 
     Same contract as :func:`connect`: ZkUnavailableError within ``connect_timeout``, at once
     when every server refuses."""
-    from kazoo.exceptions import AuthFailedError
-
     from claude_orchestrator.errors import NotAuthorisedError
     from claude_orchestrator.zk.oneshot import OneShotClient, deadline_connect
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
 from claude_orchestrator.errors import ConflictError, UsageError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.paths import TeamPaths, decode_key
@@ -68,8 +70,6 @@ class ContextStore:
         current: tuple[dict[str, Any], int] | None,
         if_version: int | None,
     ) -> int:
-        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-
         if if_version is not None:
             _check_expected(key, current, if_version)
         try:
@@ -85,8 +85,6 @@ class ContextStore:
             ) from exc
 
     def _read(self, path: str) -> tuple[dict[str, Any], int] | None:
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, stat = self.client.get(path)
         except NoNodeError:
@@ -110,18 +108,26 @@ class ContextStore:
         return self._view(key, *current)
 
     def delete(self, key: str, if_version: int | None = None) -> dict[str, Any]:
-        from kazoo.exceptions import BadVersionError, NoNodeError
-
+        """Delete a key (at ``if_version`` only, when given). After a lost reply, a key
+        that is gone on the retry counts as deleted: an earlier attempt's delete landed."""
         check_key(key)
-        try:
-            self.client.delete(
-                self.paths.context_key(key), -1 if if_version is None else if_version
-            )
-        except NoNodeError:
-            return {"key": key, "deleted": False, "status": "not_found"}
-        except BadVersionError as exc:
-            raise ConflictError(f"context key '{key}' is not at version {if_version}") from exc
-        return {"key": key, "deleted": True}
+        attempts = [0]
+
+        def step() -> dict[str, Any]:
+            attempts[0] += 1
+            try:
+                self.client.delete(
+                    self.paths.context_key(key), -1 if if_version is None else if_version
+                )
+            except NoNodeError:
+                if attempts[0] > 1:
+                    return {"key": key, "deleted": True}
+                return {"key": key, "deleted": False, "status": "not_found"}
+            except BadVersionError as exc:
+                raise ConflictError(f"context key '{key}' is not at version {if_version}") from exc
+            return {"key": key, "deleted": True}
+
+        return retrying(self.client, step)
 
     def keys(self, prefix: str | None = None) -> list[str]:
         names = retrying(self.client, lambda: self.client.get_children(self.paths.context))

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from kazoo.exceptions import BadVersionError, NoNodeError
+
 from claude_orchestrator.errors import NotFoundError, PartialWriteError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.paths import TeamPaths
@@ -76,7 +78,6 @@ class Inboxes:
     def _live(self, recipients: list[str], now: float) -> list[str]:
         """The recipients whose lease has not run out (records read pipelined); one whose
         node vanished is an error, as the send's own check would make it."""
-        from kazoo.exceptions import NoNodeError
 
         def step() -> list[str]:
             calls = [(r, self.client.get_async(self.paths.instance(r))) for r in recipients]
@@ -153,8 +154,6 @@ class Inboxes:
         return found
 
     def _message_with(self, instance_id: str, op: str) -> str | None:
-        from kazoo.exceptions import NoNodeError
-
         for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
             for mid in sorted(self.client.get_children(folder), reverse=True):
                 try:
@@ -166,17 +165,16 @@ class Inboxes:
         return None
 
     def unread_ids(self, instance_id: str) -> list[str]:
-        from kazoo.exceptions import NoNodeError
+        def step() -> list[str]:
+            try:
+                return sorted(self.client.get_children(self.paths.unread(instance_id)))
+            except NoNodeError:
+                raise NotFoundError(f"instance {instance_id} has no inbox") from None
 
-        try:
-            return sorted(self.client.get_children(self.paths.unread(instance_id)))
-        except NoNodeError:
-            raise NotFoundError(f"instance {instance_id} has no inbox") from None
+        return retrying(self.client, step)
 
     def take(self, instance_id: str, msg_id: str, by: str, now: float) -> dict[str, Any] | None:
         """Move one unread message to read/; None if someone else took it first."""
-        from kazoo.exceptions import NoNodeError
-
         src = f"{self.paths.unread(instance_id)}/{msg_id}"
         dst = f"{self.paths.read(instance_id)}/{msg_id}"
         tok = token()
@@ -201,8 +199,6 @@ class Inboxes:
 
     def _taken_by(self, dst: str, tok: str) -> dict[str, Any] | None:
         """The read message at ``dst`` if the take carrying ``tok`` created it."""
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, _ = self.client.get(dst)
         except NoNodeError:
@@ -228,8 +224,9 @@ class Inboxes:
         return earlier + taken
 
     def read_messages(self, instance_id: str) -> list[dict[str, Any]]:
-        from kazoo.exceptions import NoNodeError
+        return retrying(self.client, lambda: self._read_messages(instance_id))
 
+    def _read_messages(self, instance_id: str) -> list[dict[str, Any]]:
         out = []
         folder = self.paths.read(instance_id)
         for mid in sorted(self.client.get_children(folder)):
@@ -276,8 +273,6 @@ class Inboxes:
 
     def annotate(self, instance_id: str, msg_id: str, fields: dict[str, Any]) -> bool:
         """Record how a taken message was processed on its read node (best effort)."""
-        from kazoo.exceptions import BadVersionError, NoNodeError
-
         path = f"{self.paths.read(instance_id)}/{msg_id}"
 
         def step() -> bool:
@@ -292,19 +287,29 @@ class Inboxes:
         return retrying(self.client, step)
 
     def dismiss(self, instance_id: str, msg_id: str) -> dict[str, Any]:
-        from kazoo.exceptions import NoNodeError
+        """Delete one message, unread or read. After a lost reply, a message that is gone
+        on the retry counts as dismissed (our delete, or another's: either way it is gone)."""
+        dismissed = {"id": msg_id, "status": "dismissed"}
+        attempts = [0]
 
-        for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
-            try:
-                self.client.delete(f"{folder}/{msg_id}")
-                return {"id": msg_id, "status": "dismissed"}
-            except NoNodeError:
-                continue
-        raise NotFoundError(f"no message {msg_id} in the inbox of {instance_id}")
+        def step() -> dict[str, Any]:
+            attempts[0] += 1
+            for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
+                try:
+                    self.client.delete(f"{folder}/{msg_id}")
+                    return dismissed
+                except NoNodeError:
+                    continue
+            if attempts[0] > 1:
+                return dismissed  # an earlier attempt's delete may have landed
+            raise NotFoundError(f"no message {msg_id} in the inbox of {instance_id}")
+
+        return retrying(self.client, step)
 
     def prune(self, instance_id: str) -> int:
-        from kazoo.exceptions import NoNodeError
+        return retrying(self.client, lambda: self._prune(instance_id))
 
+    def _prune(self, instance_id: str) -> int:
         folder = self.paths.read(instance_id)
         names = sorted(self.client.get_children(folder))
         excess = names[: max(0, len(names) - READ_KEEP)]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kazoo.exceptions import NoNodeError
+
 from claude_orchestrator.conf.names import is_valid_name
 from claude_orchestrator.conf.team import DEFAULT_MAX_TASK_BYTES
 from claude_orchestrator.errors import (
@@ -192,8 +194,6 @@ def _plan(specs: list[dict[str, Any]], sizes: list[tuple[int, int]]) -> list[lis
 def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
     """Every task id named in depends_on exists and can still complete: a cancelled or
     failed dependency would leave the new task waiting forever (one pipelined get() each)."""
-    from kazoo.exceptions import NoNodeError
-
     named = {
         dep: _where(spec, n)
         for n, spec in enumerate(specs, 1)

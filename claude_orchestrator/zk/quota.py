@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from kazoo.exceptions import NoNodeError
+
 from claude_orchestrator.errors import QuotaError
 from claude_orchestrator.zk.codec import decode, encode
 from claude_orchestrator.zk.paths import TeamPaths
@@ -108,8 +110,6 @@ def _prune_oldest_finished(client: KazooClient, paths: TeamPaths, needed: int) -
 
 def delete_finished(client: KazooClient, paths: TeamPaths, entry_path: str, task_id: str) -> None:
     """Remove a finished task: its index entry, its record and its dependents folder."""
-    from kazoo.exceptions import NoNodeError
-
     for node in (entry_path, paths.record(task_id), paths.dependents(task_id)):
         try:
             client.delete(node, recursive=True)

@@ -14,6 +14,8 @@ stops; the next sweep starts over. LOST: nothing is held by the sweep.
 
 from __future__ import annotations
 
+from kazoo.exceptions import NoNodeError
+
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.registry import is_alive
 from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
@@ -60,8 +62,6 @@ def sweep_if_leaderless(store: TaskStore, now: float) -> SweepReport | None:
     so a team of hand-registered instances recovers too. A team whose tree does not
     exist yet has nothing to sweep (and nothing is created for it).
     """
-    from kazoo.exceptions import NoNodeError
-
     if store.client.exists(store.paths.leader) is not None:
         return None
     try:
@@ -129,8 +129,6 @@ def remove_stale_inboxes(store: TaskStore) -> list[str]:
 
 def prune_finished(store: TaskStore, keep: int) -> int:
     """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence)."""
-    from kazoo.exceptions import NoNodeError
-
     entries: list[tuple[int, str]] = []
     for name in ("completed", "cancelled"):
         folder = store.paths.state_folder(name)

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 import socket
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from kazoo.exceptions import BadVersionError, NoNodeError, NotEmptyError
 
 from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.errors import IdentityError, NotFoundError
@@ -114,21 +117,21 @@ class Registry:
             raise IdentityError(f"could not register '{reg.name}': {exc} (try again)") from exc
 
     def _take_over_name(self, t: Txn, name: str, now: float) -> None:
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, stat = self.client.get(self.paths.name(name))
         except NoNodeError:
             return
         holder = data.decode()
-        current = self.find(holder)
+        current = self._find(holder)
         if current is not None and is_alive(current, now):
             raise IdentityError(f"the name '{name}' is held by live instance {holder}")
         t.delete(self.paths.name(name), stat.version)
 
     def find(self, instance_id: str) -> dict[str, Any] | None:
-        from kazoo.exceptions import NoNodeError
+        """The instance record, or None when it is not registered."""
+        return retrying(self.client, lambda: self._find(instance_id))
 
+    def _find(self, instance_id: str) -> dict[str, Any] | None:
         try:
             data, _ = self.client.get(self.paths.instance(instance_id))
         except NoNodeError:
@@ -138,10 +141,7 @@ class Registry:
     def get(self, instance_id: str) -> dict[str, Any]:
         inst = self.find(instance_id)
         if inst is None:
-            raise IdentityError(
-                f"instance {instance_id} is not registered (its session or lease ended?); "
-                "run 'register' again"
-            )
+            raise _not_registered(instance_id)
         return inst
 
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
@@ -177,18 +177,13 @@ class Registry:
         return self._with_conflict_retry(step)
 
     def _read(self, instance_id: str) -> tuple[bytes, Any]:
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, stat = self.client.get(self.paths.instance(instance_id))
         except NoNodeError:
-            self.get(instance_id)  # raises the friendly IdentityError
-            raise
+            raise _not_registered(instance_id) from None
         return data, stat
 
     def _with_conflict_retry(self, step: Any) -> dict[str, Any]:
-        from kazoo.exceptions import BadVersionError
-
         while True:
             try:
                 result: dict[str, Any] = retrying(self.client, step)
@@ -198,7 +193,7 @@ class Registry:
 
     def unregister(self, instance_id: str) -> dict[str, Any]:
         inst = self.get(instance_id)
-        self._remove(inst, -1)
+        retrying(self.client, lambda: self._remove(inst, -1))
         return inst
 
     def _remove(self, inst: dict[str, Any], version: int) -> bool:
@@ -214,12 +209,10 @@ class Registry:
         except TxnConflict:
             if version != -1 and self.client.exists(self.paths.instance(instance_id)):
                 return False  # renewed (or changed) since we read it: not ours to remove
-        self.remove_inbox(instance_id)
+        self._remove_inbox(instance_id)
         return True
 
     def _name_holder(self, name: str) -> str | None:
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, _ = self.client.get(self.paths.name(name))
         except NoNodeError:
@@ -227,29 +220,31 @@ class Registry:
         return str(data.decode())
 
     def remove_inbox(self, instance_id: str) -> None:
-        from kazoo.exceptions import NoNodeError, NotEmptyError
+        retrying(self.client, lambda: self._remove_inbox(instance_id))
 
+    def _remove_inbox(self, instance_id: str) -> None:
         try:
             self.client.delete(self.paths.inbox(instance_id), recursive=True)
         except (NoNodeError, NotEmptyError):
             pass
 
     def resolve_name(self, name: str) -> str:
-        holder = self._name_holder(name)
+        holder = retrying(self.client, lambda: self._name_holder(name))
         if holder is None:
             raise NotFoundError(f"no live instance is named '{name}'")
         return holder
 
     def members(self, role: str) -> list[str]:
-        from kazoo.exceptions import NoNodeError
+        def step() -> list[str]:
+            try:
+                return sorted(self.client.get_children(self.paths.role(role)))
+            except NoNodeError:
+                return []
 
-        try:
-            return sorted(self.client.get_children(self.paths.role(role)))
-        except NoNodeError:
-            return []
+        return retrying(self.client, step)
 
     def ids(self) -> list[str]:
-        return sorted(self.client.get_children(self.paths.instances))
+        return retrying(self.client, lambda: sorted(self.client.get_children(self.paths.instances)))
 
     def describe_all(self, now: float) -> list[dict[str, Any]]:
         out = []
@@ -263,18 +258,23 @@ class Registry:
         """Unregister every lease-held instance whose lease has run out."""
         expired = []
         for iid in self.ids():
-            if self._expire(iid, now):
+            if retrying(self.client, partial(self._expire, iid, now)):
                 expired.append(iid)
         return expired
 
     def _expire(self, instance_id: str, now: float) -> bool:
         """Remove one instance if its lease ran out, unless a heartbeat renews it first
         (the delete carries the version read)."""
-        from kazoo.exceptions import NoNodeError
-
         try:
             data, stat = self.client.get(self.paths.instance(instance_id))
         except NoNodeError:
             return False
         inst = decode(data, self.paths.instance(instance_id))
         return not is_alive(inst, now) and self._remove(inst, stat.version)
+
+
+def _not_registered(instance_id: str) -> IdentityError:
+    return IdentityError(
+        f"instance {instance_id} is not registered (its session or lease ended?); "
+        "run 'register' again"
+    )

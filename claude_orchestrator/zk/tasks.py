@@ -18,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.security import OPEN_ACL_UNSAFE
+
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
 from claude_orchestrator.zk.paths import ROOT, TeamPaths
@@ -84,18 +87,18 @@ class TaskStore:
         """Create the team's folders once; the counter node is made last, as a marker."""
         if self.paths.counter in self._ensured or not self.create:
             return
+        retrying(self.client, self._ensure_layout)
+        self._ensured.add(self.paths.counter)
+
+    def _ensure_layout(self) -> None:
         if self.client.exists(self.paths.counter) is None:
             self._ensure_shared_root()
             ensure_folders(self.client, self.paths.folders())
             self.client.ensure_path(self.paths.counter)
-        self._ensured.add(self.paths.counter)
 
     def _ensure_shared_root(self) -> None:
         """/claude-orchestrator is shared by teams that may use different credentials:
         it stays world-open; each team's own tree carries the team's ACL."""
-        from kazoo.exceptions import NodeExistsError
-        from kazoo.security import OPEN_ACL_UNSAFE
-
         if self.client.exists(ROOT) is None:
             try:
                 self.client.create(ROOT, acl=OPEN_ACL_UNSAFE)
@@ -104,19 +107,22 @@ class TaskStore:
 
     def ensure_folder(self, path: str) -> None:
         """Create ``path`` if missing; a read-only store raises NoNodeError instead."""
-        from kazoo.exceptions import NoNodeError
-
         if path not in self._ensured:
-            if self.client.exists(path) is None:
-                if not self.create:
-                    raise NoNodeError(path)
-                self.client.ensure_path(path)
+            retrying(self.client, lambda: self._ensure_folder(path))
             self._ensured.add(path)
+
+    def _ensure_folder(self, path: str) -> None:
+        if self.client.exists(path) is None:
+            if not self.create:
+                raise NoNodeError(path)
+            self.client.ensure_path(path)
 
     # -- reads ----------------------------------------------------------
     def read(self, task_id: str) -> tuple[TaskRecord, int]:
-        from kazoo.exceptions import NoNodeError
+        """The record and its version (the version is the task's lock)."""
+        return retrying(self.client, lambda: self._read(task_id))
 
+    def _read(self, task_id: str) -> tuple[TaskRecord, int]:
         path = self.paths.record(task_id)
         try:
             data, stat = self.client.get(path)
@@ -125,20 +131,24 @@ class TaskStore:
         return decode(data, path), stat.version
 
     def get(self, task_id: str) -> TaskRecord:
-        return retrying(self.client, lambda: self.read(task_id)[0])
+        return self.read(task_id)[0]
 
     def entries(self, folder: str) -> list[str]:
-        from kazoo.exceptions import NoNodeError
+        """The names in ``folder``, sorted; a missing folder is empty."""
 
-        try:
-            return sorted(self.client.get_children(folder))
-        except NoNodeError:
-            return []
+        def step() -> list[str]:
+            try:
+                return sorted(self.client.get_children(folder))
+            except NoNodeError:
+                return []
+
+        return retrying(self.client, step)
 
     def entries_of(self, folders: list[str]) -> list[list[str]]:
         """Several listings in one round trip (pipelined), each sorted; missing → []."""
-        from kazoo.exceptions import NoNodeError
+        return retrying(self.client, lambda: self._entries_of(folders))
 
+    def _entries_of(self, folders: list[str]) -> list[list[str]]:
         pending = [self.client.get_children_async(f) for f in folders]
         out = []
         for result in pending:
@@ -167,7 +177,7 @@ class TaskStore:
         tok = token()
 
         def step() -> TaskRecord:
-            rec, version = self.read(task_id)
+            rec, version = self._read(task_id)
             if rec.get("_op") == tok:
                 return rec  # our write landed before the connection dropped
             if guard is not None:
@@ -182,8 +192,6 @@ class TaskStore:
     def _promote_after(self, task_id: str, now: float) -> None:
         """Best effort: the completion has committed whatever happens here; dependents
         this misses (connection lost, say) are promoted by the leader's sweep."""
-        from kazoo.exceptions import KazooException
-
         try:
             self.promote_dependents(task_id, now)
         except (ZkError, TaskStateError, KazooException):
@@ -239,7 +247,7 @@ class TaskStore:
         ready = True
         for dep in rec.get("depends_on") or []:
             try:
-                dep_rec, dep_version = self.read(dep)
+                dep_rec, dep_version = self._read(dep)
             except NotFoundError:
                 continue  # pruned after it finished: counts as done
             t.check(self.paths.record(dep), dep_version)
@@ -258,7 +266,7 @@ class TaskStore:
     def promote(self, task_id: str, now: float) -> bool:
         def step() -> bool:
             try:
-                rec, version = self.read(task_id)
+                rec, version = self._read(task_id)
             except NotFoundError:
                 return False
             if rec["status"] != TaskStatus.PENDING.value or rec.get("ready", True):
@@ -280,7 +288,7 @@ class TaskStore:
         """
 
         def step() -> TaskRecord | None:
-            rec, version = self.read(task_id)
+            rec, version = self._read(task_id)
             if rec.get("claimed_by") != claimer:
                 return None
             new = {**rec, **fields, "_op": token()}

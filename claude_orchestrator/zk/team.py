@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kazoo.exceptions import NoNodeError
+
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.zk.context import ContextStore
 from claude_orchestrator.zk.inbox import Inboxes
@@ -47,8 +49,6 @@ def team_exists(client: KazooClient, name: str) -> bool:
 
 def known_teams(client: KazooClient) -> list[str]:
     """The names of the teams that exist, sorted (one listing, one exists() each)."""
-    from kazoo.exceptions import NoNodeError
-
     try:
         names = client.get_children(ROOT)
     except NoNodeError:

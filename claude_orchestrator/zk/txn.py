@@ -22,6 +22,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kazoo.exceptions import (
+    AuthFailedError,
+    ConnectionLoss,
+    NoAuthError,
+    OperationTimeoutError,
+    RolledBackError,
+    SessionExpiredError,
+)
+
 from claude_orchestrator.errors import NotAuthorisedError, SizeLimitError, ZkError
 
 if TYPE_CHECKING:
@@ -82,8 +91,6 @@ class Txn:
         return sum(len(op.serialize()) + _OP_HEADER for op in self._txn.operations) + _OP_HEADER
 
     def commit(self) -> list[Any]:
-        from kazoo.exceptions import NoAuthError, RolledBackError
-
         if self.size > MULTI_LIMIT:
             raise SizeLimitError(
                 f"one transaction would be {self.size:,} bytes; "
@@ -100,14 +107,6 @@ class Txn:
 
 def retrying(client: KazooClient, step: Callable[[], T], deadline_s: float = 20.0) -> T:
     """Run ``step``; after a connection loss wait for reconnection and run it again."""
-    from kazoo.exceptions import (
-        AuthFailedError,
-        ConnectionLoss,
-        NoAuthError,
-        OperationTimeoutError,
-        SessionExpiredError,
-    )
-
     deadline = time.monotonic() + deadline_s
     while True:
         try:
