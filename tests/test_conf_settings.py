@@ -396,6 +396,14 @@ def test_session_timeout_from_environment(world: World) -> None:
     assert world.error().startswith("CO_SESSION_TIMEOUT: invalid duration")
 
 
+def test_stuck_after_from_environment_only_here(world: World) -> None:
+    assert world.resolve().stuck_after == 90.0
+    world.env["CO_STUCK_AFTER"] = "3s"
+    assert world.resolve().stuck_after == 3.0
+    world.env["CO_STUCK_AFTER"] = "0s"
+    assert world.error() == "CO_STUCK_AFTER: must be longer than zero"
+
+
 @pytest.mark.parametrize("value", [True, False, None])
 def test_json_output_is_taken_as_given(world: World, value: bool | None) -> None:
     world.flags["json"] = value

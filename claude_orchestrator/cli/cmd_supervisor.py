@@ -30,16 +30,6 @@ def _flags(app: App) -> dict[str, Any]:
     return dict(app.ctx.find_root().meta.get(FLAGS, {}))
 
 
-def _embedded(app: App) -> bool:
-    """No ZooKeeper named anywhere: the team gets its embedded server."""
-    s = app.settings
-    return (
-        s.team_config.zookeeper is None
-        and "zookeeper" not in _flags(app)
-        and (not os.environ.get("ZK_HOSTS"))
-    )
-
-
 def _require_team_file(app: App) -> Path:
     if app.settings.team_file is None:
         raise UsageError("this command needs a team file: -f team.toml (or ./team.toml here)")
@@ -48,14 +38,13 @@ def _require_team_file(app: App) -> Path:
 
 def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -> Any:
     from claude_orchestrator.supervisor.pool import SupervisorConfig
-    from claude_orchestrator.worker.build import stuck_after
     from claude_orchestrator.zk.client import ZkOptions
 
     s = app.settings
     auth = _team_auth(app, spawn)
     zk = (
         None
-        if _embedded(app)
+        if app.settings.embedded
         else ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, auth)
     )
     return SupervisorConfig(
@@ -68,7 +57,7 @@ def _config(app: App, only: tuple[str, ...], spawn: bool, down_timeout: float) -
         down_timeout=down_timeout,
         connect_timeout=s.connect_timeout,
         session_timeout=s.session_timeout,
-        stuck_after=stuck_after(os.environ),
+        stuck_after=app.settings.stuck_after,
         auth=auth,
     )
 
@@ -82,7 +71,7 @@ def _team_auth(app: App, spawning: bool = True) -> str | None:
 
     s, team = app.settings, app.settings.team_config
     auth = s.auth
-    if auth is None and _embedded(app) and not team.insecure:
+    if auth is None and app.settings.embedded and not team.insecure:
         auth = ensure_team_credential(s.state_dir)
     if spawning:
         agents = _checked_agents(app)
@@ -390,7 +379,7 @@ def _cleanup(app: App, timeout: float) -> dict[str, Any]:
             cleanup.release_tasks(app.team, pids)
         except OrchestratorError:
             pass  # ZooKeeper unreachable: the leader's sweep recovers them later
-    server = stop_recorded_server(state_dir) if _embedded(app) else False
+    server = stop_recorded_server(state_dir) if app.settings.embedded else False
     RunFiles(state_dir).clear()
     return {
         "stopped": stopped,
@@ -421,7 +410,7 @@ def reload(app: App) -> None:
 def _need_supervisor(app: App) -> None:
     from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
 
-    if live_supervisor_pid(app.settings.state_dir) is None and _embedded(app):
+    if live_supervisor_pid(app.settings.state_dir) is None and app.settings.embedded:
         raise OrchestratorError("no supervisor is running for this team (start it with 'up')")
 
 
@@ -433,7 +422,7 @@ def ps(app: App) -> None:
     from claude_orchestrator.supervisor.publish import read_snapshots
     from claude_orchestrator.supervisor.snapshot import is_stale, rows_as_known
 
-    if _embedded(app) and not _embedded_server_known(app):
+    if app.settings.embedded and not _embedded_server_known(app):
         _print_not_running(app)
         return
     now = time.time()

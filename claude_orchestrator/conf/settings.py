@@ -28,7 +28,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_SESSION_TIMEOUT = 10.0
 TEAM_FILE_NAME = "team.toml"
 
-FLAG_KEYS = ("zookeeper", "instance_id", "file", "team", "json", "connect_timeout")
+DEFAULT_STUCK_AFTER = 90.0
 
 
 class Settings(NamedTuple):
@@ -52,6 +52,8 @@ class Settings(NamedTuple):
     embedded_running: bool = False
     #: where each of as_dict()'s values came from: a flag, a variable, a file or "default"
     sources: Mapping[str, str] = MappingProxyType({})
+    #: ``CO_STUCK_AFTER``: a worker whose loop has not beaten for this long is restarted
+    stuck_after: float = DEFAULT_STUCK_AFTER
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""
@@ -98,6 +100,7 @@ def resolve_settings(
         team_id=team_id,
         embedded_running=server is not None,
         sources=src,
+        stuck_after=_env_duration(env, "CO_STUCK_AFTER", DEFAULT_STUCK_AFTER),
     )
 
 

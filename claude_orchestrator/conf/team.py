@@ -101,10 +101,13 @@ class TeamConfig(NamedTuple):
     def state_dir(self) -> Path:
         return state_dir_of(self.root)
 
+    def find_worker(self, name: str) -> WorkerSpec | None:
+        return next((spec for spec in self.workers if spec.name == name), None)
+
     def worker(self, name: str) -> WorkerSpec:
-        for spec in self.workers:
-            if spec.name == name:
-                return spec
+        """The worker ``name``; ConfigError naming the known ones when there is none."""
+        if (spec := self.find_worker(name)) is not None:
+            return spec
         known = ", ".join(spec.name for spec in self.workers) or "none"
         raise ConfigError(f"no worker named {name!r} in team {self.name!r} (known: {known})")
 

@@ -5,8 +5,6 @@ Precedence: command-line flag > the team file's [[worker]] entry > defaults.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
     if flags.role is not None:
         require_name("--role", flags.role)
     team = agent_team(s.team_config, Path.home())  # the global `command` (conf/machine.py)
-    spec = next((w for w in team.workers if w.name == flags.name), None)
+    spec = team.find_worker(flags.name)  # a name the team file lacks runs on the defaults
     agent_name = flags.agent or (spec.agent if spec else team.agent)
     work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
     if not work_dir.is_dir():
@@ -52,17 +50,6 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         team_file=s.team_file,
         env=dict(spec.env) if spec else {},
         grace=flags.grace if flags.grace is not None else 30.0,
-        heartbeat_every=min(10.0, stuck_after(os.environ) / 3),
+        heartbeat_every=min(10.0, s.stuck_after / 3),
         credential_vars=(team.auth.removeprefix("env:"),) if team.auth else (),
     )
-
-
-def stuck_after(env: Mapping[str, str]) -> float:
-    """``CO_STUCK_AFTER`` (default 90s): a worker silent this long is restarted."""
-    from claude_orchestrator.conf.duration import parse_duration
-
-    raw = env.get("CO_STUCK_AFTER")
-    try:
-        return parse_duration(raw) if raw else 90.0
-    except ValueError as exc:
-        raise ConfigError(f"CO_STUCK_AFTER: {exc}") from exc
