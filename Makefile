@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/dispatch_latency.py
 	$(BIN)/python bench/supervisor_bench.py
+	$(BIN)/python bench/throughput.py
 
 # The chaos suite, full run (several minutes); tests/test_chaos.py runs its --short mode.
 chaos: zookeeper install

@@ -1,0 +1,92 @@
+"""Our team against a bare loop on the same agent: how much of the machine coordination costs.
+
+Both run the fake agent (tests/fake_agent.py, mode ``succeed``) 4-wide on the same tasks:
+
+- **team**: ``up -d`` of 4 workers on the embedded ZooKeeper, N tasks pushed at once, timed
+  until the last is completed (claims, prompts, session logs, stream parsing, reports,
+  heartbeats and watches included);
+- **bare**: 4 threads, each starting the agent N/4 times in a row with the argv and stdin a
+  worker gives it and reading its output to the end — no ZooKeeper, no bookkeeping.
+
+Prints one JSON object with both rates and their ratio (issue 9 §7: target ≥ 0.9).
+
+    .venv/bin/python bench/throughput.py [--tasks 200] [--width 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import header
+from bench.supervisor_bench import FAKE_AGENT, Bench, throughput, timed_up
+from claude_orchestrator.zk.client import disconnect
+
+#: what the claude preset passes (conf/agents.py), with the prompt on stdin
+AGENT_ARGS = ["-p", "--output-format", "stream-json", "--verbose"]
+
+
+def team_rate(tasks: int, width: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="co-tp-") as tmp:
+        b = Bench(Path(tmp), width)
+        timed_up(b)
+        team, client = b.team()
+        try:
+            return throughput(team, tasks)
+        finally:
+            disconnect(client)
+            b.cli("down")
+
+
+def run_agent(cwd: str) -> None:
+    argv = [sys.executable, str(FAKE_AGENT), *AGENT_ARGS, f"--session-id={uuid.uuid4()}"]
+    subprocess.run(argv, input=b"quick", capture_output=True, check=True, cwd=cwd)
+
+
+def bare_rate(tasks: int, width: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="co-bare-") as cwd:
+
+        def lane(count: int) -> None:
+            for _ in range(count):
+                run_agent(cwd)
+
+        counts = [tasks // width + (1 if i < tasks % width else 0) for i in range(width)]
+        lanes = [threading.Thread(target=lane, args=(n,)) for n in counts]
+        start = time.perf_counter()
+        for t in lanes:
+            t.start()
+        for t in lanes:
+            t.join()
+        took = time.perf_counter() - start
+    return {"tasks": tasks, "seconds": round(took, 2), "tasks_per_s": round(tasks / took, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--width", type=int, default=4)
+    args = parser.parse_args()
+    bare = bare_rate(args.tasks, args.width)
+    team = team_rate(args.tasks, args.width)
+    report = {
+        **header(),
+        "width": args.width,
+        "bare_loop": bare,
+        "team": team,
+        "team_over_bare": round(team["tasks_per_s"] / bare["tasks_per_s"], 3),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
