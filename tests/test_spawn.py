@@ -331,3 +331,42 @@ def test_sessionlog_write_after_close_raises(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(SpawnError, match="closed"):
         log.sink("w1", "stdout", b"late")
+
+
+# -- a child whose output goes to a log file (the supervisor's workers) ---------------------
+
+
+def test_child_appends_its_output_to_a_private_log_and_calls_back_on_exit(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "logs" / "w1.log"
+    log.parent.mkdir(mode=0o700)
+    log.write_bytes(b"earlier\n")
+    exits: list[ExitInfo] = []
+    code = "import os, sys\nprint(os.getsid(0) == os.getpid(), flush=True)\nsys.exit('bye')"
+    child = Child(spec(code, output=log, new_session=True), on_exit=exits.append)
+    child.start()
+    info = finished(child)
+    assert wait_until(lambda: exits, 5, "the exit callback") == [info]
+    assert (info.exit_code, info.signal, info.describe()) == (1, None, "exited 1")
+    assert log.read_text() == "earlier\nTrue\nbye\n"  # stdout and stderr, appended
+
+
+def test_child_makes_its_log_folder_private(tmp_path: Path) -> None:
+    log = tmp_path / "state" / "logs" / "w1.log"
+    info = run(spec("print('hi')", output=log, new_session=True), [])
+    assert info.ok and log.read_text() == "hi\n"
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_a_failing_exit_callback_does_not_break_the_child(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(_info: ExitInfo) -> None:
+        raise RuntimeError("callback failed")
+
+    child = Child(spec("pass"), on_exit=broken)
+    child.start()
+    assert finished(child).ok
+    wait_until(lambda: "exit callback failed" in caplog.text, 5, "the logged callback error")

@@ -127,14 +127,15 @@ def test_up_says_why_a_worker_is_down() -> None:
 
 
 def test_the_exit_reason_is_the_last_error_line_of_the_log(tmp_path: Path) -> None:
+    from claude_orchestrator.spawn.exitstatus import ExitStatus
     from claude_orchestrator.supervisor.exitreason import exit_reason
 
     log = tmp_path / "w.log"
-    assert exit_reason(2, log) == "exited 2"
+    assert exit_reason(ExitStatus.from_returncode(2), log) == "exited 2"
     log.write_text("t INFO w1 registered\nerror: old\nerror: cannot execute 'x'\nt INFO bye\n")
-    assert exit_reason(1, log) == "exited 1: error: cannot execute 'x'"
+    assert exit_reason(ExitStatus.from_returncode(1), log) == "exited 1: error: cannot execute 'x'"
     log.write_text("Traceback (most recent call last):\nValueError: boom\n")
-    assert exit_reason(-9, log) == "killed by SIGKILL: ValueError: boom"
+    assert exit_reason(ExitStatus.from_returncode(-9), log) == "killed by SIGKILL: ValueError: boom"
 
 
 def test_an_up_d_that_fails_leaves_no_pid_file(tmp_path: Path) -> None:

@@ -49,6 +49,13 @@ class ChildSpec:
     stop_signal: int = signal.SIGTERM  # what a graceful stop sends to the process group
     grace: float = 10.0  # after stop_signal, SIGKILL the group if it is still alive
     label: str = ""  # passed to the sinks as their first argument
+    # None: stdout and stderr go to the sinks through pipes. A path: both are appended to
+    # that file (0600, its folder made 0700) and no sink runs: a supervisor's worker.
+    output: Path | None = None
+    # The child leads a session of its own instead of a process group inside ours. What it
+    # leaves in its session is the caller's to clear (the supervisor kills the session):
+    # its group is not cleared here, so nothing delays the report of its exit.
+    new_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,9 +88,15 @@ class ExitInfo(ExitStatus):
 class Child:
     """One child process in its own process group (see the module docstring)."""
 
-    def __init__(self, spec: ChildSpec, sinks: Sequence[Sink]) -> None:
+    def __init__(
+        self,
+        spec: ChildSpec,
+        sinks: Sequence[Sink] = (),
+        on_exit: Callable[[ExitInfo], None] | None = None,
+    ) -> None:
         self._spec = spec
         self._sinks = tuple(sinks)
+        self._on_exit = on_exit  # called once, from the monitor thread, after wait() is ready
         self._name = spec.label or os.path.basename(spec.argv[0] if spec.argv else "")
         # Reentrant: stop() may run in a signal handler on a thread that holds the lock.
         self._lock = threading.RLock()
@@ -185,7 +198,8 @@ class Child:
             for key, _ in selector.select(self._enforce_deadlines(drain_until)):
                 self._on_ready(selector, key)
             if drain_until is None and self._reaped():
-                clear_group(self._pgid)
+                if not self._spec.new_session:
+                    clear_group(self._pgid)
                 drain_until = time.monotonic() + _DRAIN_TIMEOUT
 
     def _on_ready(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
@@ -220,10 +234,15 @@ class Child:
         if "feeder" in self._threads:
             self._threads["feeder"].join(_DRAIN_TIMEOUT)
         with self._lock:
-            self._info = self._exit_info()
+            self._info = info = self._exit_info()
             self._done.set()
             os.close(self._wake_r)
             os.close(self._wake_w)
+        if self._on_exit is not None:
+            try:
+                self._on_exit(info)
+            except Exception:
+                log.exception("%s: exit callback failed", self._name)
 
     def _enforce_deadlines(self, drain_until: float | None) -> float | None:
         """Fire whatever is due; return the seconds until the next deadline (None: none)."""
@@ -313,21 +332,36 @@ def run(spec: ChildSpec, sinks: Sequence[Sink]) -> ExitInfo:
 def _popen(spec: ChildSpec) -> subprocess.Popen[bytes]:
     if not spec.argv:
         raise SpawnError("cannot start a child: empty argv")
+    out = subprocess.PIPE if spec.output is None else _open_output(spec.output)
     try:
         return subprocess.Popen(
             list(spec.argv),
             cwd=spec.cwd,
             env=dict(spec.env),
             stdin=subprocess.DEVNULL if spec.stdin_data is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            # Its own process group inside the worker's session: the worker can stop the
-            # agent's group alone, and the supervisor finds every agent by the session
-            # id even after the worker died (spawn/kill.py). Never a shell.
-            process_group=0,
+            stdout=out,
+            stderr=subprocess.PIPE if spec.output is None else subprocess.STDOUT,
+            # An agent gets its own process group inside the worker's session: the worker
+            # can stop the agent's group alone, and the supervisor finds every agent by the
+            # session id even after the worker died (spawn/kill.py). A worker leads a new
+            # session (new_session). Never a shell.
+            start_new_session=spec.new_session,
+            process_group=None if spec.new_session else 0,
         )
     except (OSError, ValueError) as err:
         raise SpawnError(_start_error(spec, err)) from err
+    finally:
+        if out != subprocess.PIPE:
+            os.close(out)
+
+
+def _open_output(path: Path) -> int:
+    """The output file, opened for appending (0600; its folder 0700 when made here)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise SpawnError(f"cannot open the output file {path}: {err.strerror or err}") from err
 
 
 def _start_error(spec: ChildSpec, err: OSError | ValueError) -> str:

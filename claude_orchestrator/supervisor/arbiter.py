@@ -1,10 +1,10 @@
 """The supervisor: brings a team's workers up, keeps them running, leads the team.
 
-One loop owns all state (STYLE 3): waiter threads, ZooKeeper watches and
-signal handlers only post events to its queue. Backoff restarts, stop
-deadlines and the periodic sweep are due-times the loop computes its wait
-from — there is no polling tick; a reaped worker is respawned the moment its
-exit is posted.
+One loop owns all state (STYLE 3): the workers' exit callbacks (spawn's
+``Child``), ZooKeeper watches and signal handlers only post events to its
+queue. Backoff restarts, stop deadlines and the periodic sweep are due-times
+the loop computes its wait from — there is no polling tick; a reaped worker is
+respawned the moment its exit is posted.
 
 After start-up the loop never calls ZooKeeper itself: kazoo blocks a call
 made while disconnected until the reconnect, so every ZooKeeper step runs on
@@ -29,13 +29,13 @@ from functools import partial
 from typing import Any
 
 from claude_orchestrator.conf.team import TeamConfig, load_team
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.kill import kill_group
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.pool import SupervisorConfig, WorkerPool
-from claude_orchestrator.supervisor.procs import describe_returncode
 from claude_orchestrator.supervisor.publish import Publisher
 from claude_orchestrator.supervisor.runfiles import RunFiles
 from claude_orchestrator.supervisor.slots import Slot
@@ -242,7 +242,7 @@ class Supervisor(WorkerPool):
         if isinstance(event, ev.Call):
             event.fn()
         elif isinstance(event, ev.ChildExit):
-            self.on_child_exit(event.reaped)
+            self.on_child_exit(event)
         elif isinstance(event, ev.InstancesChanged):
             self.check_registered()
             self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
@@ -383,7 +383,8 @@ class Supervisor(WorkerPool):
     def _on_server_exit(self, code: int) -> None:
         if self.stopping or self.embedded is None or self.embedded.server is None:
             return
-        self.emit("restarted", "zookeeper", f"embedded server {describe_returncode(code)}")
+        how = ExitStatus.from_returncode(code).describe()
+        self.emit("restarted", "zookeeper", f"embedded server {how}")
         self.embedded.start(self.embedded.server.port)
         self._watch_server()
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from claude_orchestrator.supervisor.procs import Reaped
+from claude_orchestrator.spawn.process import Child, ExitInfo
 
 
 @dataclass(frozen=True)
 class ChildExit:
-    reaped: Reaped
+    """A worker process was reaped (posted by its ``Child``'s exit callback)."""
+
+    name: str
+    child: Child  # which start of the worker: a slot matches it by identity, not by pid
+    info: ExitInfo
 
 
 @dataclass(frozen=True)

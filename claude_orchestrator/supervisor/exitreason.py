@@ -6,16 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from claude_orchestrator.supervisor.procs import describe_returncode
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 
 TAIL_BYTES = 4096
 MAX_REASON = 300
 
 
-def exit_reason(returncode: int, log_path: Path) -> str:
+def exit_reason(status: ExitStatus, log_path: Path) -> str:
     """``exited 2: error: cannot execute 'claude': command not found``, or just how it
     ended when the log holds nothing to add."""
-    how = describe_returncode(returncode)
+    how = status.describe()
     line = last_error_line(log_path)
     return f"{how}: {line}" if line else how
 

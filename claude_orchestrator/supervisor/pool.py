@@ -16,16 +16,13 @@ from functools import partial
 from pathlib import Path
 
 from claude_orchestrator.conf.team import TeamConfig, WorkerSpec
+from claude_orchestrator.errors import SpawnError
 from claude_orchestrator.spawn.kill import kill_group, kill_session, signal_group
+from claude_orchestrator.spawn.process import Child, ChildSpec
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.exitreason import exit_reason
 from claude_orchestrator.supervisor.policy import Exit
-from claude_orchestrator.supervisor.procs import (
-    Reaped,
-    describe_returncode,
-    spawn,
-    worker_argv,
-)
+from claude_orchestrator.supervisor.procs import worker_argv
 from claude_orchestrator.supervisor.runfiles import RunFiles
 from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.states import ProcState
@@ -113,16 +110,31 @@ class WorkerPool:
             "CO_INSTANCE_ID": "",
             **({"CO_ZK_AUTH": self.cfg.auth} if self.cfg.auth else {}),  # the team's own
         }
-        log_path = self.log_path(slot.name)
-        slot.proc = spawn(
-            slot.name, argv, self.cfg.team.root, env, log_path, lambda r: self.post(ev.ChildExit(r))
-        )
+        slot.proc = self._spawn(slot.name, argv, env)
         slot.started_mono, slot.started_at = time.monotonic(), time.time()
         slot.due_mono = slot.next_try_at = None
         slot.after_stop = "stop"
         slot.move(S.STARTING)
         self.run_files.write_workers(self.slots)
         self.changed()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        """Start a worker as its session's leader, its output appended to its log; its
+        exit is posted to the loop the moment the child is reaped (spawn/process.py)."""
+        spec = ChildSpec(
+            tuple(argv),
+            self.cfg.team.root,
+            env,
+            label=name,
+            output=self.log_path(name),
+            new_session=True,
+        )
+        child = Child(spec, on_exit=lambda info: self.post(ev.ChildExit(name, child, info)))
+        try:
+            child.start()
+        except SpawnError as exc:
+            raise SpawnError(f"cannot start worker {name}: {exc}") from exc
+        return child
 
     def stop(self, slot: Slot, after: str = "stop", timeout: float | None = None) -> bool:
         """TERM the worker's group; KILL it after the timeout. False if nothing ran."""
@@ -132,10 +144,10 @@ class WorkerPool:
             slot.move(S.STOPPED)
             self._after_stopped(slot)
             return False
-        if slot.proc is None or slot.state not in (S.STARTING, S.RUNNING):
+        if slot.pid is None or slot.state not in (S.STARTING, S.RUNNING):
             return False
         slot.move(S.STOPPING)
-        signal_group(slot.proc.pid, signal.SIGTERM)
+        signal_group(slot.pid, signal.SIGTERM)
         slot.stop_deadline = time.monotonic() + (timeout or self.cfg.down_timeout)
         self.changed()
         return True
@@ -153,31 +165,31 @@ class WorkerPool:
         """Where worker ``name``'s stderr goes (``logs/<name>.log``)."""
         return self.cfg.team.state_dir / "logs" / f"{name}.log"
 
-    def on_child_exit(self, r: Reaped) -> None:
-        slot = self.slots.get(r.name)
-        if slot is None or slot.pid != r.pid:
+    def on_child_exit(self, e: ev.ChildExit) -> None:
+        slot = self.slots.get(e.name)
+        pid = None if slot is None or slot.proc is not e.child else slot.pid
+        if slot is None or pid is None:
             return
         # The worker led its session; its agent has a group of its own in that session and
         # outlives the worker unless killed: one quick pass here, before the respawn; the
         # lane's recovery job makes sure all of it is gone before the tasks are requeued.
-        kill_group(r.pid)
-        kill_session(r.pid, wait=False)
+        kill_group(pid)
+        kill_session(pid, wait=False)
         requested = slot.state is S.STOPPING
-        uptime = r.at - (slot.started_mono or r.at)
+        info = e.info
         slot.proc, slot.stop_deadline = None, None
         slot.last_exit = (
-            describe_returncode(r.returncode)
-            if requested
-            else exit_reason(r.returncode, self.log_path(slot.name))
+            info.describe() if requested else exit_reason(info, self.log_path(slot.name))
         )
-        decision = slot.tracker.on_exit(Exit(r.exit_code, r.signal, uptime, requested), time.time())
+        ex = Exit(info.exit_code, info.signal, info.duration_s, requested)
+        decision = slot.tracker.on_exit(ex, time.time())
         if requested:
             slot.move(S.STOPPED)  # STOPPING -> STOPPED: the stop we asked for
             self._after_stopped(slot)
         else:
             slot.move(S.EXITED)  # RUNNING|STARTING -> EXITED: it died on its own
             self._apply_decision(slot, decision.action, decision.delay, decision.reason)
-        self.cleanup_instance(slot.name, r.pid, counted=not requested)
+        self.cleanup_instance(slot.name, pid, counted=not requested)
         self.changed()
 
     def _apply_decision(self, slot: Slot, action: str, delay: float, reason: str) -> None:

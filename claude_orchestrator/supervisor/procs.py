@@ -1,43 +1,15 @@
-"""Worker processes as the supervisor sees them: spawn, signal the group, reap.
+"""The worker's command line, and recognising a supervisor of ours by its pid.
 
-Each worker runs as ``claude-orchestrator -f TEAM worker --name NAME`` (argv
-visible in ``ps``) in its own session and process group, with its output
-appended to ``logs/<name>.log`` (0600). One waiter thread per child blocks in
-``Popen.wait()`` — the one place a child is reaped — and posts the exit to
-the supervisor's queue, so a death is seen the moment it happens.
+Each worker runs as ``claude-orchestrator -f TEAM worker --name NAME`` (argv visible in
+``ps``). Starting, signalling and reaping it is the spawn layer's (spawn/process.py,
+spawn/kill.py), as for every child.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-
-from claude_orchestrator.errors import SpawnError
-
-
-@dataclass(frozen=True)
-class Reaped:
-    """A child the waiter thread has reaped."""
-
-    name: str
-    pid: int
-    returncode: int
-    at: float  # time.monotonic()
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.returncode if self.returncode >= 0 else None
-
-    @property
-    def signal(self) -> int | None:
-        return -self.returncode if self.returncode < 0 else None
 
 
 def cli_argv() -> list[str]:
@@ -54,40 +26,6 @@ def worker_argv(team_file: Path | None, name: str, role: str | None = None) -> l
     team = ["-f", str(team_file)] if team_file is not None else []
     role_arg = ["--role", role] if team_file is None and role else []
     return [*cli_argv(), *team, "worker", "--name", name, *role_arg]
-
-
-def spawn(
-    name: str,
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    log_path: Path,
-    on_exit: Callable[[Reaped], None],
-) -> subprocess.Popen[bytes]:
-    """Start one child in its own process group; ``on_exit`` is called from its waiter."""
-    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise SpawnError(f"cannot start worker {name}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-    threading.Thread(target=_waiter, args=(name, proc, on_exit), daemon=True).start()
-    return proc
-
-
-def _waiter(name: str, proc: subprocess.Popen[bytes], on_exit: Callable[[Reaped], None]) -> None:
-    code = proc.wait()
-    on_exit(Reaped(name, proc.pid, code, time.monotonic()))
 
 
 def is_supervisor(pid: int) -> bool:
@@ -111,12 +49,3 @@ def is_supervisor(pid: int) -> bool:
 def _is_our_cli(arg: str) -> bool:
     name = os.path.basename(arg)
     return name in ("claude-orchestrator", "corch") or arg == "claude_orchestrator.cli.main"
-
-
-def describe_returncode(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited {code}"

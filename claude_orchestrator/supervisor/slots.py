@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
 from claude_orchestrator.conf.team import WorkerSpec
+from claude_orchestrator.spawn.process import Child
 from claude_orchestrator.supervisor.policy import RestartPolicy, RestartTracker
 from claude_orchestrator.supervisor.states import ProcState, check_transition
 
@@ -15,7 +15,7 @@ class Slot:
     spec: WorkerSpec
     tracker: RestartTracker
     state: ProcState = ProcState.STOPPED
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Child | None = None
     started_mono: float | None = None
     started_at: float | None = None
     last_exit: str | None = None
