@@ -60,10 +60,10 @@ def agent(zk_hosts: str) -> Iterator[KazooClient]:
 def test_agent_identity_works_the_queue_but_cannot_control_supervisors(
     owner: KazooClient, agent: KazooClient
 ) -> None:
-    from claude_orchestrator.supervisor.control import ControlClient, control_folder
+    from claude_orchestrator.supervisor.control import ControlClient
 
     Team(owner, "acl")
-    folder = control_folder("acl", socket.gethostname())
+    folder = TeamPaths("acl").control_host(socket.gethostname())
     owner.ensure_path(folder)  # what a supervisor's ControlServer.arm does
     scoped = Team(agent, "acl")
     spec = validate_spec({"title": "from an agent"}, "t")
@@ -73,7 +73,7 @@ def test_agent_identity_works_the_queue_but_cannot_control_supervisors(
     with pytest.raises(NoAuthError):
         ControlClient(agent, "acl").request("down", {}, 5.0)
     with pytest.raises(NoAuthError):
-        agent.create(f"{TeamPaths('acl').root}/control/other-host", makepath=False)
+        agent.create(TeamPaths("acl").control_host("other-host"), makepath=False)
     with pytest.raises(NoAuthError):
         agent.create(TeamPaths("acl").leader, b"{}", ephemeral=True)
     # what the agent made, the team identity fully controls; the agent cannot re-grant it

@@ -62,8 +62,8 @@ def test_ps_shows_a_silent_supervisor_s_workers_as_unknown_with_the_snapshot_age
     import json
     import time
 
-    from claude_orchestrator.supervisor.publish import supervisors_folder
     from claude_orchestrator.supervisor.snapshot import STALE_AFTER, WorkerRow
+    from claude_orchestrator.zk.paths import TeamPaths
 
     project.ok("-z", zk_hosts, "set-context", "--key", "k", "--value", "v")  # the team's tree
     row = WorkerRow("w1", "dev", "frozen-host", "running", pid=4242, started_at=time.time())
@@ -71,7 +71,7 @@ def test_ps_shows_a_silent_supervisor_s_workers_as_unknown_with_the_snapshot_age
     snap = Snapshot("sup", "frozen-host", 4242, zk_hosts, False, True, taken, workers=(row,))
     client = connect(ZkOptions(zk_hosts))
     try:
-        path = f"{supervisors_folder('sup')}/frozen-host"
+        path = TeamPaths("sup").supervisor("frozen-host")
         client.create(path, json.dumps(snap.to_dict()).encode(), makepath=True)
         rows = project.ok("-z", zk_hosts, "ps", "--json")
         assert rows[0]["state"] == "unknown" and rows[0]["snapshot_age"] > STALE_AFTER + 90

@@ -35,7 +35,8 @@ from claude_orchestrator.supervisor.control_schema import (
     parse_request,
     request_body,
 )
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.paths import TeamPaths, control_reply
+from claude_orchestrator.zk.txn import Txn, TxnConflict
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -59,7 +60,7 @@ def require_supervisor(client: KazooClient, team: str) -> None:
     if client.exists(paths.leader) is not None:
         return
     try:
-        if client.get_children(f"{paths.root}/supervisors"):
+        if client.get_children(paths.supervisors):
             return
     except NoNodeError:
         pass
@@ -69,24 +70,24 @@ def require_supervisor(client: KazooClient, team: str) -> None:
     )
 
 
-def control_folder(team: str, host: str) -> str:
-    return f"{TeamPaths(team).root}/control/{host}"
-
-
 class ControlClient:
     """The client half: send one command to a host's supervisor, wait for its reply."""
 
     def __init__(self, client: KazooClient, team: str, host: str | None = None) -> None:
         self.client = client
-        self.folder = control_folder(team, host or socket.gethostname())
+        self.host = host or socket.gethostname()
+        self.paths = TeamPaths(team)
+        self.folder = self.paths.control_host(self.host)
 
     def request(self, command: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send ``command``; its reply. Bad arguments are refused before anything is written."""
         body = request_body(check_args(command, args), time.time())
         self.client.ensure_path(self.folder)
-        req = self.client.create(f"{self.folder}/req-", json.dumps(body).encode(), sequence=True)
+        req = self.client.create(
+            self.paths.control_node(self.host, "req-"), json.dumps(body).encode(), sequence=True
+        )
         try:
-            return self._await(req.replace("/req-", "/reply-"), timeout)
+            return self._await(control_reply(req), timeout)
         except BaseException:
             # gave up, interrupted or lost: a request nobody waits for must not run later
             self._forget(req)
@@ -142,7 +143,9 @@ class ControlServer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
-        self.folder = control_folder(team, socket.gethostname())
+        self.host = socket.gethostname()
+        self.paths = TeamPaths(team)
+        self.folder = self.paths.control_host(self.host)
         self.notify = notify
         self.clock = clock
         self.replies_seen: dict[str, float] = {}  # reply name -> when first listed
@@ -169,7 +172,7 @@ class ControlServer:
         from kazoo.exceptions import NoNodeError
 
         try:
-            data, _ = self.client.get(f"{self.folder}/{name}")
+            data, _ = self.client.get(self.paths.control_node(self.host, name))
         except NoNodeError:
             return None  # its client gave up and deleted it
         try:
@@ -180,16 +183,19 @@ class ControlServer:
             return None
 
     def reply(self, req_name: str, result: dict[str, Any]) -> None:
-        from kazoo.exceptions import NodeExistsError, NoNodeError, RolledBackError
+        from kazoo.exceptions import NodeExistsError, NoNodeError
 
-        t = self.client.transaction()
-        t.create(f"{self.folder}/{req_name.replace('req-', 'reply-')}", json.dumps(result).encode())
-        t.delete(f"{self.folder}/{req_name}")
-        results = t.commit()
-        failed = [r for r in results if isinstance(r, Exception)]
-        # answered already, or its client gave up: nothing to do
-        if any(not isinstance(r, (NodeExistsError, NoNodeError, RolledBackError)) for r in failed):
-            raise ZkError(f"could not answer control request {req_name}: {failed}")
+        t = Txn(self.client)
+        t.create(
+            self.paths.control_node(self.host, control_reply(req_name)), json.dumps(result).encode()
+        )
+        t.delete(self.paths.control_node(self.host, req_name))
+        try:
+            t.commit()
+        except TxnConflict as exc:
+            # answered already, or its client gave up: nothing to do
+            if not isinstance(exc.cause, (NodeExistsError, NoNodeError)):
+                raise ZkError(f"could not answer control request {req_name}: {exc}") from exc
 
     def prune(self, replies: list[str]) -> None:
         """Delete replies first listed more than REPLY_TTL_S ago: their clients are gone."""
@@ -200,7 +206,7 @@ class ControlServer:
         for name, seen in list(self.replies_seen.items()):
             if now - seen > REPLY_TTL_S:
                 try:
-                    self.client.delete(f"{self.folder}/{name}")
+                    self.client.delete(self.paths.control_node(self.host, name))
                 except NoNodeError:
                     pass
                 del self.replies_seen[name]

@@ -45,14 +45,10 @@ HEAD = 5
 BLOCKED_SHOWN = 8
 
 
-def supervisors_folder(team: str) -> str:
-    return f"{TeamPaths(team).root}/supervisors"
-
-
 class Publisher:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
-        self.path = f"{supervisors_folder(sup.cfg.team_name)}/{socket.gethostname()}"
+        self.path = TeamPaths(sup.cfg.team_name).supervisor(socket.gethostname())
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
@@ -259,15 +255,15 @@ def read_snapshots(client: Any, team: str) -> list[Snapshot]:
     """Every published supervisor snapshot of a team (for ``ps``)."""
     from kazoo.exceptions import NoNodeError
 
-    folder = supervisors_folder(team)
+    paths = TeamPaths(team)
     try:
-        hosts = sorted(client.get_children(folder))
+        hosts = sorted(client.get_children(paths.supervisors))
     except NoNodeError:
         return []
     out = []
     for host in hosts:
         try:
-            data, _ = client.get(f"{folder}/{host}")
+            data, _ = client.get(paths.supervisor(host))
         except NoNodeError:
             continue
         out.append(Snapshot.from_dict(json.loads(data.decode())))

@@ -94,7 +94,7 @@ def _grant(digest: str, perms: int) -> ACL:
 def checked_nodes(team: str) -> list[str]:
     """The root and the folders whose ACLs decide who may do what (one read each)."""
     paths = TeamPaths(team)
-    return [paths.root, *paths.folders(), f"{paths.root}/control", f"{paths.root}/supervisors"]
+    return [paths.root, *paths.folders(), paths.control, paths.supervisors]
 
 
 def foreign_nodes(client: KazooClient, ids: AclIds, nodes: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ from kazoo.exceptions import BadVersionError, NoNodeError
 
 from claude_orchestrator.errors import NotFoundError, PartialWriteError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.paths import TeamPaths, child
 from claude_orchestrator.zk.registry import Registry, is_alive
 from claude_orchestrator.zk.txn import MULTI_LIMIT, Txn, TxnConflict, retrying
 
@@ -113,7 +113,7 @@ class Inboxes:
 
     def _deliver(self, t: Txn, rid: str, msg: dict[str, Any]) -> None:
         t.check(self.paths.instance(rid))
-        t.create(f"{self.paths.unread(rid)}/m-", encode(_addressed(msg, rid)), sequence=True)
+        t.create(self.paths.unread_message(rid, "m-"), encode(_addressed(msg, rid)), sequence=True)
 
     def _send_batch(self, recipients: list[str], msg: dict[str, Any]) -> list[dict[str, Any]]:
         attempted = [False]
@@ -157,7 +157,7 @@ class Inboxes:
         for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
             for mid in sorted(self.client.get_children(folder), reverse=True):
                 try:
-                    data, _ = self.client.get(f"{folder}/{mid}")
+                    data, _ = self.client.get(child(folder, mid))
                 except NoNodeError:
                     continue
                 if decode(data).get("_op") == op:
@@ -175,8 +175,8 @@ class Inboxes:
 
     def take(self, instance_id: str, msg_id: str, by: str, now: float) -> dict[str, Any] | None:
         """Move one unread message to read/; None if someone else took it first."""
-        src = f"{self.paths.unread(instance_id)}/{msg_id}"
-        dst = f"{self.paths.read(instance_id)}/{msg_id}"
+        src = self.paths.unread_message(instance_id, msg_id)
+        dst = self.paths.read_message(instance_id, msg_id)
         tok = token()
 
         def step() -> dict[str, Any] | None:
@@ -231,7 +231,7 @@ class Inboxes:
         folder = self.paths.read(instance_id)
         for mid in sorted(self.client.get_children(folder)):
             try:
-                data, _ = self.client.get(f"{folder}/{mid}")
+                data, _ = self.client.get(child(folder, mid))
             except NoNodeError:
                 continue
             out.append(_public({**decode(data), "id": mid}))
@@ -273,7 +273,7 @@ class Inboxes:
 
     def annotate(self, instance_id: str, msg_id: str, fields: dict[str, Any]) -> bool:
         """Record how a taken message was processed on its read node (best effort)."""
-        path = f"{self.paths.read(instance_id)}/{msg_id}"
+        path = self.paths.read_message(instance_id, msg_id)
 
         def step() -> bool:
             try:
@@ -296,7 +296,7 @@ class Inboxes:
             attempts[0] += 1
             for folder in (self.paths.unread(instance_id), self.paths.read(instance_id)):
                 try:
-                    self.client.delete(f"{folder}/{msg_id}")
+                    self.client.delete(child(folder, msg_id))
                     return dismissed
                 except NoNodeError:
                     continue
@@ -315,7 +315,7 @@ class Inboxes:
         excess = names[: max(0, len(names) - READ_KEEP)]
         for mid in excess:
             try:
-                self.client.delete(f"{folder}/{mid}")
+                self.client.delete(child(folder, mid))
             except NoNodeError:
                 pass
         return len(excess)

@@ -72,6 +72,10 @@ class TeamPaths(NamedTuple):
     def dependents(self, task_id: str) -> str:
         return f"{self.dependents_root}/{task_id}"
 
+    def dependent(self, task_id: str, dependent_id: str) -> str:
+        """The marker that ``dependent_id`` waits for ``task_id``."""
+        return f"{self.dependents(task_id)}/{dependent_id}"
+
     @property
     def queue(self) -> str:
         return f"{self.tasks}/queue"
@@ -111,6 +115,13 @@ class TeamPaths(NamedTuple):
     def read(self, instance_id: str) -> str:
         return f"{self.inbox(instance_id)}/read"
 
+    def unread_message(self, instance_id: str, msg_id: str) -> str:
+        """An unread message (``m-`` to create one, sequentially)."""
+        return f"{self.unread(instance_id)}/{msg_id}"
+
+    def read_message(self, instance_id: str, msg_id: str) -> str:
+        return f"{self.read(instance_id)}/{msg_id}"
+
     @property
     def context(self) -> str:
         return f"{self.root}/context"
@@ -118,10 +129,30 @@ class TeamPaths(NamedTuple):
     def context_key(self, key: str) -> str:
         return f"{self.context}/{encode_key(key)}"
 
-    # -- leadership ----------------------------------------------------------
+    # -- leadership and supervisors --------------------------------------------
     @property
     def leader(self) -> str:
         return f"{self.root}/leader"
+
+    @property
+    def supervisors(self) -> str:
+        return f"{self.root}/supervisors"
+
+    def supervisor(self, host: str) -> str:
+        """That host's published snapshot (ephemeral)."""
+        return f"{self.supervisors}/{host}"
+
+    @property
+    def control(self) -> str:
+        return f"{self.root}/control"
+
+    def control_host(self, host: str) -> str:
+        """The folder of control requests to that host's supervisor, and their replies."""
+        return f"{self.control}/{host}"
+
+    def control_node(self, host: str, name: str) -> str:
+        """A request (``req-NNNNNNNNNN``; ``req-`` to create one) or reply in that folder."""
+        return f"{self.control_host(host)}/{name}"
 
     def folders(self) -> list[str]:
         """Folders that must exist before anyone watches or writes under them."""
@@ -129,6 +160,17 @@ class TeamPaths(NamedTuple):
         fixed += [self.dependents_root, self.queue, self.queue_any, self.queue_names]
         fixed += [self.queue_roles, self.inboxes, self.context]
         return fixed + [self.state_folder(f) for f in STATE_FOLDERS]
+
+
+def child(folder: str, name: str) -> str:
+    """The path of an entry listed in ``folder`` (an index entry, a message, a host)."""
+    return f"{folder}/{name}"
+
+
+def control_reply(request: str) -> str:
+    """The reply's name (or path) for a request's: ``req-N`` is answered by ``reply-N``."""
+    head, _, seq = request.rpartition("req-")
+    return f"{head}reply-{seq}"
 
 
 def encode_key(key: str) -> str:

@@ -327,7 +327,7 @@ def _pin_deps(store: TaskStore, t: Txn, rec: TaskRecord, in_batch: set[str]) -> 
             t.check(store.paths.record(dep), version)
             if dep_rec["status"] == TaskStatus.COMPLETED.value:
                 continue
-        t.create(f"{store.paths.dependents(dep)}/{rec['id']}")
+        t.create(store.paths.dependent(dep, rec["id"]))
         ready = False
     return ready
 

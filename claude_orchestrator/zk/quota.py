@@ -26,7 +26,7 @@ from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import QuotaError
 from claude_orchestrator.zk.codec import decode, encode
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.paths import TeamPaths, child
 from claude_orchestrator.zk.taskmodel import seq_of, task_id_of_entry
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _prune_oldest_finished(client: KazooClient, paths: TeamPaths, needed: int) -
     Deletes nothing when all of them together would not free enough (the push is refused
     anyway, and the history is worth more than nothing)."""
     entries = sorted(
-        (seq_of(task_id_of_entry(e)), f"{paths.state_folder(f)}/{e}")
+        (seq_of(task_id_of_entry(e)), child(paths.state_folder(f), e))
         for f in FINISHED
         for e in client.get_children(paths.state_folder(f))
     )

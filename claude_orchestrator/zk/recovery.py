@@ -17,6 +17,7 @@ from __future__ import annotations
 from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.zk.paths import child
 from claude_orchestrator.zk.registry import is_alive
 from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
@@ -132,7 +133,7 @@ def prune_finished(store: TaskStore, keep: int) -> int:
     entries: list[tuple[int, str]] = []
     for name in ("completed", "cancelled"):
         folder = store.paths.state_folder(name)
-        entries += [(seq_of(task_id_of_entry(e)), f"{folder}/{e}") for e in store.entries(folder)]
+        entries += [(seq_of(task_id_of_entry(e)), child(folder, e)) for e in store.entries(folder)]
     entries.sort()
     excess = entries[: max(0, len(entries) - keep)]
     for _, path in excess:

@@ -23,7 +23,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
-from claude_orchestrator.zk.paths import ROOT, TeamPaths
+from claude_orchestrator.zk.paths import ROOT, TeamPaths, child
 from claude_orchestrator.zk.registry import Actor, Registry
 from claude_orchestrator.zk.taskmodel import (
     OWNER_ACTIONS,
@@ -70,7 +70,7 @@ def _pending_folder(paths: TeamPaths, rec: TaskRecord) -> str:
 
 
 def index_path(paths: TeamPaths, rec: TaskRecord) -> str:
-    return f"{index_folder(paths, rec)}/{entry_name(rec)}"
+    return child(index_folder(paths, rec), entry_name(rec))
 
 
 class TaskStore:
@@ -161,7 +161,7 @@ class TaskStore:
     def pending_folders(self) -> list[str]:
         folders = [self.paths.queue_any, self.paths.state_folder("waiting")]
         for base in (self.paths.queue_names, self.paths.queue_roles):
-            folders += [f"{base}/{child}" for child in self.entries(base)]
+            folders += [child(base, name) for name in self.entries(base)]
         return folders
 
     # -- transitions ----------------------------------------------------
