@@ -1,4 +1,5 @@
-"""The fake ``claude`` CLI (tests/fake_agent.py), read back through the stream-json parser."""
+"""The fake ``claude`` CLI (tests/fake_agent.py), read back as the product reads it: the
+outcome through the stream-json parser, what it showed through ``logs``' renderer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_orchestrator.spawn.logview import render
 from claude_orchestrator.spawn.outcome import Outcome
 from claude_orchestrator.spawn.streamjson import StreamJsonParser
 from tests.helpers import wait_until
@@ -44,10 +46,22 @@ class Run:
     returncode: int
     parser: StreamJsonParser
     stderr: bytes
+    stdout: bytes = b""
 
     @property
     def outcome(self) -> Outcome:
         return self.parser.outcome(*exit_of(self.returncode))
+
+    @property
+    def shown(self) -> list[str]:
+        """What ``logs`` shows of the run, each message's blocks once."""
+        seen: dict[str, list[object]] = {}
+        lines = self.stdout.decode().splitlines()
+        return [out for line in lines for out in render(line, False, seen)]
+
+    def events(self, subtype: str) -> list[dict[str, object]]:
+        events = [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        return [e for e in events if e.get("subtype") == subtype]
 
 
 def exit_of(returncode: int) -> tuple[int | None, str | None]:
@@ -88,7 +102,7 @@ def run(
         cwd=cwd,
         timeout=DEADLINE,
     )
-    return Run(done.returncode, parsed(done.stdout), done.stderr)
+    return Run(done.returncode, parsed(done.stdout), done.stderr, done.stdout)
 
 
 # -- modes that end by themselves ------------------------------------------------
@@ -103,11 +117,10 @@ def test_succeed() -> None:
     assert outcome.result == f"done: {prompt[:60]}"
     assert (outcome.session_id, outcome.cost_usd, outcome.num_turns) == (SESSION, 0.0123, 2)
     assert outcome.duration_ms is not None and outcome.duration_ms >= 0
-    parser = result.parser
-    assert parser.assistant_texts == [f"Working on: {prompt[:60]}", f"done: {prompt[:60]}"]
-    assert parser.tool_uses == [("Bash", {"command": "ls"})]
-    assert parser.bad_lines == 0
-    assert parser.model == "claude-fake-1"
+    shown = result.shown
+    assert shown[0] == f"session {SESSION} (claude-fake-1)"
+    assert shown[1:4] == [f"Working on: {prompt[:60]}", "→ Bash ls", f"done: {prompt[:60]}"]
+    assert all(json.loads(line) for line in result.stdout.splitlines())  # no bad line
 
 
 def test_shebang() -> None:
@@ -155,7 +168,7 @@ def test_lie_is_a_failure_despite_exit_0() -> None:
 def test_crash() -> None:
     result = run("fake-agent:crash")
     assert result.returncode == -signal.SIGKILL
-    assert result.parser.assistant_texts == ["about to crash"]
+    assert result.shown[1:] == ["about to crash"]
     outcome = result.outcome
     assert not outcome.ok
     assert outcome.reason == "agent exited without a result line (killed by SIGKILL)"
@@ -182,7 +195,7 @@ def test_silent() -> None:
 def test_ratelimit() -> None:
     result = run("fake-agent:ratelimit")
     assert result.returncode == 1
-    assert len(result.parser.api_retries) == 2
+    assert len(result.events("api_retry")) == 2
     assert result.outcome.reason == (
         "agent exited without a result line (exit 1); rate limited: 2 API retries (429, rate_limit)"
     )
@@ -207,9 +220,7 @@ def test_cli_runs_the_orchestrator_binary_without_a_shell(tmp_path: Path) -> Non
     directive = "fake-agent:cli=task-block|--reason|need a key; $(touch pwned) `id`"
     result = run(f"please\n{directive}  \nthanks", env=base_env(CO_BIN=echo), cwd=tmp_path)
     assert result.outcome.ok
-    assert (
-        result.parser.assistant_texts[0] == "task-block --reason need a key; $(touch pwned) `id`\n"
-    )
+    assert result.shown[1] == "task-block --reason need a key; $(touch pwned) `id`"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -238,7 +249,7 @@ def test_resume_and_flags(tmp_path: Path) -> None:
         "--dangerously-skip-permissions",
     )
     assert result.outcome.session_id == SESSION
-    assert result.parser.model == "claude-x"
+    assert result.shown[0] == f"session {SESSION} (claude-x)"
     assert result.outcome.result == "done: task"
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from claude_orchestrator.cli.cmd_logs import Printer, logs
 from claude_orchestrator.cli.main import cli
-from claude_orchestrator.supervisor.logview import LogTail, render, session_files
+from claude_orchestrator.spawn.logview import LogTail, render, session_files
 from tests.helpers import wait_until
 from tests.test_textsafe import HOSTILE, HOSTILE_SPELLED, raw_controls
 

@@ -110,19 +110,14 @@ def parse(*chunks: bytes) -> StreamJsonParser:
     return parser
 
 
+#: SAMPLE with an error result: its reason names the API retry seen on the way
+SAMPLE_FAILED = SAMPLE.replace(
+    result(text="résultat: 完了"), result("error_during_execution", is_error=True)
+)
+
+
 def snapshot(parser: StreamJsonParser) -> dict[str, Any]:
-    return {
-        "session_id": parser.session_id,
-        "model": parser.model,
-        "texts": parser.assistant_texts,
-        "tools": parser.tool_uses,
-        "retries": parser.api_retries,
-        "result": parser.result_event,
-        "lines": parser.lines,
-        "bad": parser.bad_lines,
-        "bytes": parser.bytes_seen,
-        "outcome": parser.outcome(0),
-    }
+    return {"bytes": parser.bytes_seen, "outcome": parser.outcome(0)}
 
 
 # -- parsing -------------------------------------------------------------------
@@ -130,44 +125,46 @@ def snapshot(parser: StreamJsonParser) -> dict[str, Any]:
 
 def test_sample_stream_parses() -> None:
     parser = parse(SAMPLE)
-    assert parser.session_id == SESSION
-    assert parser.model == "claude-opus"
-    assert parser.assistant_texts == ["Je regarde ça — 日本語 😀", "fini ✓"]
-    assert parser.tool_uses == [("Bash", {"command": "ls"})]
-    assert [r["error_status"] for r in parser.api_retries] == [529]
-    assert parser.result_event is not None
-    assert parser.result_event["result"] == "résultat: 完了"
-    assert parser.lines == 11
-    assert parser.bad_lines == 4
+    assert parser.outcome(0) == Outcome(
+        ok=True,
+        result="résultat: 完了",
+        reason=None,
+        session_id=SESSION,
+        cost_usd=0.0123,
+        num_turns=3,
+        duration_ms=1234,
+    )
     assert parser.bytes_seen == len(SAMPLE)
+    failed = parse(SAMPLE_FAILED).outcome(0)
+    assert not failed.ok
+    assert str(failed.reason).endswith("overloaded: 1 API retry (529, overloaded)")
 
 
-def test_split_at_every_byte_boundary_gives_the_same_parse() -> None:
-    expected = snapshot(parse(SAMPLE))
-    for cut in range(len(SAMPLE) + 1):
-        assert snapshot(parse(SAMPLE[:cut], SAMPLE[cut:])) == expected, f"cut at {cut}"
+@pytest.mark.parametrize("sample", [SAMPLE, SAMPLE_FAILED], ids=["success", "failure"])
+def test_split_at_every_byte_boundary_gives_the_same_parse(sample: bytes) -> None:
+    expected = snapshot(parse(sample))
+    for cut in range(len(sample) + 1):
+        assert snapshot(parse(sample[:cut], sample[cut:])) == expected, f"cut at {cut}"
 
 
 def test_one_byte_chunks_give_the_same_parse() -> None:
-    expected = snapshot(parse(SAMPLE))
-    chunks = [SAMPLE[i : i + 1] for i in range(len(SAMPLE))]
-    assert snapshot(parse(*chunks)) == expected
+    for sample in (SAMPLE, SAMPLE_FAILED):
+        expected = snapshot(parse(sample))
+        assert snapshot(parse(*(sample[i : i + 1] for i in range(len(sample))))) == expected
 
 
 def test_last_line_without_newline_is_parsed_at_the_end() -> None:
     parser = parse(init(), result().rstrip(b"\n"))
-    assert parser.result_event is None
     assert parser.outcome(0).ok
-    assert parser.result_event is not None
 
 
-def test_stderr_is_counted_not_parsed() -> None:
+def test_stderr_is_kept_not_parsed() -> None:
     parser = StreamJsonParser()
     parser.feed("agent", "stderr", result())
     parser.feed("agent", "stdout", init())
-    assert parser.result_event is None
-    assert parser.lines == 1
-    assert parser.stderr_bytes == len(result())
+    outcome = parser.outcome(1)
+    assert not outcome.ok and outcome.session_id == SESSION  # the result was on stderr
+    assert "stderr: " in str(outcome.reason)  # kept, to explain the run
     assert parser.bytes_seen == len(result()) + len(init())
 
 
@@ -178,13 +175,11 @@ def test_odd_events_never_raise() -> None:
         {"type": "assistant", "message": {"id": "m", "content": [1, None, {"type": "tool_use"}]}},
         {"type": "system"},
         {"type": "system", "subtype": "init", "session_id": None},
+        {"type": "system", "subtype": "api_retry", "error_status": "x"},
         {"no": "type"},
         {"type": "result", "num_turns": "three", "total_cost_usd": True, "duration_ms": 1.5},
     ]
     parser = parse(*(line(event) for event in weird), b"{" * 100_000 + b"\n")
-    assert parser.bad_lines == 1
-    assert parser.assistant_texts == ["plain string content"]
-    assert parser.tool_uses == [("None", None)]
     outcome = parser.outcome(0)
     assert outcome.ok
     assert (outcome.num_turns, outcome.cost_usd, outcome.duration_ms) == (None, None, None)
@@ -192,53 +187,25 @@ def test_odd_events_never_raise() -> None:
 
 def test_overlong_line_is_dropped_and_parsing_resumes() -> None:
     small = [init(), b'{"type": "result", "is_error": false}\n']
-    long_line = b'{"type": "assistant", "pad": "' + b"x" * 500 + b'"}\n'
+    long_line = b'{"type": "result", "is_error": true, "pad": "' + b"x" * 500 + b'"}\n'
     assert all(len(chunk) <= 200 for chunk in small)
     stream = small[0] + long_line + small[1]
     for size in (1, 7, 64, len(stream)):
-        parser = parse(*(stream[i : i + size] for i in range(0, len(stream), size)))
-        assert parser.bad_lines == 0
+        chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        assert parse(*chunks).outcome(0).ok  # the long line was read (and lost to the last)
         parser = StreamJsonParser(max_line_bytes=200)
-        for i in range(0, len(stream), size):
-            parser.feed("a", "stdout", stream[i : i + size])
-        assert (parser.lines, parser.bad_lines) == (3, 1)
-        assert parser.session_id == SESSION
-        assert parser.outcome(0).ok
+        for chunk in chunks:
+            parser.feed("a", "stdout", chunk)
+        outcome = parser.outcome(0)
+        assert outcome.ok and outcome.session_id == SESSION
 
 
-# -- dedupe by message id ------------------------------------------------------
-
-
-def test_repeated_line_is_counted_once() -> None:
-    parser = parse(assistant("m1", text("a")), assistant("m1", text("a")))
-    assert parser.assistant_texts == ["a"]
-
-
-def test_snapshot_lines_replace_earlier_content() -> None:
-    parser = parse(
-        assistant("m1", text("a")),
-        assistant("m2", text("b")),
-        assistant("m1", text("a"), tool("t1", "Read", path="x")),
-        assistant("m1", text("a"), tool("t1", "Read", path="y")),
-    )
-    assert parser.assistant_texts == ["a", "b"]
-    assert parser.tool_uses == [("Read", {"path": "y"})]
-
-
-def test_one_line_per_content_block_keeps_every_block() -> None:
-    # Claude Code may print each content block of a message as its own line.
-    parser = parse(
-        assistant("m1", text("thinking out loud")),
-        assistant("m1", tool("t1", "Bash", command="make")),
-        assistant("m1", text("second block")),
-    )
-    assert parser.assistant_texts == ["thinking out loud", "second block"]
-    assert parser.tool_uses == [("Bash", {"command": "make"})]
-
-
-def test_messages_without_id_are_all_kept() -> None:
-    parser = parse(assistant(None, text("x")), assistant(None, text("x")))
-    assert parser.assistant_texts == ["x", "x"]
+def test_a_long_line_of_its_own_is_dropped_not_parsed() -> None:
+    stream = init() + b'{"type": "result", "is_error": false, "pad": "' + b"x" * 500 + b'"}\n'
+    parser = StreamJsonParser(max_line_bytes=200)
+    parser.feed("a", "stdout", stream)
+    outcome = parser.outcome(0)
+    assert not outcome.ok and "without a result line" in str(outcome.reason)
 
 
 # -- outcome rules -------------------------------------------------------------

@@ -50,7 +50,7 @@ def logs(
     app: App, workers: tuple[str, ...], follow: bool, lines: int, task: str | None, raw: bool
 ) -> None:
     """Show the agents' session logs of all (or the named) workers; -f follows them."""
-    from claude_orchestrator.supervisor.logview import LogTail
+    from claude_orchestrator.spawn.logview import LogTail
 
     printer = Printer(_known_workers(app, workers), app.settings.json_output is True, raw)
     tail = LogTail(app.settings.state_dir, workers or None, task, lines, raw, printer)
@@ -108,7 +108,7 @@ class Printer:
 
 def _known_workers(app: App, named: tuple[str, ...]) -> list[str]:
     """The names to align and colour: those asked for, else the team's and any with logs."""
-    from claude_orchestrator.supervisor.logview import worker_names
+    from claude_orchestrator.spawn.logview import worker_names
 
     if named:
         return list(named)

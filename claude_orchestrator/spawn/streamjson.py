@@ -21,7 +21,7 @@ from typing import Any
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.outcome import Outcome
 
-#: a stdout line longer than this is dropped (counted as bad) instead of buffered
+#: a stdout line longer than this is dropped instead of buffered
 MAX_LINE_BYTES = 64 * 1024 * 1024
 #: how much of stderr the parser keeps to explain a run that died
 STDERR_TAIL_BYTES = 4096
@@ -37,9 +37,6 @@ _API_ERROR_KINDS = {
     529: "overloaded",
 }
 
-Block = dict[str, Any]
-
-
 def _how_it_ended(exit_code: int | None, signal_desc: str | None) -> str:
     """For reasons: ``signal_desc`` if given, else the terse ``ExitStatus`` phrase."""
     return signal_desc or ExitStatus(exit_code, None).describe(terse=True)
@@ -54,17 +51,10 @@ class StreamJsonParser:
         self._buffer = bytearray()
         self._discarding = False  # inside an over-long line, until its newline
         self._stderr_tail = b""
-        self._messages: dict[str, list[Block]] = {}  # insertion order = message order
-        self._anonymous = 0
         self._session_id: str | None = None
-        self._model: str | None = None
         self._api_retries: list[dict[str, Any]] = []
         self._result: dict[str, Any] | None = None
-        self.lines = 0
-        self.bad_lines = 0
         self.bytes_seen = 0
-        self.stdout_bytes = 0
-        self.stderr_bytes = 0
 
     # -- feeding ---------------------------------------------------------------
 
@@ -73,10 +63,8 @@ class StreamJsonParser:
         with self._lock:
             self.bytes_seen += len(chunk)
             if stream == "stderr":
-                self.stderr_bytes += len(chunk)
                 self._stderr_tail = (self._stderr_tail + chunk)[-STDERR_TAIL_BYTES:]
                 return
-            self.stdout_bytes += len(chunk)
             self._take(chunk)
 
     def close(self) -> None:
@@ -98,8 +86,6 @@ class StreamJsonParser:
         if len(self._buffer) + len(piece) > self._max_line:
             self._buffer.clear()
             self._discarding = True
-            self.lines += 1
-            self.bad_lines += 1
             return
         self._buffer += piece
 
@@ -118,13 +104,11 @@ class StreamJsonParser:
     def _line(self, line: bytes) -> None:
         if not line.strip():
             return
-        self.lines += 1
         try:
             event = json.loads(line)
         except (ValueError, RecursionError):  # bad JSON or bad UTF-8
             event = None
         if not isinstance(event, dict):
-            self.bad_lines += 1
             return
         self._event(event)
 
@@ -134,8 +118,6 @@ class StreamJsonParser:
         kind = event.get("type")
         if kind == "system":
             self._system(event)
-        elif kind == "assistant":
-            self._assistant(event)
         elif kind == "result":
             self._result = event
 
@@ -143,77 +125,8 @@ class StreamJsonParser:
         subtype = event.get("subtype")
         if subtype == "init":
             self._session_id = _str(event.get("session_id")) or self._session_id
-            self._model = _str(event.get("model")) or self._model
         elif subtype == "api_retry":
             self._api_retries.append(event)
-
-    def _assistant(self, event: dict[str, Any]) -> None:
-        message = event.get("message")
-        if not isinstance(message, dict):
-            return
-        key = _str(message.get("id"))
-        if key is None:
-            self._anonymous += 1
-            key = f"\0anonymous-{self._anonymous}"
-        blocks = self._messages.setdefault(key, [])
-        for block in _blocks(message.get("content")):
-            _merge_block(blocks, block)
-
-    # -- what was seen -----------------------------------------------------------
-
-    @property
-    def session_id(self) -> str | None:
-        """The result line's session id, else the init line's."""
-        if self._result is not None:
-            return _str(self._result.get("session_id")) or self._session_id
-        return self._session_id
-
-    @property
-    def model(self) -> str | None:
-        return self._model
-
-    @property
-    def assistant_texts(self) -> list[str]:
-        """Text blocks of the assistant messages, deduplicated by message id, in order."""
-        with self._lock:
-            return self._texts()
-
-    def _texts(self) -> list[str]:
-        return [
-            block["text"]
-            for blocks in self._messages.values()
-            for block in blocks
-            if block.get("type") == "text" and isinstance(block.get("text"), str)
-        ]
-
-    @property
-    def tool_uses(self) -> list[tuple[str, Any]]:
-        """``(name, input)`` of each tool call the assistant made, in order."""
-        with self._lock:
-            return self._tools()
-
-    def _tools(self) -> list[tuple[str, Any]]:
-        return [
-            (str(block.get("name")), block.get("input"))
-            for blocks in self._messages.values()
-            for block in blocks
-            if block.get("type") == "tool_use"
-        ]
-
-    @property
-    def api_retries(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._api_retries)
-
-    @property
-    def result_event(self) -> dict[str, Any] | None:
-        return self._result
-
-    @property
-    def stderr_tail(self) -> str:
-        """The end of what the agent wrote to stderr."""
-        with self._lock:
-            return _decode_tail(self._stderr_tail)
 
     # -- the verdict -----------------------------------------------------------
 
@@ -286,32 +199,6 @@ class TextOutputCollector:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def _blocks(content: Any) -> list[Block]:
-    """Content blocks of a message; a plain string is one text block."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if isinstance(content, list):
-        return [block for block in content if isinstance(block, dict)]
-    return []
-
-
-def _merge_block(blocks: list[Block], block: Block) -> None:
-    """Add ``block`` to a message's blocks unless already there.
-
-    Claude Code may print a message more than once under one id: as repeated
-    snapshots, or one line per content block. A tool call seen again under its
-    id replaces the earlier copy; any other block already present is skipped.
-    """
-    tool_id = block.get("id") if block.get("type") == "tool_use" else None
-    for i, seen in enumerate(blocks):
-        if seen == block:
-            return
-        if tool_id is not None and seen.get("type") == "tool_use" and seen.get("id") == tool_id:
-            blocks[i] = block
-            return
-    blocks.append(block)
 
 
 def _result_failure(event: dict[str, Any]) -> tuple[bool, str | None]:
