@@ -81,9 +81,6 @@ class Section:
     def error(self, key: str | int, what: str) -> ConfigError:
         return self.source.error((*self.path, key), what)
 
-    def has(self, key: str) -> bool:
-        return key in self.data
-
     def _get(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
         """The value under ``key`` (None when absent), refused unless it is a ``kind``."""
         value = self.data.get(key)

@@ -76,7 +76,6 @@ class WorkerSpec(NamedTuple):
     agent: str
     restart: str = DEFAULT_RESTART
     env: Mapping[str, str] = _EMPTY_ENV
-    replica_of: str | None = None
 
 
 class TeamConfig(NamedTuple):
@@ -110,17 +109,6 @@ class TeamConfig(NamedTuple):
             return spec
         known = ", ".join(spec.name for spec in self.workers) or "none"
         raise ConfigError(f"no worker named {name!r} in team {self.name!r} (known: {known})")
-
-    def agent_config(self, name: str) -> AgentConfig:
-        """The ``[agents.NAME]`` table, or a bare preset when the file does not define one."""
-        if name in self.agents:
-            return self.agents[name]
-        if name in PRESET_NAMES:
-            return AgentConfig(name=name)
-        raise ConfigError(f"unknown agent {name!r}; known: {', '.join(self._agent_names())}")
-
-    def _agent_names(self) -> list[str]:
-        return sorted({*PRESET_NAMES, *self.agents})
 
 
 def team_from_defaults(root: Path) -> TeamConfig:
@@ -312,4 +300,4 @@ def _replica(table: Section, spec: WorkerSpec, index: int) -> WorkerSpec:
     name = f"{spec.name}-{index}"
     if not is_valid_name(name):
         raise table.error("replicas", f"replica name {name!r} is not a valid name: {NAME_RULE}")
-    return spec._replace(name=name, replica_of=spec.name)
+    return spec._replace(name=name)
