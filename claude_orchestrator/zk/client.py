@@ -1,6 +1,6 @@
-"""The one ZooKeeper client factory, and the connection-state flag.
-
-Every component takes the client this module builds as its first argument.
+"""Where clients are made: kazoo's (``connect``) for long-running owners and for commands
+that watch or wait, the one-shot session (``connect_oneshot``, zk/oneshot.py) for the short
+commands. Every store takes the client it is given as its first argument.
 
 Connection states: no listener is installed here; long-running owners (the
 worker, the supervisor) add one that only posts the state to their own event
