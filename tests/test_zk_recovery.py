@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -249,7 +250,7 @@ def test_old_claimer_cannot_complete_a_recovered_pending_task(
     assert team.tasks.get(t["id"])["status"] == "pending"
 
 
-def test_recover_instance_fast_path_requeues_only_that_instances_tasks(
+def test_recover_held_requeues_only_that_instances_tasks(
     team: Team, clients: Callable[[], KazooClient]
 ) -> None:
     a, b = add(team, "a"), add(team, "b")
@@ -257,11 +258,26 @@ def test_recover_instance_fast_path_requeues_only_that_instances_tasks(
     alive = worker(team, "alive")
     take(own, dead)
     take(team, alive)
-    got = recovery.recover_instance(team.tasks, str(dead.instance_id), now(), "reaped")
-    assert got == [a["id"]]
+    got = recovery.recover_held(team.tasks, str(dead.instance_id), now(), "reaped")
+    assert [rec["id"] for rec in got] == [a["id"]] and got[0]["retry_count"] == 1
     assert team.tasks.get(a["id"])["status"] == "pending"
     assert team.tasks.get(b["id"])["claimed_by"] == alive.instance_id
-    assert recovery.recover_instance(team.tasks, str(dead.instance_id), now(), "again") == []
+    assert recovery.recover_held(team.tasks, str(dead.instance_id), now(), "again") == []
+
+
+@pytest.mark.parametrize("dies", [True, False])
+def test_a_reaped_worker_is_unregistered_and_its_task_recovered_or_released(
+    team: Team, dies: bool
+) -> None:
+    task = add(team)
+    take(team, worker(team, "w"))
+    put_back = recovery.recover_worker if dies else recovery.release_worker
+    assert put_back(team.tasks, "w", os.getpid() + 1, now()) == []  # another process's
+    assert put_back(team.tasks, "w", os.getpid(), now()) == [(task["id"], "pending")]
+    rec = team.tasks.get(task["id"])
+    assert rec["retry_count"] == (1 if dies else 0) and team.registry.named("w") is None
+    note = "recovered: worker w died (supervisor)" if dies else "released: worker w stopped"
+    assert rec["history"][-1]["note"] == note
 
 
 def test_sweep_promotes_a_waiting_task_whose_completer_crashed_before_promoting(

@@ -148,10 +148,10 @@ def _reuse_own(app: App, reg: Any) -> dict[str, Any] | None:
 @pass_app
 def unregister(app: App) -> None:
     """Give back held tasks (no retry counted), leave the team, forget the saved id."""
-    from claude_orchestrator.zk.recovery import give_back_instance
+    from claude_orchestrator.zk.recovery import release_held
 
     iid = app.require_instance("unregister")
-    given = give_back_instance(app.team.tasks, iid, app.now(), "unregistered", False, iid)
+    given = release_held(app.team.tasks, iid, app.now(), "unregistered", iid)
     released = [rec["id"] for rec in given]
     inst = app.team.registry.unregister(iid)
     _forget_instance(app, iid)

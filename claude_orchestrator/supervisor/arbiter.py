@@ -277,8 +277,6 @@ class Supervisor(WorkerPool):
         """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
         exit path then restarts it and recovers what it held. Heartbeats are read on the
         lane; the kill happens on the loop, only if the same process still runs."""
-        from claude_orchestrator.supervisor.recover import heartbeat_age
-
         team = self.team
         running = [(s.name, s.pid) for s in self.slots.values() if s.state is S.RUNNING]
         if team is None or not running:
@@ -288,7 +286,7 @@ class Supervisor(WorkerPool):
             if not team.client.connected:
                 return
             now = time.time()
-            ages = {(n, p): heartbeat_age(team, n, p, now) for n, p in running if p}
+            ages = {(n, p): team.registry.heartbeat_age(n, p, now) for n, p in running if p}
             self.post(ev.Call(lambda: self._kill_silent(ages)))
 
         self.lane.submit(job, key="stuck")

@@ -59,7 +59,7 @@ def stop_groups(pids: dict[str, int], timeout: float) -> list[str]:
 
 
 def release_tasks(team: Any, pids: dict[str, int]) -> None:
-    from claude_orchestrator.supervisor.recover import clean_dead_worker
+    from claude_orchestrator.zk.recovery import release_worker
 
     for name, pid in pids.items():
-        clean_dead_worker(team, name, pid, counted=False, now=time.time())
+        release_worker(team.tasks, name, pid, time.time())

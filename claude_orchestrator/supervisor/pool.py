@@ -210,10 +210,12 @@ class WorkerPool:
         self.run_files.write_workers(self.slots)
 
     def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:
-        """Remove a dead worker's instance node and put its tasks back (on the lane)."""
-        from claude_orchestrator.supervisor.recover import clean_dead_worker
+        """Remove a dead worker's instance node and put its tasks back (on the lane):
+        recovered after a crash (``counted``), released after a stop we asked for."""
+        from claude_orchestrator.zk.recovery import recover_worker, release_worker
 
         team = self.team
+        put_back = recover_worker if counted else release_worker
         if team is None:
             return
 
@@ -221,21 +223,19 @@ class WorkerPool:
             for agent in kill_session(pid):  # whatever the quick pass missed or forked
                 self.post(ev.Call(partial(self.emit, "killed", name, f"pid {agent} outlived it")))
             # what happened to its tasks shows as task events, from their history
-            clean_dead_worker(team, name, pid, counted, time.time())
+            put_back(team.tasks, name, pid, time.time())
 
         self.lane.submit(job, urgent=True)
 
     def check_registered(self) -> None:
         """Which STARTING workers have registered: read on the lane, applied on the loop."""
-        from claude_orchestrator.supervisor.recover import registered_pids
-
         team = self.team
         names = [s.name for s in self.slots.values() if s.state is S.STARTING]
         if team is None or not names:
             return
 
         def job() -> None:
-            pids = registered_pids(team, names)
+            pids = team.registry.pids(names)
             self.post(ev.Call(lambda: self._mark_registered(pids)))
 
         self.lane.submit(job, key="registered")

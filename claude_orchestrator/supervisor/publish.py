@@ -155,12 +155,10 @@ class Publisher:
         )
 
     def _instance(self, name: str) -> dict[str, Any]:
-        from claude_orchestrator.supervisor.recover import registered
-
         team = self.sup.team
         if team is None or not team.client.connected:
             return {}
-        return registered(team, name) or {}
+        return team.registry.named(name) or {}
 
     def _write(self, snap: Snapshot) -> None:
         from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError

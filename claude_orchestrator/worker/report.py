@@ -73,14 +73,14 @@ class Reporter:
         except Exception as exc:  # informational only; never stops the work
             log.debug("heartbeat failed: %s", exc)
 
-    def give_back_held(self) -> None:
+    def release_held(self) -> None:
         """After a ZooKeeper error between runs: whatever we still hold but no longer
-        work on (claimed, never started) goes back without counting a retry."""
-        from claude_orchestrator.zk.recovery import give_back_instance
+        work on (claimed, never started) is released, without counting a retry."""
+        from claude_orchestrator.zk.recovery import release_held
 
         iid = str(self.actor.instance_id)
         note = f"released: {self.actor.label} lost track of it (ZooKeeper error)"
-        for rec in give_back_instance(self.team.tasks, iid, self.clock(), note, False, iid):
+        for rec in release_held(self.team.tasks, iid, self.clock(), note, iid):
             log.warning("%s: released after a ZooKeeper error", rec["id"])
 
     def release(self, task_id: str, session: dict[str, Any] | None, note: str) -> None:

@@ -90,28 +90,55 @@ def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
             target.append(task_id)
 
 
-def recover_instance(store: TaskStore, instance_id: str, now: float, note: str) -> list[str]:
-    """The supervisor's fast path: recover what one dead instance held, now."""
-    return [rec["id"] for rec in give_back_instance(store, instance_id, now, note, True)]
-
-
-def give_back_instance(
-    store: TaskStore,
-    instance_id: str,
-    now: float,
-    note: str,
-    counted: bool,
-    by: str = "recovery",
-    on_stop: bool = False,
+def recover_held(
+    store: TaskStore, instance_id: str, now: float, note: str, by: str = "recovery"
 ) -> list[TaskRecord]:
-    """Every task one instance holds back in the queue (recovered, or released when
-    ``counted`` is false); what moved on meanwhile is skipped."""
-    out = []
-    for task_id in store.held_by(instance_id):
-        rec = store.give_back(task_id, instance_id, now, note, counted, by, on_stop)
-        if rec is not None:
-            out.append(rec)
-    return out
+    """Recover every task a gone instance holds (a retry counted each); what moved on
+    meanwhile is skipped."""
+    held = [store.recover(t, instance_id, now, note, by) for t in store.held_by(instance_id)]
+    return [rec for rec in held if rec is not None]
+
+
+def release_held(
+    store: TaskStore, instance_id: str, now: float, note: str, by: str, on_stop: bool = False
+) -> list[TaskRecord]:
+    """Release every task an instance gives back on purpose (no retry counted); what
+    moved on meanwhile is skipped."""
+    held = store.held_by(instance_id)
+    released = [store.release(t, instance_id, now, note, by, on_stop) for t in held]
+    return [rec for rec in released if rec is not None]
+
+
+def recover_worker(store: TaskStore, name: str, pid: int, now: float) -> list[tuple[str, str]]:
+    """The supervisor's fast path for a worker that died: unregister the instance that
+    process ``pid`` registered as ``name`` and recover its tasks, now."""
+    iid = _unregister_worker(store, name, pid)
+    if iid is None:
+        return []
+    note = f"recovered: worker {name} died (supervisor)"
+    return _outcomes(recover_held(store, iid, now, note, "supervisor"))
+
+
+def release_worker(store: TaskStore, name: str, pid: int, now: float) -> list[tuple[str, str]]:
+    """For a worker stopped on purpose: unregister its instance and release its tasks
+    (free only the first few times a task stops its worker: ``FREE_RELEASES``)."""
+    iid = _unregister_worker(store, name, pid)
+    if iid is None:
+        return []
+    note = f"released: worker {name} stopped"
+    return _outcomes(release_held(store, iid, now, note, "supervisor", on_stop=True))
+
+
+def _unregister_worker(store: TaskStore, name: str, pid: int) -> str | None:
+    inst = store.registry.named_by(name, pid)
+    if inst is None:
+        return None
+    store.registry.unregister(str(inst["id"]))
+    return str(inst["id"])
+
+
+def _outcomes(recs: list[TaskRecord]) -> list[tuple[str, str]]:
+    return [(rec["id"], str(rec["status"])) for rec in recs]
 
 
 def _alive(store: TaskStore, instance_id: str, now: float) -> bool:

@@ -144,6 +144,33 @@ class Registry:
             raise _not_registered(instance_id)
         return inst
 
+    def named(self, name: str) -> dict[str, Any] | None:
+        """The instance record registered under ``name``, if any."""
+        try:
+            return self.find(self.resolve_name(name))
+        except NotFoundError:  # never registered, or already gone
+            return None
+
+    def named_by(self, name: str, pid: int) -> dict[str, Any] | None:
+        """The instance registered under ``name`` by process ``pid``, if any."""
+        inst = self.named(name)
+        return inst if inst is not None and inst.get("pid") == pid else None
+
+    def pids(self, names: list[str]) -> dict[str, int]:
+        """name → pid of the process registered under it (only for the given names)."""
+        out = {}
+        for name in names:
+            inst = self.named(name)
+            if inst is not None and isinstance(inst.get("pid"), int):
+                out[name] = int(inst["pid"])
+        return out
+
+    def heartbeat_age(self, name: str, pid: int, now: float) -> float | None:
+        """Seconds since the instance ``pid`` registered as ``name`` last beat; None if unknown."""
+        inst = self.named_by(name, pid)
+        beat = inst.get("heartbeat_at") if inst else None
+        return now - parse_iso(beat) if isinstance(beat, str) else None
+
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
         inst = self.get(instance_id)
         refuse_expired(inst, now)

@@ -317,32 +317,39 @@ class TaskStore:
                 continue
         return held
 
-    def recover(self, task_id: str, claimer: str, now: float, note: str) -> TaskRecord | None:
-        """Re-queue (or fail, when spent) a task whose claimer is gone; idempotent."""
-        return self.give_back(task_id, claimer, now, note, counted=True)
+    def recover(
+        self, task_id: str, claimer: str, now: float, note: str, by: str = "recovery"
+    ) -> TaskRecord | None:
+        """Recover a task whose claimer is gone (died, lease ran out): back to pending
+        with a retry counted, or failed when its retries are spent. None when the task
+        has moved on meanwhile; safe to repeat."""
+        change = Change(Action.RECOVER, by=by, at=iso(now), note=note)
+        return self._put_back(task_id, claimer, change, now)
 
-    def give_back(
+    def release(
         self,
         task_id: str,
         claimer: str,
         now: float,
         note: str,
-        counted: bool,
         by: str = "recovery",
         on_stop: bool = False,
     ) -> TaskRecord | None:
-        """Put a task ``claimer`` still holds back in the queue: RECOVER counts a retry
-        (the claimer died), RELEASE does not (it stopped on purpose). None when the task
-        has moved on meanwhile; safe to repeat."""
+        """Release a task its claimer gives back on purpose (stopped, unregistered, lost
+        track of it): back to pending with no retry counted (``on_stop``: only the first
+        FREE_RELEASES times). None when the task has moved on meanwhile; safe to repeat."""
+        change = Change(Action.RELEASE, by=by, at=iso(now), note=note, on_stop=on_stop)
+        return self._put_back(task_id, claimer, change, now)
 
+    def _put_back(
+        self, task_id: str, claimer: str, change: Change, now: float
+    ) -> TaskRecord | None:
         def guard(rec: TaskRecord) -> None:
             if rec.get("claimed_by") != claimer or rec["status"] not in _HELD_VALUES:
                 raise _AlreadyHandled
 
-        action = Action.RECOVER if counted else Action.RELEASE
-        change = Change(action, by=by, at=iso(now), note=note, on_stop=on_stop and not counted)
         try:
-            return self.transition(task_id, change, Actor(label=by), now, guard)
+            return self.transition(task_id, change, Actor(label=change.by), now, guard)
         except (_AlreadyHandled, NotFoundError, TaskStateError):
             return None
 
