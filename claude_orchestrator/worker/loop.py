@@ -169,7 +169,7 @@ class Worker:
             if self.needs_check:
                 self.verify_registration()
             if self.held_unknown:
-                self.reporter.give_back_held()
+                self.reporter.release_held()
                 self.held_unknown = False
             if self.answer_one_message() or self.work_one_task():
                 return
