@@ -13,10 +13,12 @@ import pytest
 from claude_orchestrator.conf.agents import AgentPreset, AgentSpec, resolve_agent
 from claude_orchestrator.conf.team import AgentConfig
 from claude_orchestrator.errors import SpawnError
+from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.client import ZkOptions
+from tests.helpers import wait_until
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 SESSION = "0b6f3c1e-8f7e-4a43-9a55-0f5d8e0b2c11"
@@ -80,6 +82,16 @@ def test_notes_go_into_the_session_log(tmp_path: Path) -> None:
     run = AgentRun(agent, "p", tmp_path, {}, log, None, False, "w1", notes=("a note",))
     finish(run)
     assert "# claude-orchestrator a note\n" in log.read_text()
+
+
+def test_the_builders_runs_report_their_exit_without_a_waiter(tmp_path: Path) -> None:
+    exits: list[ExitInfo] = []
+    ws = builder(tmp_path).ws
+    run = RunBuilder(ws, {}, exits.append).for_message({"id": "m1", "content": "hi"}, "i1")
+    run.start()
+    info = wait_until(lambda: exits, 30, "the agent's exit callback")[0]
+    assert run.child.wait(0) is info
+    run.finish(info)
 
 
 def builder(tmp_path: Path) -> RunBuilder:

@@ -1,7 +1,8 @@
 """The small typed events posted to the worker loop's one queue.
 
-Watch callbacks, the connection listener, signal handlers and the agent
-waiter thread only post these; the loop is the one writer of worker state.
+Watch callbacks, the connection listener, signal handlers and the agent's
+exit callback (spawn's ``Child``) only post these; the loop is the one writer
+of worker state.
 """
 
 from __future__ import annotations

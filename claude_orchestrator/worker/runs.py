@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.agents import is_session_id
+from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
 from claude_orchestrator.worker.session import AgentRun
@@ -18,11 +20,18 @@ log = logging.getLogger(__name__)
 
 
 class RunBuilder:
-    """Loads the templates once (errors surface at start-up) and builds runs."""
+    """Loads the templates once (errors surface at start-up) and builds runs, each of
+    which calls ``on_exit`` when its agent has ended (from the agent's monitor thread)."""
 
-    def __init__(self, ws: WorkerSettings, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        ws: WorkerSettings,
+        environ: Mapping[str, str],
+        on_exit: Callable[[ExitInfo], None] | None = None,
+    ) -> None:
         self.ws = ws
         self.environ = environ
+        self.on_exit = on_exit
         self.task_template = load_template("worker.md", ws.project_dir)
         self.message_template = load_template("message.md", ws.project_dir)
         self.ext = "jsonl" if ws.agent.preset.parser == "stream-json" else "log"
@@ -46,17 +55,7 @@ class RunBuilder:
         if not self.ws.agent.preset.templated:
             prompt = task.get("description") or task["title"]
         env = agent_environment(self.environ, self.ws, instance_id, task["id"])
-        run = AgentRun(
-            self.ws.agent,
-            prompt,
-            self.ws.work_dir,
-            env,
-            log_path,
-            session_id,
-            resume,
-            self.ws.name,
-            notes=notes,
-        )
+        run = self._run(prompt, env, log_path, session_id, resume, notes)
         started = {
             "log": str(log_path),
             "session_id": session_id,
@@ -97,8 +96,29 @@ class RunBuilder:
             prompt = str(msg.get("body") or "")
         env = agent_environment(self.environ, self.ws, instance_id, None)
         session_id = str(uuid.uuid4()) if self.ws.agent.preset.session_args else None
+        return self._run(prompt, env, log_path, session_id, False, ())
+
+    def _run(
+        self,
+        prompt: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        session_id: str | None,
+        resume: bool,
+        notes: tuple[str, ...],
+    ) -> AgentRun:
+        ws = self.ws
         return AgentRun(
-            self.ws.agent, prompt, self.ws.work_dir, env, log_path, session_id, False, self.ws.name
+            ws.agent,
+            prompt,
+            ws.work_dir,
+            env,
+            log_path,
+            session_id,
+            resume,
+            ws.name,
+            notes=notes,
+            on_exit=self.on_exit,
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ class AgentRun:
         label: str,
         extra_sinks: Sequence[Sink] = (),
         notes: Sequence[str] = (),
+        on_exit: Callable[[ExitInfo], None] | None = None,
     ) -> None:
         self.invocation = build_invocation(
             agent, prompt, session_id, resume, log_path.with_suffix(".prompt")
@@ -75,7 +76,8 @@ class AgentRun:
             stop_signal=agent.preset.stop_signal,
             label=label,
         )
-        self.child = Child(self.spec, [self.log.sink, self.parser.feed, *extra_sinks])
+        sinks = [self.log.sink, self.parser.feed, *extra_sinks]
+        self.child = Child(self.spec, sinks, on_exit)  # on_exit: from the child's monitor
 
     def start(self) -> None:
         self.log.header(self.spec.argv, self.spec.cwd, time.time())
