@@ -1,7 +1,7 @@
 """The worker loop: watch → claim (or take a message) → render → run agent → report.
 
 One thread owns the worker's state; ZooKeeper watches, the connection
-listener, signal handlers and the agent waiter only post events (events.py).
+listener, signal handlers and the agent's exit callback only post events (events.py).
 
 Connection states: SUSPENDED — no new claims or messages are taken; a
 running agent goes on and its report waits (``retrying``) for the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -70,7 +69,8 @@ class Worker:
         self.team: Team | None = None
         self.actor = Actor(label=ws.name)
         self.claimer: Claimer | None = None
-        self.builder = RunBuilder(ws, self.environ)
+        # the agent's exit is posted by its Child: no waiter thread of ours
+        self.builder = RunBuilder(ws, self.environ, lambda info: self.events.put(AgentExited(info)))
         self.watched: set[str] = set()
         self.inbox_dirty = True  # look at the inbox only after its watch fired
         self.held_unknown = False  # a ZooKeeper error may have left a claim we do not work on
@@ -265,10 +265,8 @@ class Worker:
 
     # -- while an agent runs -------------------------------------------------
     def supervise(self, run: AgentRun) -> ExitInfo:
-        """Wait for the agent; meanwhile handle events (stop requests, watches) and beat."""
-        threading.Thread(
-            target=lambda: self.events.put(AgentExited(_wait(run))), daemon=True
-        ).start()
+        """Wait for the agent's exit (posted by its ``Child``); meanwhile handle events
+        (stop requests, watches) and beat."""
         deadline: float | None = time.monotonic() + self.ws.grace if self.stopping else None
         while True:
             try:
@@ -387,10 +385,3 @@ def running_holder(team: Team, name: str) -> str | None:
     except PermissionError:
         pass
     return f"instance {holder}, pid {pid}"
-
-
-def _wait(run: AgentRun) -> ExitInfo:
-    info = run.child.wait()
-    if info is None:  # wait() without a timeout always returns an ExitInfo
-        raise RuntimeError("agent wait returned nothing")
-    return info
