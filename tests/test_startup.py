@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from tests.clihelp import BIN, Cli
 
 #: loaded only by commands that need them: kazoo's threaded client (with ssl and logging),
@@ -68,3 +69,17 @@ def test_a_command_that_waits_runs_kazoos_client(registered: tuple[Cli, str]) ->
     co, iid = registered
     loaded = imported(co, "wait-for-message", "-i", iid, "--timeout", "0.2s")
     assert "kazoo.client" in loaded and "claude_orchestrator.zk.oneshot" not in loaded
+
+
+def test_with_the_teams_credential_too(co: Cli, zk_hosts: str) -> None:
+    """The default team is authenticated: its ACL code is on the short path as well."""
+    auth = {"CO_ZK_AUTH": "team:secret"}
+    co.env.update(auth)
+    try:
+        loaded = imported(co, "push-task", "--title", "x")
+        assert "claude_orchestrator.zk.acls" in loaded  # the ACL policy was applied
+        assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    finally:
+        owner = connect(ZkOptions(zk_hosts, auth=auth["CO_ZK_AUTH"]))
+        owner.delete("/claude-orchestrator", recursive=True)  # the anonymous teardown cannot
+        disconnect(owner)

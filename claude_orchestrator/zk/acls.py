@@ -26,19 +26,19 @@ idempotent). The client subclass holds no state of its own.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.exceptions import NoAuthError, NoNodeError
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 
 from claude_orchestrator.conf.credentials import agent_credential, digest_id
 from claude_orchestrator.errors import ZkError
-from claude_orchestrator.zk.client import ZkOptions
 from claude_orchestrator.zk.paths import ROOT, TeamPaths
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
+
+    from claude_orchestrator.zk.client import ZkOptions
 
 AGENT_SCOPED = Permissions.READ | Permissions.WRITE | Permissions.CREATE | Permissions.DELETE
 TEAM_ONLY = ("control",)
@@ -50,8 +50,7 @@ class AclError(ZkError):
     """The team's tree carries ACLs that are not the team's."""
 
 
-@dataclass(frozen=True)
-class AclIds:
+class AclIds(NamedTuple):
     """Digest ids (``user:hash``) of the team's two identities."""
 
     team: str
@@ -136,11 +135,13 @@ def check_tree(client: KazooClient, team: str, ids: AclIds) -> None:
         )
 
 
-@dataclass
 class FixReport:
-    checked: int = 0
-    fixed: int = 0
-    refused: list[str] = field(default_factory=list)
+    """What ``fix_tree`` checked, fixed and could not fix."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+        self.fixed = 0
+        self.refused: list[str] = []
 
     def to_dict(self, team: str) -> dict[str, Any]:
         return {"team": team, "fixed": self.fixed, "checked": self.checked, "refused": self.refused}
