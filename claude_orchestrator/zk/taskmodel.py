@@ -19,7 +19,7 @@ TASK_ID_RE = re.compile(r"task-([0-9]{10})")  # fullmatch only: "$" lets a trail
 HISTORY_KEEP = 50
 DEFAULT_PRIORITY = 1
 DEFAULT_MAX_RETRIES = 3
-#: graceful give-backs (worker stopped mid-run) that count no retry; past this a release
+#: releases on a stop (worker stopped mid-run) that count no retry; past this a release
 #: counts one, so a task that stops its own worker cannot bounce forever
 FREE_RELEASES = 3
 
@@ -73,7 +73,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[TaskStatus], TaskStatus]] = {
     Action.RESUME: (frozenset({B}), IP),  # BLOCKED -> IN_PROGRESS, its claimer unblocks
     Action.RETRY: (frozenset({F, B}), P),  # FAILED|BLOCKED -> PENDING, retry_count + 1
     Action.RECOVER: (HELD, P),  # claimer gone -> PENDING (+1) or FAILED when spent
-    Action.RELEASE: (HELD, P),  # graceful give-back -> PENDING (FREE_RELEASES uncounted)
+    Action.RELEASE: (HELD, P),  # given back on purpose -> PENDING (FREE_RELEASES uncounted)
     Action.CANCEL: (frozenset({P, C, IP, B, F}), TaskStatus.CANCELLED),  # non-final -> CANCELLED
 }
 
@@ -245,7 +245,7 @@ def _recover(rec: TaskRecord, ch: Change) -> TaskStatus:
 
 
 def _release(rec: TaskRecord, ch: Change) -> TaskStatus:
-    """A give-back. On stop, free the first FREE_RELEASES times, then it counts a retry
+    """Given back on purpose. On stop, free the first FREE_RELEASES times, then it counts a retry
     (and fails the task once they are spent), like a recovery."""
     if ch.on_stop:
         rec["_releases"] = rec.get("_releases", 0) + 1
