@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -225,33 +224,27 @@ def _install_signals(sup: Any) -> None:
 
 
 def _detach(app: App, workers: tuple[str, ...], wait_s: float) -> None:
+    from claude_orchestrator.spawn.process import Child, ChildSpec
     from claude_orchestrator.supervisor.procs import cli_argv
     from claude_orchestrator.supervisor.runfiles import read_json, ready_file
 
     s = app.settings
-    argv = [*cli_argv(), *_passthrough(app), "up", *workers, "--supervise"]
+    argv = (*cli_argv(), *_passthrough(app), "up", *workers, "--supervise")
     log_path = s.state_dir / "logs" / "supervisor.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     ready_file(s.state_dir).unlink(missing_ok=True)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    proc = subprocess.Popen(
-        argv,
-        cwd=s.team_config.root,
-        stdin=subprocess.DEVNULL,
-        stdout=fd,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    os.close(fd)
+    spec = ChildSpec(argv, s.team_config.root, dict(os.environ), output=log_path, new_session=True)
+    child = Child(spec)
+    child.start()
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         ready = read_json(ready_file(s.state_dir))
-        if isinstance(ready, dict) and ready.get("pid") == proc.pid:
+        if isinstance(ready, dict) and ready.get("pid") == child.pid:
             _print_up(app, ready)
             return
-        if proc.poll() is not None:
+        ended = child.wait(0)
+        if ended is not None:
             raise OrchestratorError(
-                f"the supervisor exited ({proc.returncode}):\n{_tail(log_path)}"
+                f"the supervisor exited ({ended.returncode}):\n{_tail(log_path)}"
             )
         time.sleep(0.05)  # waiting for another process's file, bounded by --wait
     raise OrchestratorError(f"the team did not come up within {wait_s:g}s; see {log_path}")
