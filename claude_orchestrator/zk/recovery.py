@@ -14,13 +14,17 @@ stops; the next sweep starts over. LOST: nothing is held by the sweep.
 
 from __future__ import annotations
 
+from functools import partial
+
 from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.paths import child
+from claude_orchestrator.zk.quota import delete_finished
 from claude_orchestrator.zk.registry import is_alive
 from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
+from claude_orchestrator.zk.txn import retrying
 
 FINISHED_KEEP = 10_000
 
@@ -63,7 +67,7 @@ def sweep_if_leaderless(store: TaskStore, now: float) -> SweepReport | None:
     so a team of hand-registered instances recovers too. A team whose tree does not
     exist yet has nothing to sweep (and nothing is created for it).
     """
-    if store.client.exists(store.paths.leader) is not None:
+    if retrying(store.client, lambda: store.client.exists(store.paths.leader)) is not None:
         return None
     try:
         report = SweepReport(expired=store.registry.expire_leases(now))
@@ -165,9 +169,5 @@ def prune_finished(store: TaskStore, keep: int) -> int:
     excess = entries[: max(0, len(entries) - keep)]
     for _, path in excess:
         task_id = task_id_of_entry(path.rsplit("/", 1)[1])
-        for node in (path, store.paths.record(task_id), store.paths.dependents(task_id)):
-            try:
-                store.client.delete(node, recursive=True)
-            except NoNodeError:
-                pass
+        retrying(store.client, partial(delete_finished, store.client, store.paths, path, task_id))
     return len(excess)

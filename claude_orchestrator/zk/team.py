@@ -20,6 +20,7 @@ from claude_orchestrator.zk.inbox import Inboxes
 from claude_orchestrator.zk.paths import ROOT, TeamPaths
 from claude_orchestrator.zk.registry import Registry
 from claude_orchestrator.zk.tasks import TaskStore
+from claude_orchestrator.zk.txn import retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -44,13 +45,13 @@ class Team:
 
 def team_exists(client: KazooClient, name: str) -> bool:
     """A team exists once its layout is complete (the counter node is made last)."""
-    return client.exists(TeamPaths(name).counter) is not None
+    return retrying(client, lambda: client.exists(TeamPaths(name).counter)) is not None
 
 
 def known_teams(client: KazooClient) -> list[str]:
     """The names of the teams that exist, sorted (one listing, one exists() each)."""
     try:
-        names = client.get_children(ROOT)
+        names = retrying(client, lambda: client.get_children(ROOT))
     except NoNodeError:
         return []
     return sorted(n for n in names if team_exists(client, n))
