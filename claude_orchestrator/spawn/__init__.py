@@ -1,6 +1,16 @@
-"""Child processes: start, stream, stop (arrives with the worker runtime)."""
+"""Child processes: start, stream or log, stop, reap; how they ended (``ExitStatus``)."""
 
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.process import Child, ChildSpec, ExitInfo, Sink, run
 from claude_orchestrator.spawn.sessionlog import SessionLog, display_argv
 
-__all__ = ["Child", "ChildSpec", "ExitInfo", "SessionLog", "Sink", "display_argv", "run"]
+__all__ = [
+    "Child",
+    "ChildSpec",
+    "ExitInfo",
+    "ExitStatus",
+    "SessionLog",
+    "Sink",
+    "display_argv",
+    "run",
+]

@@ -9,7 +9,6 @@ kill() signal the group and wake the monitor through a self-pipe (safe from sign
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import selectors
@@ -22,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from claude_orchestrator.conf.agentcheck import program_problem, resolve_program
 from claude_orchestrator.errors import SpawnError
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.kill import clear_group, signal_group
+from claude_orchestrator.spawn.starterror import start_error
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +348,7 @@ def _popen(spec: ChildSpec) -> subprocess.Popen[bytes]:
             process_group=None if spec.new_session else 0,
         )
     except (OSError, ValueError) as err:
-        raise SpawnError(_start_error(spec, err)) from err
+        raise SpawnError(start_error(spec.argv, spec.cwd, spec.env, err)) from err
     finally:
         if out != subprocess.PIPE:
             os.close(out)
@@ -362,31 +361,6 @@ def _open_output(path: Path) -> int:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     except OSError as err:
         raise SpawnError(f"cannot open the output file {path}: {err.strerror or err}") from err
-
-
-def _start_error(spec: ChildSpec, err: OSError | ValueError) -> str:
-    command = f"cannot execute {spec.argv[0]!r}"
-    if not isinstance(err, OSError):
-        return f"{command}: {err}"
-    if err.filename is not None and os.fspath(err.filename) == os.fspath(spec.cwd):
-        return f"{command}: working directory {spec.cwd}: {err.strerror}"
-    problem = _diagnose(spec)  # the same words as the check at start (conf/agentcheck.py)
-    if problem is not None:
-        return f"{command}: {problem}"
-    if err.errno == errno.ENOEXEC:
-        return f"{command}: not a program (exec format error; a script needs a '#!' line)"
-    if isinstance(err, FileNotFoundError):
-        return f"{command}: command not found"
-    if isinstance(err, PermissionError):
-        return f"{command}: not executable (permission denied)"
-    return f"{command}: {err.strerror or err}"
-
-
-def _diagnose(spec: ChildSpec) -> str | None:
-    """What is wrong with the program, looked up as execve did (the child's PATH, its cwd)."""
-    program = spec.argv[0]
-    path = spec.env.get("PATH", os.defpath)
-    return program_problem(resolve_program(program, path, spec.cwd), program)
 
 
 def _thread(name: str, target: Callable[..., None], *args: object) -> threading.Thread:
