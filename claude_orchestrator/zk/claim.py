@@ -20,6 +20,7 @@ from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk.codec import encode, iso, token
+from claude_orchestrator.zk.paths import child
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import (
     Action,
@@ -40,10 +41,10 @@ def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
     if role:
         folders.append(paths.queue_role(role))
     listed = store.entries_of(folders)
-    assigned = [(e, f"{folders[0]}/{e}") for e in listed[0]]
+    assigned = [(e, child(folders[0], e)) for e in listed[0]]
     if role:
-        assigned += [(e, f"{folders[2]}/{e}") for e in listed[2]]
-    open_ = [f"{folders[1]}/{e}" for e in listed[1]]
+        assigned += [(e, child(folders[2], e)) for e in listed[2]]
+    open_ = [child(folders[1], e) for e in listed[1]]
     return [p for _, p in sorted(assigned)] + open_
 
 
@@ -81,7 +82,7 @@ def _commit_claim(
     t.check(paths.instance(str(actor.instance_id)))
     t.set_data(paths.record(rec["id"]), encode(new, "task record"), version)
     t.delete(entry_path)
-    t.create(f"{paths.state_folder('active')}/{entry_path.rsplit('/', 1)[1]}")
+    t.create(child(paths.state_folder("active"), entry_path.rsplit("/", 1)[1]))
     try:
         t.commit()
     except TxnConflict as exc:
