@@ -3,12 +3,15 @@ anyone who can connect, and the heap it runs with."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
 from tests.helpers import wait_until
@@ -34,8 +37,9 @@ def test_server_still_answers_ruok_and_srvr(zk_server: ZkServer) -> None:
 
 
 def test_server_heap_defaults_to_512m(zk_server: ZkServer) -> None:
-    assert zk_server.proc is not None
-    assert java_heap_flags(zk_server.proc.pid) == ["-Xmx512m"]
+    pid = zk_server.proc.pid if zk_server.proc is not None else None
+    assert pid is not None
+    assert java_heap_flags(pid) == ["-Xmx512m"]
 
 
 @pytest.fixture
@@ -50,3 +54,23 @@ def test_embedded_server_runs_with_the_teams_heap(embedded: EmbeddedZk) -> None:
     pid = embedded.pid()
     assert pid is not None
     assert java_heap_flags(pid) == ["-Xmx160m"]
+
+
+def test_a_started_server_reports_its_exit_and_a_stop_reaps_it(tmp_path: Path) -> None:
+    exits: list[ExitInfo] = []
+    emb = EmbeddedZk(tmp_path / "state", heap="160m", on_server_exit=exits.append)
+    try:
+        emb.start(free_port())
+        pid = emb.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        info = wait_until(lambda: exits, 30, "the server's exit callback")[0]
+        assert info.describe() == "killed by SIGKILL"
+        emb.start(free_port())  # what the supervisor does on that event
+        restarted = emb.pid()
+        assert restarted is not None and restarted != pid
+    finally:
+        emb.stop()
+    assert not psutil.pid_exists(restarted)  # stop() returned once the server was reaped
+    wait_until(lambda: len(exits) == 2, 10, "the stopped server's exit callback")
+    assert exits[-1].stopped

@@ -137,25 +137,18 @@ class Supervisor(WorkerPool):
     def _zookeeper(self) -> str:
         if self.cfg.zk is not None:
             return self.cfg.zk.hosts
-        self.embedded = EmbeddedZk(self.cfg.team.state_dir, heap=self.cfg.team.zookeeper_heap)
-        hosts = self.embedded.ensure_running()
-        self._watch_server()
-        return hosts
+        self.embedded = EmbeddedZk(
+            self.cfg.team.state_dir,
+            heap=self.cfg.team.zookeeper_heap,
+            on_server_exit=lambda info: self.post(ev.ServerExit(info)),
+        )
+        return self.embedded.ensure_running()
 
     def _zk_options(self) -> ZkOptions:
         base = self.cfg.zk or ZkOptions(
             self.hosts, self.cfg.connect_timeout, self.cfg.session_timeout, self.cfg.auth
         )
         return ZkOptions(self.hosts, base.connect_timeout, base.session_timeout, base.auth)
-
-    def _watch_server(self) -> None:
-        import threading
-
-        server = self.embedded.server if self.embedded else None
-        if server is None or server.proc is None:
-            return
-        proc = server.proc
-        threading.Thread(target=lambda: self.post(ev.ServerExit(proc.wait())), daemon=True).start()
 
     def _watch_instances(self) -> None:
         from kazoo.recipe.watchers import ChildrenWatch
@@ -255,7 +248,7 @@ class Supervisor(WorkerPool):
         elif isinstance(event, ev.Conn):
             self._on_connection(event.state)
         elif isinstance(event, ev.ServerExit):
-            self._on_server_exit(event.code)
+            self._on_server_exit(event.status)
 
     def _due_work(self) -> None:
         now = time.monotonic()
@@ -378,13 +371,11 @@ class Supervisor(WorkerPool):
             self._run_control()
             self.changed()
 
-    def _on_server_exit(self, code: int) -> None:
+    def _on_server_exit(self, status: ExitStatus) -> None:
         if self.stopping or self.embedded is None or self.embedded.server is None:
             return
-        how = ExitStatus.from_returncode(code).describe()
-        self.emit("restarted", "zookeeper", f"embedded server {how}")
+        self.emit("restarted", "zookeeper", f"embedded server {status.describe()}")
         self.embedded.start(self.embedded.server.port)
-        self._watch_server()
 
     # -- helpers ---------------------------------------------------------------
     def _all_stopped(self) -> bool:

@@ -13,13 +13,15 @@ starts on another port.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.layout import logs_dir, zookeeper_data_dir, zookeeper_run_file
 from claude_orchestrator.conf.serverproof import verified_server
 from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
+from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.supervisor.runfiles import read_json, write_private
 from claude_orchestrator.supervisor.zkserver import ZkServer, four_letter, free_port
 
@@ -30,6 +32,8 @@ class EmbeddedZk:
     server: ZkServer | None = None
     adopted_pid: int | None = None
     heap: str = DEFAULT_ZOOKEEPER_HEAP  # -Xmx of a server we start (an adopted one keeps its own)
+    # called when a server we started exits (an adopted one is not our child)
+    on_server_exit: Callable[[ExitInfo], None] | None = field(default=None, repr=False)
 
     @property
     def run_file(self) -> Path:
@@ -51,7 +55,7 @@ class EmbeddedZk:
 
     def start(self, port: int) -> str:
         data = zookeeper_data_dir(self.state_dir)
-        self.server = ZkServer(data, port=port, heap=self.heap)
+        self.server = ZkServer(data, port=port, heap=self.heap, on_exit=self.on_server_exit)
         self.server.start()
         self._write_run_file()
         return self.server.hosts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.process import Child, ExitInfo
 
 
@@ -44,7 +45,9 @@ class Conn:
 
 @dataclass(frozen=True)
 class ServerExit:
-    code: int
+    """The embedded ZooKeeper server we started exited."""
+
+    status: ExitStatus
 
 
 @dataclass(frozen=True)

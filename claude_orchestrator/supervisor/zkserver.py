@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
 from claude_orchestrator.errors import SpawnError
+from claude_orchestrator.spawn.process import Child, ChildSpec, ExitInfo
 
 # Four-letter words the server answers: readiness and health only. conf and cons stay off:
 # they show the data dir and every client's address and session to anyone who can connect.
@@ -76,7 +77,9 @@ class ZkServer:
     port: int = 0
     tick_ms: int = 2000
     heap: str = DEFAULT_ZOOKEEPER_HEAP  # -Xmx, [team] zookeeper_heap
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    proc: Child | None = field(default=None, repr=False)
+    # called (from the server's monitor thread) when a server we started exits
+    on_exit: Callable[[ExitInfo], None] | None = field(default=None, repr=False)
 
     @property
     def hosts(self) -> str:
@@ -100,9 +103,7 @@ class ZkServer:
         if java is None:
             raise SpawnError("java is not installed (ZooKeeper needs a JRE)")
         cfg = self.write_config()
-        fd = os.open(self.data_dir / "zookeeper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        log = os.fdopen(fd, "ab")
-        argv = [
+        argv = (
             java,
             f"-Xmx{self.heap}",
             "-XX:+UseSerialGC",
@@ -112,23 +113,20 @@ class ZkServer:
             find_classpath(),
             MAIN_CLASS,
             str(cfg),
-        ]
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        log.close()
+        log = self.data_dir / "zookeeper.log"
+        spec = ChildSpec(argv, Path.cwd(), dict(os.environ), output=log, new_session=True)
+        self.proc = Child(spec, on_exit=self.on_exit)
+        self.proc.start()
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
+            ended = self.proc.wait(0) if self.proc is not None else None
+            if ended is not None:
                 raise SpawnError(
-                    f"ZooKeeper exited with {self.proc.returncode}; see "
+                    f"ZooKeeper exited with {ended.returncode}; see "
                     f"{self.data_dir / 'zookeeper.log'}"
                 )
             if four_letter(self.port, "ruok") == "imok":
@@ -137,16 +135,13 @@ class ZkServer:
         raise SpawnError(f"ZooKeeper on port {self.port} not ready after {timeout:g}s")
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """TERM the server, KILL it after ``timeout``; return once it is reaped."""
+        if self.proc is None or not self.proc.alive():
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.proc.stop(grace=timeout)
+        self.proc.wait()
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.alive():
             self.proc.kill()
             self.proc.wait()
