@@ -172,9 +172,7 @@ class Registry:
         return now - parse_iso(beat) if isinstance(beat, str) else None
 
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
-        inst = self.get(instance_id)
-        refuse_expired(inst, now)
-        return inst
+        return alive(self.find(instance_id), instance_id, now)
 
     def refuse_expired(self, instance_id: str, now: float) -> None:
         """IdentityError if the instance is registered but its lease ran out."""
@@ -298,6 +296,15 @@ class Registry:
             return False
         inst = decode(data, self.paths.instance(instance_id))
         return not is_alive(inst, now) and self._remove(inst, stat.version)
+
+
+def alive(inst: dict[str, Any] | None, instance_id: str, now: float) -> dict[str, Any]:
+    """``inst`` (the record read for ``instance_id``) if it is registered and alive;
+    IdentityError otherwise."""
+    if inst is None:
+        raise _not_registered(instance_id)
+    refuse_expired(inst, now)
+    return inst
 
 
 def _not_registered(instance_id: str) -> IdentityError:

@@ -24,7 +24,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
 from claude_orchestrator.zk.paths import ROOT, TeamPaths, child
-from claude_orchestrator.zk.registry import Actor, Registry
+from claude_orchestrator.zk.registry import Actor, Registry, alive
 from claude_orchestrator.zk.taskmodel import (
     OWNER_ACTIONS,
     Action,
@@ -176,13 +176,15 @@ class TaskStore:
         """Apply one state change as one transaction; re-read and re-decide on a race."""
         tok = token()
 
+        owner = actor.instance_id if change.action in OWNER_ACTIONS else None
+
         def step() -> TaskRecord:
-            rec, version = self._read(task_id)
+            rec, version, inst = self._read_with(task_id, owner)
             if rec.get("_op") == tok:
                 return rec  # our write landed before the connection dropped
             if guard is not None:
                 guard(rec)
-            return self._commit_change(rec, version, change, actor, now, tok)
+            return self._commit_change(rec, version, change, actor, now, tok, inst)
 
         new = _until_settled(lambda: retrying(self.client, step))
         if new["status"] == TaskStatus.COMPLETED.value:
@@ -197,10 +199,37 @@ class TaskStore:
         except (ZkError, TaskStateError, KazooException):
             pass
 
+    def _read_with(
+        self, task_id: str, instance_id: str | None
+    ) -> tuple[TaskRecord, int, dict[str, Any] | None]:
+        """The record, and the acting instance's record when an owner acts, in one round
+        trip (the fence needs both)."""
+        if instance_id is None:
+            return (*self._read(task_id), None)
+        inst_path = self.paths.instance(instance_id)
+        rec_reply = self.client.get_async(self.paths.record(task_id))
+        inst_reply = self.client.get_async(inst_path)
+        try:
+            data, stat = rec_reply.get()
+        except NoNodeError:
+            raise NotFoundError(f"no task {task_id} in team '{self.paths.team}'") from None
+        try:
+            inst = decode(inst_reply.get()[0], inst_path)
+        except NoNodeError:
+            inst = None
+        return decode(data, self.paths.record(task_id)), stat.version, inst
+
     def _commit_change(
-        self, rec: TaskRecord, version: int, change: Change, actor: Actor, now: float, tok: str
+        self,
+        rec: TaskRecord,
+        version: int,
+        change: Change,
+        actor: Actor,
+        now: float,
+        tok: str,
+        inst: dict[str, Any] | None,
     ) -> TaskRecord:
-        fence = self._fence(rec, change, actor, now)
+        fence = self._fence(rec, change, actor, now, inst)
         new = apply(rec, change)
         new["_op"] = tok
         t = Txn(self.client)
@@ -211,8 +240,16 @@ class TaskStore:
         self._write(t, rec, version, new)
         return new
 
-    def _fence(self, rec: TaskRecord, change: Change, actor: Actor, now: float) -> str | None:
-        """Owner actions need the current claimer, alive: return its id to check."""
+    def _fence(
+        self,
+        rec: TaskRecord,
+        change: Change,
+        actor: Actor,
+        now: float,
+        inst: dict[str, Any] | None,
+    ) -> str | None:
+        """Owner actions need the current claimer, alive (``inst``: the actor's record, read
+        with the task's): return its id to check."""
         if change.action not in OWNER_ACTIONS:
             return None
         claimer = rec.get("claimed_by")
@@ -222,7 +259,7 @@ class TaskStore:
                 f"cannot {change.action.value} {rec['id']}: it is claimed by {claimer}, not {who}"
             )
         if actor.instance_id is not None and claimer is not None:
-            self.registry.require_alive(actor.instance_id, now)
+            alive(inst, actor.instance_id, now)
         return claimer
 
     def _write(self, t: Txn, old: TaskRecord, version: int, new: TaskRecord) -> None:
