@@ -317,3 +317,31 @@ def test_prune_finished_keeps_the_newest_completed(team: Team) -> None:
     assert counts(team.tasks)["completed"] == 2 and counts(team.tasks)["cancelled"] == 1
     assert recovery.sweep(team.tasks, now(), finished_keep=3).pruned == 0
     assert recovery.sweep(team.tasks, now(), finished_keep=1).pruned == 2
+
+
+def test_a_heartbeat_writes_on_its_last_write_and_reads_when_that_is_stale(
+    team: Team, zk_hosts: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = worker(team, "beat")
+    iid = str(w.instance_id)
+    team.registry.heartbeat(iid, now(), current_task="task-0000000001")
+    reads: list[str] = []
+    real_get = team.client.get
+    def counted_get(path: str, *args: Any) -> Any:
+        reads.append(path)
+        return real_get(path, *args)
+
+    monkeypatch.setattr(team.client, "get", counted_get)
+    team.registry.heartbeat(iid, now(), current_task="")
+    assert reads == []  # the second beat wrote on the version the first one made
+    other = connect(ZkOptions(zk_hosts))
+    try:  # another writer (a `heartbeat` command for the same instance, say)
+        Team(other, "test").registry.heartbeat(iid, now(), None, {"cost_usd": 1.5})
+    finally:
+        disconnect(other)
+    beat = team.registry.heartbeat(iid, now(), current_task="task-0000000002")
+    assert reads and beat["cost_usd"] == 1.5  # the stale version failed; it read, kept theirs
+    assert team.registry.get(iid)["current_task"] == "task-0000000002"
+    team.registry.unregister(iid)
+    with pytest.raises(IdentityError, match="not registered"):
+        team.registry.heartbeat(iid, now(), current_task="")

@@ -74,6 +74,10 @@ class Registry:
     def __init__(self, client: KazooClient, team: str) -> None:
         self.client = client
         self.paths = TeamPaths(team)
+        #: what this process last wrote to an instance node, and the version it made: the
+        #: next heartbeat writes on it without reading (a stale one fails its version check,
+        #: is dropped, and the beat reads as usual)
+        self._written: dict[str, tuple[dict[str, Any], int]] = {}
 
     def register(self, reg: Registration, now: float) -> dict[str, Any]:
         require_name("name", reg.name)  # both become node names; checked by callers too
@@ -188,18 +192,28 @@ class Registry:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         def step() -> dict[str, Any]:
-            data, stat = self._read(instance_id)
-            inst = decode(data)
+            cached = self._written.pop(instance_id, None)
+            inst, version = cached or self._read_record(instance_id)
             inst["heartbeat_at"] = iso(now)
             if inst.get("lease_s"):
                 inst["lease_expires_at"] = iso(now + float(inst["lease_s"]))
             if current_task is not None:
                 inst["current_task"] = current_task or None
             inst.update(extra or {})
-            self.client.set(self.paths.instance(instance_id), encode(inst), stat.version)
+            try:
+                stat = self.client.set(self.paths.instance(instance_id), encode(inst), version)
+            except NoNodeError:
+                if cached is None:
+                    raise
+                raise BadVersionError() from None  # gone since our write: read, and say so
+            self._written[instance_id] = (dict(inst), stat.version)
             return inst
 
         return self._with_conflict_retry(step)
+
+    def _read_record(self, instance_id: str) -> tuple[dict[str, Any], int]:
+        data, stat = self._read(instance_id)
+        return decode(data), stat.version
 
     def _read(self, instance_id: str) -> tuple[bytes, Any]:
         try:
