@@ -15,6 +15,7 @@ import pytest
 
 from claude_orchestrator.conf.agentcheck import check_agent_command
 from claude_orchestrator.conf.agents import AgentSpec, resolve_agent
+from claude_orchestrator.conf.team import RestartMode
 from claude_orchestrator.errors import ConfigError, SpawnError
 from claude_orchestrator.spawn.process import Child, ChildSpec
 from claude_orchestrator.supervisor.policy import Exit, RestartPolicy, RestartTracker
@@ -93,7 +94,7 @@ def test_a_program_that_is_no_program_is_named_so(tmp_path: Path) -> None:
 
 
 def test_a_worker_exiting_2_is_fatal_at_once() -> None:
-    tracker = RestartTracker(RestartPolicy(mode="always"))
+    tracker = RestartTracker(RestartPolicy(mode=RestartMode.ALWAYS))
     decision = tracker.on_exit(Exit(2, None, 30.0, False), 100.0)
     assert decision.action == "fatal" and "configuration error" in decision.reason
     assert tracker.on_exit(Exit(1, None, 30.0, False), 200.0).action == "restart"

@@ -10,6 +10,7 @@ import pytest
 from claude_orchestrator.errors import ConfigError, OrchestratorError
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor.policy import (
+    Action,
     Decision,
     Exit,
     RestartPolicy,
@@ -142,14 +143,14 @@ def test_policy_requested_exit_stops_and_never_counts(
 def test_policy_never_mode_stops(code: int | None, sig: int | None) -> None:
     t = tracker(mode="never")
     d = t.on_exit(crash(0.1, code, sig), now=0.0)
-    assert d == Decision("stop", 0.0, f"{ExitStatus(code, sig).describe()} (restart = never)")
+    assert d == Decision(Action.STOP, 0.0, f"{ExitStatus(code, sig).describe()} (restart = never)")
     assert t.failures == 0
 
 
 def test_policy_on_failure_clean_exit_stops() -> None:
     t = tracker(mode="on-failure")
     assert t.on_exit(clean(30.0), now=0.0) == Decision(
-        "stop", 0.0, "exited 0 (restart = on-failure)"
+        Action.STOP, 0.0, "exited 0 (restart = on-failure)"
     )
     assert (t.failures, t.restarts) == (0, 0)
 
@@ -174,7 +175,7 @@ def test_policy_on_failure_clean_exit_stops() -> None:
 def test_policy_crash_after_good_start_restarts_at_once(mode: str, ex: Exit, reason: str) -> None:
     t = tracker(mode=mode)
     d = t.on_exit(ex, now=100.0)
-    assert d == Decision("restart", 0.0, reason)
+    assert d == Decision(Action.RESTART, 0.0, reason)
     assert d.next_state is S.STARTING
     assert (t.failures, t.restarts) == (0, 1)
 
@@ -270,7 +271,7 @@ def test_policy_stable_uptime_forgets_earlier_failures() -> None:
         t.on_exit(crash(0.1), now=float(i))
     assert t.failures == 4
     d = t.on_exit(crash(60.0), now=64.0)  # ran stable_after seconds before dying
-    assert d == Decision("restart", 0.0, "exited 1 after 60.0s; restarting at once")
+    assert d == Decision(Action.RESTART, 0.0, "exited 1 after 60.0s; restarting at once")
     assert t.failures == 0
     assert t.on_exit(crash(0.1), now=65.0).delay == 0.5
 

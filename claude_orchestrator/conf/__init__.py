@@ -4,8 +4,8 @@ from claude_orchestrator.conf.duration import parse_duration
 from claude_orchestrator.conf.settings import Settings, resolve_settings
 from claude_orchestrator.conf.team import (
     PRESET_NAMES,
-    RESTART_POLICIES,
     AgentConfig,
+    RestartMode,
     TeamConfig,
     WorkerSpec,
     load_team,
@@ -20,8 +20,8 @@ from claude_orchestrator.conf.userconfig import (
 
 __all__ = [
     "PRESET_NAMES",
-    "RESTART_POLICIES",
     "AgentConfig",
+    "RestartMode",
     "Settings",
     "TeamConfig",
     "WorkerSpec",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -22,12 +23,22 @@ from claude_orchestrator.errors import ConfigError
 if TYPE_CHECKING:  # the parsing machinery loads only when a file is read
     from claude_orchestrator.conf.schema import Section, Source
 
+
+class RestartMode(StrEnum):
+    """A worker's ``restart`` (team.toml): whether the supervisor starts it again after it
+    exits on its own. The values are the team file's strings; the supervisor's restart policy
+    (supervisor/policy.py) decides with them."""
+
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"  # not after a clean exit (0)
+    NEVER = "never"
+
+
 PRESET_NAMES = ("claude", "codex", "gemini", "aider", "shell")
-RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_TEAM_NAME = "default"
 DEFAULT_AGENT = "claude"
 DEFAULT_ROLE = "worker"
-DEFAULT_RESTART = "on-failure"
+DEFAULT_RESTART = RestartMode.ON_FAILURE
 
 TOP_KEYS = ("team", "agents", "worker")
 TEAM_KEYS = (
@@ -74,7 +85,7 @@ class WorkerSpec(NamedTuple):
     role: str
     work_dir: Path
     agent: str
-    restart: str = DEFAULT_RESTART
+    restart: RestartMode = DEFAULT_RESTART
     env: Mapping[str, str] = _EMPTY_ENV
 
 
@@ -287,7 +298,7 @@ def _expand_worker(
         role=table.name("role", DEFAULT_ROLE),
         work_dir=_directory(table, "work_dir", defaults.root, default=defaults.work_dir),
         agent=_agent_name(table, agents, default=defaults.agent),
-        restart=table.choice("restart", RESTART_POLICIES, DEFAULT_RESTART),
+        restart=RestartMode(table.choice("restart", tuple(RestartMode), DEFAULT_RESTART)),
         env=table.str_map("env"),
     )
     replicas = table.integer("replicas", default=1, minimum=1)

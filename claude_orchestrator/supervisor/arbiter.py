@@ -361,7 +361,7 @@ class Supervisor(WorkerPool):
 
     def shut_down(self, timeout: float) -> list[str]:
         self.stopping = True
-        return [s.name for s in list(self.slots.values()) if self.stop(s, "stop", timeout)]
+        return [s.name for s in list(self.slots.values()) if self.stop(s, timeout=timeout)]
 
     def _on_connection(self, state: str) -> None:
         leadership = self.leadership

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.supervisor.control_schema import Request
+from claude_orchestrator.supervisor.slots import AfterStop
 
 if TYPE_CHECKING:
     from claude_orchestrator.supervisor.arbiter import Supervisor
@@ -46,7 +47,7 @@ def restart(sup: Supervisor, request: Request) -> dict[str, Any]:
     restarted = []
     for name in names:
         slot = sup.slots[name]
-        if not sup.stop(slot, after="restart"):
+        if not sup.stop(slot, after=AfterStop.RESTART):
             slot.tracker.reset()
             sup.start(slot)
         restarted.append(name)
@@ -65,7 +66,7 @@ def reload(sup: Supervisor, request: Request | None = None) -> dict[str, Any]:
     wanted = {spec.name: spec for spec in team.workers}
     out: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "kept": []}
     for name in [n for n in sup.slots if n not in wanted]:
-        if not sup.stop(sup.slots[name], after="remove"):
+        if not sup.stop(sup.slots[name], after=AfterStop.REMOVE):
             sup.slots.pop(name, None)
         out["stopped"].append(name)
     for name, spec in wanted.items():
@@ -76,7 +77,7 @@ def reload(sup: Supervisor, request: Request | None = None) -> dict[str, Any]:
             out["started"].append(name)
         elif slot.spec != spec:
             slot.spec = spec
-            if not sup.stop(slot, after="restart"):
+            if not sup.stop(slot, after=AfterStop.RESTART):
                 sup.start(slot)
             out["restarted"].append(name)
         else:

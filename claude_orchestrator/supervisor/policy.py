@@ -23,21 +23,25 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
+from claude_orchestrator.conf.team import RestartMode
 from claude_orchestrator.errors import ConfigError
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor.states import ProcState
 
-MODES = ("always", "on-failure", "never")
 
-RESTART = "restart"
-STOP = "stop"
-FATAL = "fatal"
+class Action(StrEnum):
+    """What a ``Decision`` says follows an exit."""
+
+    RESTART = "restart"  # at once, or after ``Decision.delay``
+    STOP = "stop"
+    FATAL = "fatal"  # give up until an explicit up / restart
 
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    mode: str = "on-failure"  # "always" | "on-failure" | "never"
+    mode: RestartMode = RestartMode.ON_FAILURE
     startsecs: float = 1.0  # a start counts only if the process stayed up this long
     backoff_initial: float = 0.5  # first delay after a failed start
     backoff_factor: float = 2.0
@@ -51,8 +55,11 @@ class RestartPolicy:
     fatal_exit_codes: frozenset[int] = frozenset({2})
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"restart must be one of {', '.join(MODES)}, not {self.mode!r}")
+        try:  # the team file's string is accepted too, and kept as its RestartMode
+            object.__setattr__(self, "mode", RestartMode(self.mode))
+        except ValueError:
+            modes = ", ".join(RestartMode)
+            raise ConfigError(f"restart must be one of {modes}, not {self.mode!r}") from None
         for name in ("startsecs", "backoff_initial", "backoff_max", "stable_after"):
             _require(name, getattr(self, name) >= 0, "must be >= 0")
         _require("failure_window", self.failure_window >= 0, "must be >= 0")
@@ -76,16 +83,16 @@ class Exit(ExitStatus):
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # "restart" | "stop" | "fatal"
-    delay: float = 0.0  # for "restart": seconds from now (0 = at once)
+    action: Action
+    delay: float = 0.0  # for RESTART: seconds from now (0 = at once)
     reason: str = ""  # for people, e.g. "killed by SIGKILL after 3.0s; restarting at once"
 
     @property
     def next_state(self) -> ProcState:
-        """The state an EXITED process moves to under this decision."""
-        if self.action == RESTART:
+        """The state an EXITED process moves to under this decision (the pool applies it)."""
+        if self.action is Action.RESTART:
             return ProcState.BACKOFF if self.delay > 0 else ProcState.STARTING
-        return ProcState.FATAL if self.action == FATAL else ProcState.STOPPED
+        return ProcState.FATAL if self.action is Action.FATAL else ProcState.STOPPED
 
 
 def backoff_delay(policy: RestartPolicy, attempt: int, rand: float) -> float:
@@ -129,11 +136,12 @@ class RestartTracker:
         """Decide what follows ``ex``, which was reaped at ``now``."""
         what = ex.describe()
         if ex.requested:
-            return Decision(STOP, reason=f"{what} (stopped on request)")
-        if self.policy.mode == "never" or (self.policy.mode == "on-failure" and ex.clean):
-            return Decision(STOP, reason=f"{what} (restart = {self.policy.mode})")
+            return Decision(Action.STOP, reason=f"{what} (stopped on request)")
+        mode = self.policy.mode
+        if mode is RestartMode.NEVER or (mode is RestartMode.ON_FAILURE and ex.clean):
+            return Decision(Action.STOP, reason=f"{what} (restart = {self.policy.mode})")
         if ex.exit_code in self.policy.fatal_exit_codes:
-            return Decision(FATAL, reason=f"{what}: a configuration error; fix it, then up")
+            return Decision(Action.FATAL, reason=f"{what}: a configuration error; fix it, then up")
         what = f"{what} after {ex.uptime:.1f}s"
         self._restarts += 1
         if ex.uptime >= self.policy.startsecs:
@@ -142,12 +150,14 @@ class RestartTracker:
             self._start_failures = 0
             if ex.uptime >= self.policy.stable_after:
                 self._failed_at.clear()
-            return Decision(RESTART, 0.0, f"{what}; restarting at once")
+            return Decision(Action.RESTART, 0.0, f"{what}; restarting at once")
         self._record_failure(ex.uptime, now)
         if self.failures >= self.policy.max_failures:
             self._restarts -= 1
             window = f"{self.policy.failure_window:g}s"
-            return Decision(FATAL, reason=f"{self.failures} failures in {window} (last: {what})")
+            return Decision(
+                Action.FATAL, reason=f"{self.failures} failures in {window} (last: {what})"
+            )
         return self._back_off(what)
 
     def _record_failure(self, uptime: float, now: float) -> None:
@@ -163,7 +173,7 @@ class RestartTracker:
         n = self._start_failures
         delay = backoff_delay(self.policy, n, self._rand())
         reason = f"{what} (start failed, {_ordinal(n)} time); retry in {delay:.1f}s"
-        return Decision(RESTART, delay, reason)
+        return Decision(Action.RESTART, delay, reason)
 
 
 def _ordinal(n: int) -> str:

@@ -21,16 +21,24 @@ from claude_orchestrator.spawn.kill import kill_group, kill_session, signal_grou
 from claude_orchestrator.spawn.process import Child, ChildSpec
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.exitreason import exit_reason
-from claude_orchestrator.supervisor.policy import Exit
+from claude_orchestrator.supervisor.policy import Decision, Exit
 from claude_orchestrator.supervisor.procs import worker_argv
 from claude_orchestrator.supervisor.runfiles import RunFiles
-from claude_orchestrator.supervisor.slots import Slot
+from claude_orchestrator.supervisor.slots import AfterStop, Slot
 from claude_orchestrator.supervisor.states import ProcState
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.client import ZkOptions
 from claude_orchestrator.zk.team import Team
 
 S = ProcState
+
+#: the event shown when an exited worker moves on to each state
+_EXIT_EVENTS = {
+    S.STARTING: "restarted",
+    S.BACKOFF: "backoff",
+    S.FATAL: "fatal",
+    S.STOPPED: "stopped",
+}
 
 
 @dataclass(frozen=True)
@@ -111,9 +119,9 @@ class WorkerPool:
             **({"CO_ZK_AUTH": self.cfg.auth} if self.cfg.auth else {}),  # the team's own
         }
         slot.proc = self._spawn(slot.name, argv, env)
-        slot.started_mono, slot.started_at = time.monotonic(), time.time()
+        slot.started_at = time.time()
         slot.due_mono = slot.next_try_at = None
-        slot.after_stop = "stop"
+        slot.after_stop = AfterStop.STOP
         slot.move(S.STARTING)
         self.run_files.write_workers(self.slots)
         self.changed()
@@ -136,7 +144,9 @@ class WorkerPool:
             raise SpawnError(f"cannot start worker {name}: {exc}") from exc
         return child
 
-    def stop(self, slot: Slot, after: str = "stop", timeout: float | None = None) -> bool:
+    def stop(
+        self, slot: Slot, after: AfterStop = AfterStop.STOP, timeout: float | None = None
+    ) -> bool:
         """TERM the worker's group; KILL it after the timeout. False if nothing ran."""
         slot.after_stop = after
         if slot.state is S.BACKOFF:
@@ -153,10 +163,10 @@ class WorkerPool:
         return True
 
     def _after_stopped(self, slot: Slot) -> None:
-        if slot.after_stop == "restart":
+        if slot.after_stop is AfterStop.RESTART:
             slot.tracker.reset()
             self.start(slot)
-        elif slot.after_stop == "remove":
+        elif slot.after_stop is AfterStop.REMOVE:
             self.slots.pop(slot.name, None)
         self.run_files.write_workers(self.slots)
 
@@ -188,25 +198,21 @@ class WorkerPool:
             self._after_stopped(slot)
         else:
             slot.move(S.EXITED)  # RUNNING|STARTING -> EXITED: it died on its own
-            self._apply_decision(slot, decision.action, decision.delay, decision.reason)
+            self._apply_decision(slot, decision)
         self.cleanup_instance(slot.name, pid, counted=not requested)
         self.changed()
 
-    def _apply_decision(self, slot: Slot, action: str, delay: float, reason: str) -> None:
-        if action == "restart" and delay <= 0:
+    def _apply_decision(self, slot: Slot, decision: Decision) -> None:
+        """Move an EXITED slot to the state the policy's decision names."""
+        state = decision.next_state
+        if state is S.STARTING:
             self.start(slot)  # at once: the respawn comes before any ZooKeeper work
-            self.emit("restarted", slot.name, reason)
-        elif action == "restart":
-            slot.move(S.BACKOFF)
-            slot.due_mono = time.monotonic() + delay
-            slot.next_try_at = time.time() + delay
-            self.emit("backoff", slot.name, reason)
-        elif action == "fatal":
-            slot.move(S.FATAL)
-            self.emit("fatal", slot.name, reason)
         else:
-            slot.move(S.STOPPED)
-            self.emit("stopped", slot.name, reason)
+            slot.move(state)
+        if state is S.BACKOFF:
+            slot.due_mono = time.monotonic() + decision.delay
+            slot.next_try_at = time.time() + decision.delay
+        self.emit(_EXIT_EVENTS[state], slot.name, decision.reason)
         self.run_files.write_workers(self.slots)
 
     def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:

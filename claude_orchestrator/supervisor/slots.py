@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from claude_orchestrator.conf.team import WorkerSpec
 from claude_orchestrator.spawn.process import Child
 from claude_orchestrator.supervisor.policy import RestartPolicy, RestartTracker
 from claude_orchestrator.supervisor.states import ProcState, check_transition
+
+
+class AfterStop(StrEnum):
+    """What the pool does with a worker once a stop it asked for is done."""
+
+    STOP = "stop"  # leave it stopped (down)
+    RESTART = "restart"  # start it again (restart, a changed spec at reload)
+    REMOVE = "remove"  # forget it (removed from the team file at reload)
 
 
 @dataclass
@@ -16,13 +25,12 @@ class Slot:
     tracker: RestartTracker
     state: ProcState = ProcState.STOPPED
     proc: Child | None = None
-    started_mono: float | None = None
     started_at: float | None = None
     last_exit: str | None = None
     due_mono: float | None = None  # BACKOFF: when to start again
     next_try_at: float | None = None  # the same, as epoch seconds for people
     stop_deadline: float | None = None  # STOPPING: when to SIGKILL the group
-    after_stop: str = "stop"  # what to do once stopped: stop | restart | remove
+    after_stop: AfterStop = AfterStop.STOP  # what to do once stopped
 
     @classmethod
     def for_spec(cls, spec: WorkerSpec, policy: RestartPolicy | None = None) -> Slot:
