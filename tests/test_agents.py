@@ -17,6 +17,7 @@ from claude_orchestrator.conf.agents import (
     AgentPreset,
     AgentSpec,
     Invocation,
+    PromptRoute,
     build_invocation,
     is_session_id,
     resolve_agent,
@@ -237,7 +238,7 @@ def test_prompt_argv_cannot_carry_for_a_custom_agent_raises(prompt: str) -> None
 
 
 def test_stdin_route_always_uses_stdin() -> None:
-    preset = AgentPreset(name="piped", command=("piped",), prompt_via="stdin")
+    preset = AgentPreset(name="piped", command=("piped",), prompt_via=PromptRoute.STDIN)
     spec = AgentSpec(name="piped", preset=preset, command=preset.command, args=("-v",))
     assert build_invocation(spec, "hi", None, resume=False) == Invocation(("piped", "-v"), b"hi")
 
@@ -268,12 +269,14 @@ def test_only_claude_parses_stream_json() -> None:
 
 def test_a_malformed_preset_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown parser"):
-        AgentPreset(name="bad", command=("bad",), parser="xml")
+        AgentPreset(name="bad", command=("bad",), parser="xml")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown prompt_via"):
-        AgentPreset(name="bad", command=("bad",), prompt_via="pipe")
-    with pytest.raises(ValueError, match="unknown prompt_via"):
-        AgentPreset(name="bad", command=("bad",), prompt_via="file:m")
-    with pytest.raises(ValueError, match="unknown prompt_via"):
-        AgentPreset(name="bad", command=("bad",), prompt_via="flag:--m")
+        AgentPreset(name="bad", command=("bad",), prompt_via="pipe")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not fit prompt_via file"):
+        AgentPreset(name="bad", command=("bad",), prompt_via=PromptRoute.FILE, prompt_flag="m")
+    with pytest.raises(ValueError, match="does not fit prompt_via file"):
+        AgentPreset(name="bad", command=("bad",), prompt_via=PromptRoute.FILE)
+    with pytest.raises(ValueError, match="does not fit prompt_via stdin"):
+        AgentPreset(name="bad", command=("bad",), prompt_via=PromptRoute.STDIN, prompt_flag="--m")
     with pytest.raises(ValueError, match="empty command"):
         AgentPreset(name="bad", command=())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from claude_orchestrator.conf.agents import AgentPreset, AgentSpec, resolve_agent
+from claude_orchestrator.conf.agents import AgentPreset, AgentSpec, PromptRoute, resolve_agent
 from claude_orchestrator.conf.team import AgentConfig
 from claude_orchestrator.errors import SpawnError
 from claude_orchestrator.spawn.process import ExitInfo
@@ -32,7 +32,9 @@ READ_FILE = (
 
 
 def file_agent(*command: str) -> AgentSpec:
-    preset = AgentPreset(name="filer", command=command, prompt_via="file:--message-file")
+    preset = AgentPreset(
+        name="filer", command=command, prompt_via=PromptRoute.FILE, prompt_flag="--message-file"
+    )
     return AgentSpec(name="filer", preset=preset, command=preset.command)
 
 

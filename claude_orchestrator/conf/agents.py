@@ -8,13 +8,14 @@ stops it cleanly. ``resolve_agent`` merges a preset with the team file's table i
 goes through a shell: every argv element reaches the program verbatim.
 
 Task text never goes on a preset's command line: ``/proc/PID/cmdline`` is readable by every
-local user. Prompt routes (``prompt_via``):
+local user. Prompt routes (``prompt_via``, a ``PromptRoute``):
 
-- ``stdin``: written to the agent's stdin, which is then closed; ``stdin_args`` end the argv
+- ``STDIN``: written to the agent's stdin, which is then closed; ``stdin_args`` end the argv
   (``-`` for ``codex exec``; the shell preset's fixed reader script);
-- ``file:FLAG``: written to a 0600 file in the worker's private session dir, passed as one
-  ``FLAG=PATH`` element and removed after the run (aider's ``--message-file``);
-- ``argv``: after a ``--`` that ends option parsing, so a prompt starting with ``-`` stays text.
+- ``FILE``: written to a 0600 file in the worker's private session dir, passed as one
+  ``FLAG=PATH`` element (``prompt_flag``) and removed after the run (aider's
+  ``--message-file``);
+- ``ARGV``: after a ``--`` that ends option parsing, so a prompt starting with ``-`` stays text.
   Custom agents only (how they read a prompt is theirs to say); Linux refuses a single
   argument over 128 KiB, so a prompt over ``ARG_MAX_PROMPT`` bytes or with a NUL byte is
   refused.
@@ -29,6 +30,7 @@ import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -36,13 +38,26 @@ from claude_orchestrator.conf.team import AgentConfig
 from claude_orchestrator.errors import ConfigError, SpawnError
 
 ARG_MAX_PROMPT = 100 * 1024
-PARSERS = ("stream-json", "text")
 SESSION_PLACEHOLDER = "{session_id}"
 SESSION_ID_PATTERN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
-_FILE_PREFIX = "file:"
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
+
+
+class OutputParser(StrEnum):
+    """How an agent's output is read (worker/session.py picks the parser by it)."""
+
+    STREAM_JSON = "stream-json"  # Claude Code's events: the result line decides (.jsonl log)
+    TEXT = "text"  # the exit code decides, the output's tail is the result (.log)
+
+
+class PromptRoute(StrEnum):
+    """How the prompt reaches an agent (module docstring)."""
+
+    ARGV = "argv"
+    STDIN = "stdin"
+    FILE = "file"  # a file named by the preset's ``prompt_flag``
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,9 @@ class AgentPreset:
     name: str
     command: tuple[str, ...]
     base_args: tuple[str, ...] = ()
-    parser: str = "text"
-    prompt_via: str = "argv"
+    parser: OutputParser = OutputParser.TEXT
+    prompt_via: PromptRoute = PromptRoute.ARGV
+    prompt_flag: str = ""  # FILE: the option that names the prompt file (``FLAG=PATH``)
     session_args: tuple[str, ...] = ()
     resume_args: tuple[str, ...] = ()
     stop_signal: int = signal.SIGTERM
@@ -71,16 +87,15 @@ class AgentPreset:
     def __post_init__(self) -> None:
         if not self.command:
             raise ValueError(f"agent preset {self.name!r}: empty command")
-        if self.parser not in PARSERS:
+        if not isinstance(self.parser, OutputParser):
             raise ValueError(f"agent preset {self.name!r}: unknown parser {self.parser!r}")
-        if not _is_prompt_route(self.prompt_via):
+        if not isinstance(self.prompt_via, PromptRoute):
             raise ValueError(f"agent preset {self.name!r}: unknown prompt_via {self.prompt_via!r}")
-
-
-def _is_prompt_route(via: str) -> bool:
-    if via.startswith(_FILE_PREFIX):
-        return via.removeprefix(_FILE_PREFIX).startswith("-")
-    return via in ("argv", "stdin")
+        if (self.prompt_via is PromptRoute.FILE) != self.prompt_flag.startswith("-"):
+            raise ValueError(
+                f"agent preset {self.name!r}: prompt_flag {self.prompt_flag!r} does not fit "
+                f"prompt_via {self.prompt_via}: an option for the file route, none otherwise"
+            )
 
 
 def is_session_id(value: object) -> bool:
@@ -93,8 +108,8 @@ CLAUDE = AgentPreset(
     name="claude",
     command=("claude",),
     base_args=("-p", "--output-format", "stream-json", "--verbose"),
-    parser="stream-json",
-    prompt_via="stdin",
+    parser=OutputParser.STREAM_JSON,
+    prompt_via=PromptRoute.STDIN,
     session_args=(f"--session-id={SESSION_PLACEHOLDER}",),
     resume_args=(f"--resume={SESSION_PLACEHOLDER}",),
 )
@@ -106,20 +121,21 @@ CODEX = AgentPreset(
     name="codex",
     command=("codex", "exec"),
     stop_signal=signal.SIGINT,
-    prompt_via="stdin",
+    prompt_via=PromptRoute.STDIN,
     stdin_args=("-",),  # `codex exec -` reads the prompt from stdin
 )
 
 # gemini with no prompt argument and stdin not a terminal reads the prompt from stdin and runs
 # headless. Its stream-json events are not Claude Code's, so its output is read as text.
 # `--resume` takes ids gemini chose itself, which plain text does not carry.
-GEMINI = AgentPreset(name="gemini", command=("gemini",), prompt_via="stdin")
+GEMINI = AgentPreset(name="gemini", command=("gemini",), prompt_via=PromptRoute.STDIN)
 
 # aider --message-file=PATH: process that one message, then exit. It has no stdin route.
 AIDER = AgentPreset(
     name="aider",
     command=("aider", "--yes-always", "--no-pretty", "--no-stream"),
-    prompt_via="file:--message-file",
+    prompt_via=PromptRoute.FILE,
+    prompt_flag="--message-file",
 )
 
 # The prompt is the script (trusted input only). It arrives on stdin, and bash runs a fixed
@@ -130,7 +146,7 @@ SHELL_READER = 'eval -- "$(cat)"'  # "--": a script may start with "-"
 SHELL = AgentPreset(
     name="shell",
     command=("bash",),
-    prompt_via="stdin",
+    prompt_via=PromptRoute.STDIN,
     stdin_args=("-c", SHELL_READER),
     templated=False,
 )
@@ -153,7 +169,7 @@ class AgentSpec:
     env: Mapping[str, str] = field(default_factory=lambda: _EMPTY_ENV)
 
     @property
-    def parser(self) -> str:
+    def parser(self) -> OutputParser:
         return self.preset.parser
 
     @property
@@ -206,7 +222,7 @@ def build_invocation(
     resume: bool,
     prompt_file: Path | None = None,
 ) -> Invocation:
-    """The invocation for one run of ``spec``; ``prompt_file`` is needed by the ``file:`` route.
+    """The invocation for one run of ``spec``; ``prompt_file`` is needed by the FILE route.
 
     Order: command, preset arguments, session arguments, the team file's ``args``, then the
     stdin arguments, the prompt file option or the prompt.
@@ -214,12 +230,12 @@ def build_invocation(
     head = (*spec.command, *spec.preset.base_args, *_session_args(spec.preset, session_id, resume))
     head = (*head, *spec.args)
     via = spec.preset.prompt_via
-    if via == "stdin":
+    if via is PromptRoute.STDIN:
         return Invocation((*head, *spec.preset.stdin_args), stdin=_encode(prompt))
-    if via.startswith(_FILE_PREFIX):
+    if via is PromptRoute.FILE:
         if prompt_file is None:
             raise ValueError(f"agent {spec.name!r} reads its prompt from a file: give its path")
-        flag = f"{via.removeprefix(_FILE_PREFIX)}={prompt_file}"
+        flag = f"{spec.preset.prompt_flag}={prompt_file}"
         return Invocation((*head, flag), prompt_file=prompt_file, file_data=_encode(prompt))
     if not _fits_in_argv(prompt):
         raise SpawnError(_argv_refusal(spec, prompt))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from claude_orchestrator.conf.agents import is_session_id
+from claude_orchestrator.conf.agents import OutputParser, is_session_id
 from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
@@ -34,7 +34,7 @@ class RunBuilder:
         self.on_exit = on_exit
         self.task_template = load_template("worker.md", ws.project_dir)
         self.message_template = load_template("message.md", ws.project_dir)
-        self.ext = "jsonl" if ws.agent.preset.parser == "stream-json" else "log"
+        self.ext = "jsonl" if ws.agent.parser is OutputParser.STREAM_JSON else "log"
 
     def identity(self, instance_id: str) -> dict[str, Any]:
         ws = self.ws

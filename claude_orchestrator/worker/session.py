@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from claude_orchestrator.conf.agents import AgentSpec, build_invocation
+from claude_orchestrator.conf.agents import AgentSpec, OutputParser, build_invocation
 from claude_orchestrator.errors import AgentStartError
 from claude_orchestrator.spawn.outcome import Outcome
 from claude_orchestrator.spawn.process import Child, ChildSpec, ExitInfo, Sink
@@ -122,7 +122,7 @@ def cannot_start(worker: str, exc: Exception, what: str) -> AgentStartError:
 
 
 def _parser_for(agent: AgentSpec) -> StreamJsonParser | TextOutputCollector:
-    if agent.preset.parser == "stream-json":
+    if agent.parser is OutputParser.STREAM_JSON:
         return StreamJsonParser()
     return TextOutputCollector()
 
