@@ -64,11 +64,6 @@ def _in_session(sid: int) -> Callable[[int], bool]:
     return lambda pid: os.getsid(pid) == sid
 
 
-def session_members(sid: int) -> list[int]:
-    """Pids of the running (non-zombie) processes of session ``sid``."""
-    return _members(_in_session(sid))
-
-
 def _clear(belongs: Callable[[int], bool], what: str) -> list[int]:
     killed: list[int] = []
     deadline = time.monotonic() + STRAGGLER_TIMEOUT

@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 from claude_orchestrator.errors import SpawnError
 from claude_orchestrator.spawn.process import ExitInfo
@@ -77,12 +76,7 @@ class SessionLog:
     def __enter__(self) -> SessionLog:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
     def _write_line(self, line: str) -> None:

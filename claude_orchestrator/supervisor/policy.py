@@ -137,8 +137,7 @@ class RestartTracker:
         what = ex.describe()
         if ex.requested:
             return Decision(Action.STOP, reason=f"{what} (stopped on request)")
-        mode = self.policy.mode
-        if mode is RestartMode.NEVER or (mode is RestartMode.ON_FAILURE and ex.clean):
+        if not _mode_restarts(self.policy.mode, ex):
             return Decision(Action.STOP, reason=f"{what} (restart = {self.policy.mode})")
         if ex.exit_code in self.policy.fatal_exit_codes:
             return Decision(Action.FATAL, reason=f"{what}: a configuration error; fix it, then up")
@@ -174,6 +173,13 @@ class RestartTracker:
         delay = backoff_delay(self.policy, n, self._rand())
         reason = f"{what} (start failed, {_ordinal(n)} time); retry in {delay:.1f}s"
         return Decision(Action.RESTART, delay, reason)
+
+
+def _mode_restarts(mode: RestartMode, ex: Exit) -> bool:
+    """Whether ``mode`` restarts after an exit we did not ask for."""
+    if mode is RestartMode.NEVER:
+        return False
+    return mode is RestartMode.ALWAYS or not ex.clean  # ON_FAILURE: not after exit 0
 
 
 def _ordinal(n: int) -> str:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 READ_KEEP = 100
-MESSAGE_TYPES = ("direct", "broadcast", "info", "help", "request", "reply", "task", "control")
 
 
 class Inboxes:

@@ -27,13 +27,12 @@ from kazoo.exceptions import NoNodeError
 from claude_orchestrator.errors import QuotaError
 from claude_orchestrator.zk.codec import decode, encode
 from claude_orchestrator.zk.paths import TeamPaths, child
-from claude_orchestrator.zk.taskmodel import seq_of, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import FINAL, seq_of, task_id_of_entry
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
 TASK_BYTES = "task_bytes"
-FINISHED = ("completed", "cancelled")
 
 
 class Usage(NamedTuple):
@@ -90,7 +89,7 @@ def _prune_oldest_finished(client: KazooClient, paths: TeamPaths, needed: int) -
     anyway, and the history is worth more than nothing)."""
     entries = sorted(
         (seq_of(task_id_of_entry(e)), child(paths.state_folder(f), e))
-        for f in FINISHED
+        for f in FINAL
         for e in client.get_children(paths.state_folder(f))
     )
     sizes = _record_sizes(

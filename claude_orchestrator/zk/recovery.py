@@ -22,7 +22,7 @@ from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.paths import child
 from claude_orchestrator.zk.quota import delete_finished
 from claude_orchestrator.zk.registry import is_alive
-from claude_orchestrator.zk.taskmodel import TaskRecord, seq_of, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import FINAL, TaskRecord, seq_of, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.txn import retrying
 
@@ -37,8 +37,6 @@ class SweepReport:
         self.recovered: list[str] = []
         self.failed: list[str] = []
         self.promoted: list[str] = []
-        self.inboxes_removed: list[str] = []
-        self.pruned = 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SweepReport) and vars(self) == vars(other)
@@ -54,8 +52,8 @@ def sweep(store: TaskStore, now: float, finished_keep: int = FINISHED_KEEP) -> S
     for entry in store.entries(store.paths.state_folder("waiting")):
         if store.promote(task_id_of_entry(entry), now):
             report.promoted.append(task_id_of_entry(entry))
-    report.inboxes_removed = remove_stale_inboxes(store)
-    report.pruned = prune_finished(store, finished_keep)
+    remove_stale_inboxes(store)
+    prune_finished(store, finished_keep)
     return report
 
 
@@ -162,7 +160,7 @@ def remove_stale_inboxes(store: TaskStore) -> list[str]:
 def prune_finished(store: TaskStore, keep: int) -> int:
     """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence)."""
     entries: list[tuple[int, str]] = []
-    for name in ("completed", "cancelled"):
+    for name in FINAL:
         folder = store.paths.state_folder(name)
         entries += [(seq_of(task_id_of_entry(e)), child(folder, e)) for e in store.entries(folder)]
     entries.sort()
