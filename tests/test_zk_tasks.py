@@ -269,3 +269,39 @@ def test_a_release_that_is_not_a_stop_stays_free(team: Team) -> None:
         claim(team.tasks, w, now())
         rec = act(team, tid, Action.RELEASE, w)
     assert rec["status"] == "pending" and rec["retry_count"] == 0
+
+
+def test_a_workers_start_and_complete_write_without_reading(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = add(team)
+    w = worker(team)._replace(session_bound=True)  # a worker's own instance
+    assert claim(team.tasks, w, now())["id"] == t["id"]  # type: ignore[index]
+    reads: list[str] = []
+    real = team.client.get_async  # kazoo's get() goes through it too
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(team.client, "get_async", counted)
+    act(team, t["id"], Action.START, w)
+    act(team, t["id"], Action.COMPLETE, w, result="ok")
+    assert reads == []  # each wrote on the version the write before made
+    monkeypatch.undo()
+    assert team.tasks.get(t["id"])["status"] == "completed"
+
+
+def test_a_workers_stale_write_reads_again_and_a_gone_worker_writes_nothing(team: Team) -> None:
+    first, second = add(team), add(team)
+    w = worker(team)._replace(session_bound=True)
+    claim(team.tasks, w, now())
+    # someone else writes the record after the claim: the remembered version is stale
+    path = team.tasks.paths.record(first["id"])
+    team.client.set(path, team.client.get(path)[0])
+    assert act(team, first["id"], Action.START, w)["status"] == "in_progress"
+    claim(team.tasks, w, now())
+    team.client.delete(team.tasks.paths.instance(str(w.instance_id)))  # its session ended
+    with pytest.raises(TaskStateError, match="no longer valid"):
+        act(team, second["id"], Action.START, w)
+    assert team.tasks.get(second["id"])["status"] == "claimed"  # nothing written

@@ -37,6 +37,7 @@ _API_ERROR_KINDS = {
     529: "overloaded",
 }
 
+
 def _how_it_ended(exit_code: int | None, signal_desc: str | None) -> str:
     """For reasons: ``signal_desc`` if given, else the terse ``ExitStatus`` phrase."""
     return signal_desc or ExitStatus(exit_code, None).describe(terse=True)

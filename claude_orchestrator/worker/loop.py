@@ -106,7 +106,9 @@ class Worker:
         reg = Registration(self.ws.name, self.ws.role, str(self.ws.work_dir), session_bound=True)
         inst = self._register_retrying(reg)
         iid = inst["id"]
-        self.actor = Actor(label=iid, instance_id=iid, name=self.ws.name, role=self.ws.role)
+        self.actor = Actor(
+            label=iid, instance_id=iid, name=self.ws.name, role=self.ws.role, session_bound=True
+        )
         self.claimer = Claimer(team.tasks, self.actor)
         self.reporter = Reporter(team, self.actor, self.clock)
         self.arm(team.inboxes.paths.unread(iid), "inbox")

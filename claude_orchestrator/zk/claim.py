@@ -84,7 +84,7 @@ def _commit_claim(
     t.delete(entry_path)
     t.create(child(paths.state_folder("active"), entry_path.rsplit("/", 1)[1]))
     try:
-        t.commit()
+        store.remember(new, t.commit()[1].version)  # the claim's record write
     except TxnConflict as exc:
         if exc.op[0] == "check":
             raise IdentityError(

@@ -40,6 +40,9 @@ class Actor(NamedTuple):
     instance_id: str | None = None
     name: str | None = None
     role: str | None = None
+    #: an instance that lives as long as its session (a worker): existing is being alive, so
+    #: the transaction's own check of its node fences it, with no read before
+    session_bound: bool = False
 
     @classmethod
     def operator(cls) -> Actor:

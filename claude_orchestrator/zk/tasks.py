@@ -26,6 +26,7 @@ from claude_orchestrator.zk.codec import decode, encode, iso, token
 from claude_orchestrator.zk.paths import ROOT, TeamPaths, child
 from claude_orchestrator.zk.registry import Actor, Registry, alive
 from claude_orchestrator.zk.taskmodel import (
+    HELD,
     OWNER_ACTIONS,
     Action,
     Change,
@@ -81,6 +82,10 @@ class TaskStore:
         #: False for read-only commands: the store never creates a folder (docs/cli.md)
         self.create = create
         self._ensured: set[str] = set()
+        #: held tasks this process wrote last, with the version its write made: a worker's
+        #: next transition of one writes on it without reading (a stale one fails its
+        #: version check and the transition reads as usual)
+        self._known: dict[str, tuple[TaskRecord, int]] = {}
 
     # -- layout ---------------------------------------------------------
     def ensure_layout(self) -> None:
@@ -176,10 +181,12 @@ class TaskStore:
         """Apply one state change as one transaction; re-read and re-decide on a race."""
         tok = token()
 
-        owner = actor.instance_id if change.action in OWNER_ACTIONS else None
+        quick = actor.session_bound and actor.instance_id is not None
+        owner = actor.instance_id if change.action in OWNER_ACTIONS and not quick else None
 
         def step() -> TaskRecord:
-            rec, version, inst = self._read_with(task_id, owner)
+            known = self._known.pop(task_id, None) if quick else None
+            rec, version, inst = (*known, None) if known else self._read_with(task_id, owner)
             if rec.get("_op") == tok:
                 return rec  # our write landed before the connection dropped
             if guard is not None:
@@ -258,19 +265,20 @@ class TaskStore:
             raise TaskStateError(
                 f"cannot {change.action.value} {rec['id']}: it is claimed by {claimer}, not {who}"
             )
-        if actor.instance_id is not None and claimer is not None:
+        if actor.instance_id is not None and claimer is not None and not actor.session_bound:
             alive(inst, actor.instance_id, now)
         return claimer
 
     def _write(self, t: Txn, old: TaskRecord, version: int, new: TaskRecord) -> None:
         old_path, new_path = index_path(self.paths, old), index_path(self.paths, new)
+        at = len(t.ops)
         t.set_data(self.paths.record(new["id"]), encode(new, "task record"), version)
         if old_path != new_path:
             self.ensure_folder(index_folder(self.paths, new))
             t.delete(old_path)
             t.create(new_path)
         try:
-            t.commit()
+            self.remember(new, t.commit()[at].version)
         except TxnConflict as exc:
             if exc.op[0] == "check" and exc.op[1].startswith(self.paths.instances):
                 raise TaskStateError(
@@ -278,6 +286,13 @@ class TaskStore:
                     "(its session or lease ended); result not recorded"
                 ) from exc
             raise _Reread from exc
+
+    def remember(self, rec: TaskRecord, version: int) -> None:
+        """Keep what this process just wrote to a held task (see ``_known``)."""
+        if rec["status"] in HELD:
+            self._known[rec["id"]] = (rec, version)
+        else:
+            self._known.pop(rec["id"], None)
 
     def _deps_ready(self, rec: TaskRecord, t: Txn) -> bool:
         """True when every dependency is completed; pins the versions read."""
