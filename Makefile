@@ -16,6 +16,7 @@ install: $(BIN)/claude-orchestrator
 lint: install
 	$(BIN)/ruff check claude_orchestrator tests bench examples
 	$(BIN)/ruff format --check claude_orchestrator tests bench examples
+	$(BIN)/vulture claude_orchestrator vulture_whitelist.py --min-confidence 60
 
 typecheck: install
 	$(BIN)/mypy
