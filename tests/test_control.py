@@ -101,7 +101,7 @@ def supervisor(zk_hosts: str, tmp_path: Path) -> Iterator[Supervisor]:
     thread.start()
     wait_until(lambda: sup.ready_sent, what="the supervisor to come up")
     yield sup
-    sup.post(ev.SignalReceived("term"))
+    sup.post(ev.SignalReceived(ev.Signal.TERM))
     thread.join(10)
     assert not thread.is_alive(), "the supervisor did not stop"
 

@@ -51,12 +51,12 @@ _STRESS = textwrap.dedent(
 
     tmp = Path(sys.argv[1])
     sup, worker = _supervisor(tmp), _worker(tmp)
-    from claude_orchestrator.supervisor.events import SignalReceived
+    from claude_orchestrator.supervisor.events import Signal, SignalReceived
     fired = [0]
 
     def on_alarm(_s, _f):
         fired[0] += 1
-        sup.post(SignalReceived("hup"))
+        sup.post(SignalReceived(Signal.HUP))
         worker.request_stop()
 
     signal.signal(signal.SIGALRM, on_alarm)

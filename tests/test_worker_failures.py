@@ -119,11 +119,11 @@ def test_the_silent_fake_agent_prints_nothing(tmp_path: Path) -> None:
 
 
 def test_up_says_why_a_worker_is_down() -> None:
-    from claude_orchestrator.cli.cmd_supervisor import _state_why
+    from claude_orchestrator.supervisor.teamview import state_why
 
-    assert _state_why("fatal", "exited 2: error: x") == "fatal (exited 2: error: x)"
-    assert _state_why("backoff", "exited 1") == "backoff (exited 1)"
-    assert _state_why("running", "exited 1") == "running"
+    assert state_why("fatal", "exited 2: error: x") == "fatal (exited 2: error: x)"
+    assert state_why("backoff", "exited 1") == "backoff (exited 1)"
+    assert state_why("running", "exited 1") == "running"
 
 
 def test_the_exit_reason_is_the_last_error_line_of_the_log(tmp_path: Path) -> None:

@@ -77,7 +77,8 @@ def run_team(team: Any, count: int) -> Any:
 @pass_app
 def run(app: App, count: int, yes: bool, no_tui: bool) -> None:
     """Bring up N agent workers in this directory, no team file needed (foreground)."""
-    from claude_orchestrator.cli.cmd_supervisor import _config, _foreground
+    from claude_orchestrator.cli.foreground import run_foreground
+    from claude_orchestrator.supervisor.launch import supervisor_config
     from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
 
     s = app.settings
@@ -89,7 +90,7 @@ def run(app: App, count: int, yes: bool, no_tui: bool) -> None:
     team = run_team(s.team_config, count)
     _confirm(team, yes)
     app.__dict__["settings"] = s._replace(team_config=team)  # cached_property
-    _foreground(app, _config(app, (), True, 10.0), no_tui)
+    run_foreground(app, supervisor_config(app.settings, (), True, 10.0), no_tui)
 
 
 def _confirm(team: Any, yes: bool) -> None:

@@ -346,17 +346,17 @@ class Supervisor(WorkerPool):
 
         self.lane.submit(job)
 
-    def _on_signal(self, kind: str) -> None:
-        if kind == "hup":
+    def _on_signal(self, kind: ev.Signal) -> None:
+        if kind is ev.Signal.HUP:
             from claude_orchestrator.supervisor.commands import reload
 
             reload(self)
-        elif kind == "kill":
+        elif kind is ev.Signal.KILL:
             self.shut_down(0.1)
         else:  # TERM from `down` (its timeout in run/down.json), or INT
             from claude_orchestrator.supervisor.runfiles import take_down_request
 
-            asked = take_down_request(self.cfg.team.state_dir) if kind == "term" else None
+            asked = take_down_request(self.cfg.team.state_dir) if kind is ev.Signal.TERM else None
             self.shut_down(self.cfg.down_timeout if asked is None else asked)
 
     def shut_down(self, timeout: float) -> list[str]:

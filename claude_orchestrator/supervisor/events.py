@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.spawn.process import Child, ExitInfo
@@ -33,9 +34,18 @@ class ControlPending:
     """A control request may be waiting."""
 
 
+class Signal(StrEnum):
+    """What a signal asks of the supervisor (supervisor/signals.py receives them)."""
+
+    TERM = "term"  # stop gracefully, with the timeout a `down` left in run/down.json
+    INT = "int"  # stop gracefully (Ctrl-C, the dashboard's quit key)
+    KILL = "kill"  # a second INT: stop now
+    HUP = "hup"  # re-read the team file, as `reload`
+
+
 @dataclass(frozen=True)
 class SignalReceived:
-    kind: str  # term | int | kill | hup
+    kind: Signal
 
 
 @dataclass(frozen=True)
