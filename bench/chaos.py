@@ -220,7 +220,7 @@ class Chaos:
         self.wait_active()
         before, session = self.instance_ids(), self.session_id()
         proc = self.zk.proc
-        if proc is None:
+        if proc is None or proc.pid is None:
             raise RuntimeError("ZooKeeper is not running")
         freeze(proc.pid, FREEZE_S)
 
