@@ -93,6 +93,8 @@ def connect_oneshot(opts: ZkOptions) -> OneShotClient:
 
     Same contract as :func:`connect`: ZkUnavailableError within ``connect_timeout``, at once
     when every server refuses."""
+    from functools import partial
+
     from claude_orchestrator.errors import NotAuthorisedError
     from claude_orchestrator.zk.oneshot import OneShotClient, deadline_connect
 
@@ -101,7 +103,7 @@ def connect_oneshot(opts: ZkOptions) -> OneShotClient:
         from claude_orchestrator.zk.acls import acl_for, acl_ids
 
         ids = acl_ids(opts.auth, opts.team_id)
-        policy = lambda path: acl_for(ids, path)  # noqa: E731
+        policy = partial(acl_for, ids)
     chroot = opts.hosts.partition("/")[2]
     client = OneShotClient(
         _servers(opts.hosts),

@@ -134,7 +134,7 @@ class OneShotClient:
         """Whether the session has a socket; a lost one is resumed once per look."""
         if self._sock is None and self._session[0]:
             try:
-                self._open_any_resuming()
+                self.start(timeout=max(0.5, self.session_timeout / 3))
             except (OSError, SessionExpiredError, AuthFailedError):
                 return False
         return self._sock is not None
@@ -150,9 +150,6 @@ class OneShotClient:
         if self._expired:
             return "LOST"
         return "CONNECTED" if self._sock is not None else "SUSPENDED"
-
-    def _open_any_resuming(self) -> None:
-        self.start(timeout=max(0.5, self.session_timeout / 3))
 
     def stop(self) -> None:
         """End the session now: its ephemeral nodes go at once, not at expiry."""
