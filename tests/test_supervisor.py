@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -396,6 +397,11 @@ def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: s
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+    lines: list[str] = []
+    out = leader.stdout
+    assert out is not None
+    reading = threading.Thread(target=lambda: lines.extend(out), daemon=True)
+    reading.start()
     reader_client = connect(ZkOptions(zk_hosts))
     reader = Team(reader_client, "sup")
     try:
@@ -408,8 +414,11 @@ def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: s
 
         wait_until(recovered, 30, "the leader's sweep to recover the task")
         assert cli("list-instances") == []
+        # the leader prints the event once its watch has read the record: wait for the line
+        # itself, not only for the recovery in ZooKeeper, before stopping it
+        wait_until(lambda: any("recovered" in line for line in lines), 30, "the event line")
     finally:
         disconnect(reader_client)
         leader.send_signal(signal.SIGTERM)
         assert leader.wait(30) == 0
-    assert leader.stdout is not None and "recovered" in leader.stdout.read()
+        reading.join(10)
