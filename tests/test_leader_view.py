@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from claude_orchestrator.supervisor.publish import read_snapshots
 from claude_orchestrator.supervisor.snapshot import Snapshot
+from claude_orchestrator.supervisor.teamread import read_snapshots
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from tests.clihelp import BIN
 from tests.helpers import wait_until

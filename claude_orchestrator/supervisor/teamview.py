@@ -2,7 +2,7 @@
 
 The rows come from every supervisor's published snapshot (a stale one's states read
 ``unknown``); with no supervisor managing any worker, from the registered instances
-(publish.py ``instance_rows``): the unmanaged rows.
+(teamread.py ``instance_rows``): the unmanaged rows.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from claude_orchestrator.conf.layout import zookeeper_run_file
 from claude_orchestrator.conf.settings import Settings
 from claude_orchestrator.supervisor.plaintext import duration_text
-from claude_orchestrator.supervisor.publish import instance_rows, read_snapshots
 from claude_orchestrator.supervisor.runfiles import read_json, ready_file
 from claude_orchestrator.supervisor.snapshot import Snapshot, WorkerRow, is_stale, rows_as_known
+from claude_orchestrator.supervisor.teamread import instance_rows, read_snapshots
 from claude_orchestrator.textsafe import escape
 
 

@@ -1,0 +1,100 @@
+"""What a snapshot shows from ZooKeeper: the task lines and counts, the registered
+instances as rows (``leader``, and ``ps`` without a supervisor), every published
+snapshot (``ps``). Reads only; the supervisor runs them on its ZooKeeper lane.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from kazoo.exceptions import NoNodeError
+
+from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.supervisor.snapshot import Snapshot, TaskLine, WorkerRow
+from claude_orchestrator.zk.codec import parse_iso
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.query import counts
+from claude_orchestrator.zk.taskmodel import task_id_of_entry
+
+HEAD = 5
+BLOCKED_SHOWN = 8
+
+
+def with_tasks(snap: Snapshot, team: Any) -> Snapshot:
+    store = team.tasks
+    head = []
+    for folder in store.pending_folders():
+        if folder.endswith("/waiting"):
+            continue
+        head += [(e, task_id_of_entry(e)) for e in store.entries(folder)[:HEAD]]
+    pending = [task_line(store, tid) for _, tid in sorted(head)[:HEAD]]
+    active = store.entries(store.paths.state_folder("active"))
+    running = [task_line(store, task_id_of_entry(e)) for e in active]
+    held = store.entries(store.paths.state_folder("blocked"))[:BLOCKED_SHOWN]
+    blocked = [task_line(store, task_id_of_entry(e)) for e in held]
+    return replace(
+        snap,
+        counts=counts(store),
+        pending_head=tuple(t for t in pending if t),
+        in_progress=tuple(t for t in running if t),
+        blocked=tuple(t for t in blocked if t),
+    )
+
+
+def task_line(store: Any, task_id: str) -> TaskLine | None:
+    try:
+        rec = store.read(task_id)[0]
+    except NotFoundError:
+        return None
+    since = rec.get("started_at") or rec.get("claimed_at")
+    return TaskLine(
+        id=rec["id"],
+        title=rec["title"],
+        priority=rec["priority"],
+        status=rec["status"],
+        worker=rec.get("claimed_by"),
+        since=parse_iso(since) if since else None,
+        reason=rec.get("reason"),
+    )
+
+
+def instance_rows(team: Any, now: float) -> list[WorkerRow]:
+    """The registered instances as team rows (``leader``, and ``ps`` without a supervisor):
+    running while alive (session or lease), else stopped."""
+
+    rows = []
+    for inst in team.registry.describe_all(now):
+        rows.append(
+            WorkerRow(
+                name=inst["name"],
+                role=inst["role"],
+                host=inst["host"],
+                state="running" if inst["alive"] else "stopped",
+                pid=inst.get("pid"),
+                started_at=parse_iso(inst["registered_at"]),
+                current_task=inst.get("current_task"),
+                cost_usd=float(inst.get("cost_usd") or 0.0),
+                instance_id=inst["id"],
+            )
+        )
+    return rows
+
+
+def read_snapshots(client: Any, team: str) -> list[Snapshot]:
+    """Every published supervisor snapshot of a team (for ``ps``)."""
+
+    paths = TeamPaths(team)
+    try:
+        hosts = sorted(client.get_children(paths.supervisors))
+    except NoNodeError:
+        return []
+    out = []
+    for host in hosts:
+        try:
+            data, _ = client.get(paths.supervisor(host))
+        except NoNodeError:
+            continue
+        out.append(Snapshot.from_dict(json.loads(data.decode())))
+    return out
