@@ -26,30 +26,44 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from claude_orchestrator.supervisor.snapshot import EventLine
+from claude_orchestrator.zk.paths import ACTIVE, STATUS_FOLDERS
+from claude_orchestrator.zk.taskmodel import HELD, TaskStatus
 
-WATCHED = ("active", "blocked", "failed", "completed", "cancelled")
+#: the state folders whose entries are listed (the pending queue's are not)
+WATCHED = STATUS_FOLDERS
 MARKS_KEPT = 2000  # tasks whose last emitted change is remembered (to emit each once)
 _INSTANCE_ID = re.compile(r"^(?P<name>.+)-[0-9a-f]{8}$")
-_FINAL_KINDS = {
-    "claimed": "claimed",
-    "completed": "completed",
-    "failed": "failed",
-    "blocked": "blocked",
-    "cancelled": "cancelled",
+#: the event of a change into these states, whatever it came from
+_ARRIVED = {
+    TaskStatus.CLAIMED: "claimed",
+    TaskStatus.COMPLETED: "completed",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.BLOCKED: "blocked",
+    TaskStatus.CANCELLED: "cancelled",
 }
+#: the event of a change back to pending, by the state it left (held: see kind_of)
+_REQUEUED = {TaskStatus.FAILED: "retried", TaskStatus.BLOCKED: "unblocked"}
 
 
 def kind_of(change: Mapping[str, Any]) -> str | None:
     """The event a history entry stands for; None for the ones not worth a line
     (created, claimed → in progress)."""
-    frm, to, note = change.get("from"), change.get("to"), str(change.get("note") or "")
-    if to == "pending":
-        if frm in ("claimed", "in_progress"):
-            return "released" if note.startswith("released") else "recovered"
-        return {"failed": "retried", "blocked": "unblocked"}.get(str(frm))
-    if to == "in_progress":
-        return "unblocked" if frm == "blocked" else None
-    return _FINAL_KINDS.get(str(to))
+    frm, to, note = _status(change.get("from")), _status(change.get("to")), change.get("note")
+    if to is TaskStatus.PENDING:
+        if frm in HELD:
+            return "released" if str(note or "").startswith("released") else "recovered"
+        return _REQUEUED.get(frm) if frm is not None else None
+    if to is TaskStatus.IN_PROGRESS:
+        return "unblocked" if frm is TaskStatus.BLOCKED else None
+    return _ARRIVED.get(to) if to is not None else None
+
+
+def _status(value: object) -> TaskStatus | None:
+    """A history entry's ``from`` or ``to``; None for none (created) or one unknown here."""
+    try:
+        return TaskStatus(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def worker_of(by: object) -> str | None:
@@ -67,7 +81,7 @@ def events_of(rec: Mapping[str, Any], after: float) -> list[EventLine]:
     for change in rec.get("history") or ():
         kind = kind_of(change)
         by = change.get("by")
-        holder = worker_of(by) if change.get("to") == "claimed" else holder
+        holder = worker_of(by) if _status(change.get("to")) is TaskStatus.CLAIMED else holder
         at = parse_iso(str(change["at"])) if change.get("at") else 0.0
         if kind is None or at <= after:
             continue
@@ -97,7 +111,7 @@ class TaskEventFeed:
         listings = store.entries_of([store.paths.state_folder(n) for n in WATCHED])
         where = {e: name for name, entries in zip(WATCHED, listings, strict=True) for e in entries}
         before, self.where = self.where, where
-        active = [task_id_of_entry(e) for e, name in where.items() if name == "active"]
+        active = [task_id_of_entry(e) for e, name in where.items() if name == ACTIVE]
         versions, self.versions = self.versions, _versions(store, active)
         if before is None:  # the first listing is the baseline: nothing has moved yet
             return []

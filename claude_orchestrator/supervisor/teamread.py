@@ -14,9 +14,9 @@ from kazoo.exceptions import NoNodeError
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.supervisor.snapshot import Snapshot, TaskLine, WorkerRow
 from claude_orchestrator.zk.codec import parse_iso
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.paths import ACTIVE, WAITING, TeamPaths
 from claude_orchestrator.zk.query import counts
-from claude_orchestrator.zk.taskmodel import task_id_of_entry
+from claude_orchestrator.zk.taskmodel import TaskStatus, task_id_of_entry
 
 HEAD = 5
 BLOCKED_SHOWN = 8
@@ -26,13 +26,13 @@ def with_tasks(snap: Snapshot, team: Any) -> Snapshot:
     store = team.tasks
     head = []
     for folder in store.pending_folders():
-        if folder.endswith("/waiting"):
+        if folder == store.paths.state_folder(WAITING):
             continue
         head += [(e, task_id_of_entry(e)) for e in store.entries(folder)[:HEAD]]
     pending = [task_line(store, tid) for _, tid in sorted(head)[:HEAD]]
-    active = store.entries(store.paths.state_folder("active"))
+    active = store.entries(store.paths.state_folder(ACTIVE))
     running = [task_line(store, task_id_of_entry(e)) for e in active]
-    held = store.entries(store.paths.state_folder("blocked"))[:BLOCKED_SHOWN]
+    held = store.entries(store.paths.index_folder(TaskStatus.BLOCKED))[:BLOCKED_SHOWN]
     blocked = [task_line(store, task_id_of_entry(e)) for e in held]
     return replace(
         snap,

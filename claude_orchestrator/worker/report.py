@@ -18,7 +18,7 @@ from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
-from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord, TaskStatus
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.worker")
@@ -42,7 +42,10 @@ class Reporter:
 
     def _apply(self, task_id: str, change: Change) -> TaskRecord:
         def guard(rec: TaskRecord) -> None:
-            if rec.get("claimed_by") != self.actor.instance_id or rec["status"] != "in_progress":
+            if (
+                rec.get("claimed_by") != self.actor.instance_id
+                or rec["status"] != TaskStatus.IN_PROGRESS
+            ):
                 raise _NotMine
 
         return self.team.tasks.transition(task_id, change, self.actor, self.clock(), guard)

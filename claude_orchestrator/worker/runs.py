@@ -14,7 +14,7 @@ from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
 from claude_orchestrator.worker.session import AgentRun
 from claude_orchestrator.worker.settings import WorkerSettings
-from claude_orchestrator.zk.taskmodel import TaskRecord
+from claude_orchestrator.zk.taskmodel import TaskRecord, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def session_started(log_path: Any, stream_json: bool) -> bool:
 
 def claims_of(task: TaskRecord) -> int:
     """Which attempt this is: how many times the task has been claimed, this one included."""
-    return max(1, sum(1 for h in task.get("history", []) if h.get("to") == "claimed"))
+    return max(1, sum(1 for h in task.get("history", []) if h.get("to") == TaskStatus.CLAIMED))
 
 
 def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk.codec import encode, iso, token
-from claude_orchestrator.zk.paths import child
+from claude_orchestrator.zk.paths import ACTIVE, child
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import (
     Action,
@@ -58,7 +58,7 @@ def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Tas
             return None
         if rec.get("_op") == tok:
             return rec
-        if rec["status"] != TaskStatus.PENDING.value:
+        if rec["status"] != TaskStatus.PENDING:
             return None
         return _commit_claim(store, entry_path, rec, version, actor, now, tok)
 
@@ -82,7 +82,7 @@ def _commit_claim(
     t.check(paths.instance(str(actor.instance_id)))
     t.set_data(paths.record(rec["id"]), encode(new, "task record"), version)
     t.delete(entry_path)
-    t.create(child(paths.state_folder("active"), entry_path.rsplit("/", 1)[1]))
+    t.create(child(paths.state_folder(ACTIVE), entry_path.rsplit("/", 1)[1]))
     try:
         store.remember(new, t.commit()[1].version)  # the claim's record write
     except TxnConflict as exc:

@@ -9,10 +9,27 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
+from claude_orchestrator.zk.taskmodel import TaskStatus
+
 ROOT = "/claude-orchestrator"
 
-#: index folders holding one entry per task in that state
-STATE_FOLDERS = ("waiting", "active", "blocked", "failed", "completed", "cancelled")
+#: pending tasks whose dependencies are not all completed
+WAITING = "waiting"
+#: held tasks (claimed or in progress)
+ACTIVE = "active"
+#: the index folder of every status but pending (whose folder is the queue or ``waiting``)
+FOLDER_OF: dict[TaskStatus, str] = {
+    TaskStatus.CLAIMED: ACTIVE,
+    TaskStatus.IN_PROGRESS: ACTIVE,
+    TaskStatus.BLOCKED: TaskStatus.BLOCKED.value,
+    TaskStatus.FAILED: TaskStatus.FAILED.value,
+    TaskStatus.COMPLETED: TaskStatus.COMPLETED.value,
+    TaskStatus.CANCELLED: TaskStatus.CANCELLED.value,
+}
+#: the folders named by a state, not by a queue: ``active``, ``blocked``, ... ``cancelled``
+STATUS_FOLDERS = tuple(dict.fromkeys(FOLDER_OF.values()))
+#: index folders holding one entry per task in that state (the queue's are made as needed)
+STATE_FOLDERS = (WAITING, *STATUS_FOLDERS)
 
 
 class TeamPaths(NamedTuple):
@@ -100,6 +117,22 @@ class TeamPaths(NamedTuple):
 
     def state_folder(self, folder: str) -> str:
         return f"{self.tasks}/{folder}"
+
+    def index_folder(
+        self, status: TaskStatus, ready: bool = True, assignee: str | None = None
+    ) -> str:
+        """The folder of a task's index entry, from its state alone: a pending task waits
+        in ``waiting`` until its dependencies are done, then in its assignee's queue (by
+        name, by role, or anyone's); every other status has its folder (FOLDER_OF)."""
+        if status is not TaskStatus.PENDING:
+            return self.state_folder(FOLDER_OF[status])
+        if not ready:
+            return self.state_folder(WAITING)
+        if not assignee:
+            return self.queue_any
+        if assignee.startswith("role:"):
+            return self.queue_role(assignee[5:])
+        return self.queue_name(assignee)
 
     # -- messages and context ---------------------------------------------
     @property

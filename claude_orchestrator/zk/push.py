@@ -210,7 +210,8 @@ def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
                 f"'{store.paths.team}'; nothing was pushed"
             ) from None
         if status in DEAD_ENDS:
-            hint = "retry it first with 'task-retry'" if status == "failed" else "it never runs"
+            failed = status == TaskStatus.FAILED
+            hint = "retry it first with 'task-retry'" if failed else "it never runs"
             raise ConflictError(
                 f"{named[dep]}: depends on {dep}, which is {status} and so will never "
                 f"complete ({hint}); nothing was pushed"
@@ -218,7 +219,7 @@ def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
 
 
 #: states a dependency never completes from without someone acting on it
-DEAD_ENDS = (TaskStatus.CANCELLED.value, TaskStatus.FAILED.value)
+DEAD_ENDS = frozenset({TaskStatus.CANCELLED, TaskStatus.FAILED})
 
 
 def _admit(store: TaskStore, adding: int, quota: int) -> int:
@@ -325,7 +326,7 @@ def _pin_deps(store: TaskStore, t: Txn, rec: TaskRecord, in_batch: set[str]) -> 
         if dep not in in_batch:
             dep_rec, version = store.read(dep)  # NotFoundError: refuse the whole push
             t.check(store.paths.record(dep), version)
-            if dep_rec["status"] == TaskStatus.COMPLETED.value:
+            if dep_rec["status"] == TaskStatus.COMPLETED:
                 continue
         t.create(store.paths.dependent(dep, rec["id"]))
         ready = False

@@ -8,6 +8,7 @@ after reconnection until the deadline. LOST: nothing held, nothing to do.
 from __future__ import annotations
 
 from claude_orchestrator.errors import NotFoundError, UsageError
+from claude_orchestrator.zk.paths import STATUS_FOLDERS, WAITING
 from claude_orchestrator.zk.taskmodel import TaskRecord, TaskStatus, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.txn import retrying
@@ -21,20 +22,11 @@ def folders_for(store: TaskStore, status: str | None) -> list[str]:
     wanted = [TaskStatus(status)] if status else list(TaskStatus)
     folders: list[str] = []
     for st in wanted:
-        folder = _folder_of(store, st)
-        if folder is None:
+        if st is TaskStatus.PENDING:  # the queue's folders (by name, role, anyone) and waiting
             folders += [f for f in store.pending_folders() if f not in folders]
-        elif folder not in folders:
+        elif (folder := store.paths.index_folder(st)) not in folders:
             folders.append(folder)
     return folders
-
-
-def _folder_of(store: TaskStore, status: TaskStatus) -> str | None:
-    if status is TaskStatus.PENDING:
-        return None
-    if status in (TaskStatus.CLAIMED, TaskStatus.IN_PROGRESS):
-        return store.paths.state_folder("active")
-    return store.paths.state_folder(status.value)
 
 
 def list_tasks(
@@ -66,7 +58,7 @@ def _read_matching(
             rec = store.read(task_id_of_entry(entry))[0]
         except NotFoundError:
             continue  # moved on (pruned) between the listing and the read
-        if status and rec["status"] != status:
+        if status and rec["status"] != TaskStatus(status):
             continue
         if assignee and rec.get("assignee") != assignee and rec.get("claimed_by") != assignee:
             continue
@@ -84,12 +76,12 @@ def counts(store: TaskStore) -> dict[str, int]:
         pending = waiting = 0
         for folder in store.pending_folders():
             n = len(store.entries(folder))
-            if folder.endswith("/waiting"):
+            if folder == store.paths.state_folder(WAITING):
                 waiting += n
             else:
                 pending += n
-        out = {"pending": pending, "waiting": waiting}
-        for name in ("active", "blocked", "failed", "completed", "cancelled"):
+        out = {TaskStatus.PENDING.value: pending, WAITING: waiting}
+        for name in STATUS_FOLDERS:
             out[name] = len(store.entries(store.paths.state_folder(name)))
         return out
 

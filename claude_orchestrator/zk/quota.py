@@ -88,9 +88,9 @@ def _prune_oldest_finished(client: KazooClient, paths: TeamPaths, needed: int) -
     Deletes nothing when all of them together would not free enough (the push is refused
     anyway, and the history is worth more than nothing)."""
     entries = sorted(
-        (seq_of(task_id_of_entry(e)), child(paths.state_folder(f), e))
-        for f in FINAL
-        for e in client.get_children(paths.state_folder(f))
+        (seq_of(task_id_of_entry(e)), child(paths.index_folder(status), e))
+        for status in FINAL
+        for e in client.get_children(paths.index_folder(status))
     )
     sizes = _record_sizes(
         client, paths, [task_id_of_entry(p.rsplit("/", 1)[1]) for _, p in entries]

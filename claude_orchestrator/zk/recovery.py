@@ -19,10 +19,16 @@ from functools import partial
 from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import NotFoundError
-from claude_orchestrator.zk.paths import child
+from claude_orchestrator.zk.paths import ACTIVE, WAITING, child
 from claude_orchestrator.zk.quota import delete_finished
 from claude_orchestrator.zk.registry import is_alive
-from claude_orchestrator.zk.taskmodel import FINAL, TaskRecord, seq_of, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import (
+    FINAL,
+    TaskRecord,
+    TaskStatus,
+    seq_of,
+    task_id_of_entry,
+)
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.txn import retrying
 
@@ -49,7 +55,7 @@ def sweep(store: TaskStore, now: float, finished_keep: int = FINISHED_KEEP) -> S
     store.ensure_layout()
     report = SweepReport(expired=store.registry.expire_leases(now))
     recover_orphans(store, now, report)
-    for entry in store.entries(store.paths.state_folder("waiting")):
+    for entry in store.entries(store.paths.state_folder(WAITING)):
         if store.promote(task_id_of_entry(entry), now):
             report.promoted.append(task_id_of_entry(entry))
     remove_stale_inboxes(store)
@@ -77,7 +83,7 @@ def sweep_if_leaderless(store: TaskStore, now: float) -> SweepReport | None:
 
 def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
     """Re-queue every held task whose claimer is no longer alive."""
-    for entry in store.entries(store.paths.state_folder("active")):
+    for entry in store.entries(store.paths.state_folder(ACTIVE)):
         task_id = task_id_of_entry(entry)
         try:
             rec = store.read(task_id)[0]
@@ -88,7 +94,7 @@ def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
             continue
         new = store.recover(task_id, claimer, now, note=f"recovered: claimer {claimer} is gone")
         if new is not None:
-            target = report.recovered if new["status"] == "pending" else report.failed
+            target = report.recovered if new["status"] == TaskStatus.PENDING else report.failed
             target.append(task_id)
 
 
@@ -160,8 +166,8 @@ def remove_stale_inboxes(store: TaskStore) -> list[str]:
 def prune_finished(store: TaskStore, keep: int) -> int:
     """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence)."""
     entries: list[tuple[int, str]] = []
-    for name in FINAL:
-        folder = store.paths.state_folder(name)
+    for status in FINAL:
+        folder = store.paths.index_folder(status)
         entries += [(seq_of(task_id_of_entry(e)), child(folder, e)) for e in store.entries(folder)]
     entries.sort()
     excess = entries[: max(0, len(entries) - keep)]

@@ -221,7 +221,7 @@ def unblock_action(rec: TaskRecord, instance_id: str | None) -> Action:
     """``task-unblock`` by the claimer resumes the task for itself; by anyone else it
     goes back to the queue."""
     mine = instance_id is not None and rec.get("claimed_by") == instance_id
-    return Action.RESUME if mine and rec["status"] == B.value else Action.UNBLOCK
+    return Action.RESUME if mine and rec["status"] == B else Action.UNBLOCK
 
 
 def _resume(rec: TaskRecord, ch: Change) -> TaskStatus:

@@ -23,7 +23,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, encode, iso, token
-from claude_orchestrator.zk.paths import ROOT, TeamPaths, child
+from claude_orchestrator.zk.paths import ACTIVE, ROOT, WAITING, TeamPaths, child
 from claude_orchestrator.zk.registry import Actor, Registry, alive
 from claude_orchestrator.zk.taskmodel import (
     HELD,
@@ -51,23 +51,9 @@ class _Reread(Exception):
 
 def index_folder(paths: TeamPaths, rec: TaskRecord) -> str:
     """The folder that holds a record's index entry, from its state alone."""
-    status = TaskStatus(rec["status"])
-    if status is TaskStatus.PENDING:
-        return _pending_folder(paths, rec)
-    if status in (TaskStatus.CLAIMED, TaskStatus.IN_PROGRESS):
-        return paths.state_folder("active")
-    return paths.state_folder(status.value)
-
-
-def _pending_folder(paths: TeamPaths, rec: TaskRecord) -> str:
-    if not rec.get("ready", True):
-        return paths.state_folder("waiting")
-    assignee = rec.get("assignee")
-    if not assignee:
-        return paths.queue_any
-    if assignee.startswith("role:"):
-        return paths.queue_role(assignee[5:])
-    return paths.queue_name(assignee)
+    return paths.index_folder(
+        TaskStatus(rec["status"]), rec.get("ready", True), rec.get("assignee")
+    )
 
 
 def index_path(paths: TeamPaths, rec: TaskRecord) -> str:
@@ -164,7 +150,7 @@ class TaskStore:
         return out
 
     def pending_folders(self) -> list[str]:
-        folders = [self.paths.queue_any, self.paths.state_folder("waiting")]
+        folders = [self.paths.queue_any, self.paths.state_folder(WAITING)]
         for base in (self.paths.queue_names, self.paths.queue_roles):
             folders += [child(base, name) for name in self.entries(base)]
         return folders
@@ -194,7 +180,7 @@ class TaskStore:
             return self._commit_change(rec, version, change, actor, now, tok, inst)
 
         new = _until_settled(lambda: retrying(self.client, step))
-        if new["status"] == TaskStatus.COMPLETED.value:
+        if new["status"] == TaskStatus.COMPLETED:
             self._promote_after(task_id, now)
         return new
 
@@ -242,7 +228,7 @@ class TaskStore:
         t = Txn(self.client)
         if fence is not None:
             t.check(self.paths.instance(fence))
-        if new["status"] == TaskStatus.PENDING.value:
+        if new["status"] == TaskStatus.PENDING:
             new["ready"] = self._deps_ready(new, t)
         self._write(t, rec, version, new)
         return new
@@ -289,7 +275,7 @@ class TaskStore:
 
     def remember(self, rec: TaskRecord, version: int) -> None:
         """Keep what this process just wrote to a held task (see ``_known``)."""
-        if rec["status"] in HELD:
+        if TaskStatus(rec["status"]) in HELD:
             self._known[rec["id"]] = (rec, version)
         else:
             self._known.pop(rec["id"], None)
@@ -303,7 +289,7 @@ class TaskStore:
             except NotFoundError:
                 continue  # pruned after it finished: counts as done
             t.check(self.paths.record(dep), dep_version)
-            ready = ready and dep_rec["status"] == TaskStatus.COMPLETED.value
+            ready = ready and dep_rec["status"] == TaskStatus.COMPLETED
         return ready
 
     # -- dependencies ---------------------------------------------------
@@ -321,7 +307,7 @@ class TaskStore:
                 rec, version = self._read(task_id)
             except NotFoundError:
                 return False
-            if rec["status"] != TaskStatus.PENDING.value or rec.get("ready", True):
+            if rec["status"] != TaskStatus.PENDING or rec.get("ready", True):
                 return False
             t = Txn(self.client)
             new = dict(rec, ready=self._deps_ready(rec, t), _op=token())
@@ -360,7 +346,7 @@ class TaskStore:
     def held_by(self, instance_id: str) -> list[str]:
         """Ids of the tasks ``instance_id`` holds (reads only the ``active`` folder)."""
         held = []
-        for entry in self.entries(self.paths.state_folder("active")):
+        for entry in self.entries(self.paths.state_folder(ACTIVE)):
             task_id = task_id_of_entry(entry)
             try:
                 if self.read(task_id)[0].get("claimed_by") == instance_id:
@@ -397,16 +383,13 @@ class TaskStore:
         self, task_id: str, claimer: str, change: Change, now: float
     ) -> TaskRecord | None:
         def guard(rec: TaskRecord) -> None:
-            if rec.get("claimed_by") != claimer or rec["status"] not in _HELD_VALUES:
+            if rec.get("claimed_by") != claimer or TaskStatus(rec["status"]) not in HELD:
                 raise _AlreadyHandled
 
         try:
             return self.transition(task_id, change, Actor(label=change.by), now, guard)
         except (_AlreadyHandled, NotFoundError, TaskStateError):
             return None
-
-
-_HELD_VALUES = (TaskStatus.CLAIMED.value, TaskStatus.IN_PROGRESS.value)
 
 
 class _AlreadyHandled(Exception):

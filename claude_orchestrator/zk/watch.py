@@ -15,7 +15,7 @@ from typing import Any
 
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.codec import iso
-from claude_orchestrator.zk.paths import STATE_FOLDERS
+from claude_orchestrator.zk.paths import ACTIVE, STATUS_FOLDERS
 from claude_orchestrator.zk.taskmodel import task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
 
@@ -26,6 +26,7 @@ class TaskWatcher:
         self.events: queue.Queue[str] = queue.Queue()
         self.watched: set[str] = set()
         self.seen: dict[str, str] = {}
+        self._active = store.paths.state_folder(ACTIVE)
 
     def arm(self, folder: str) -> None:
         from kazoo.recipe.watchers import ChildrenWatch
@@ -41,7 +42,7 @@ class TaskWatcher:
         paths = self.store.paths
         self.arm(paths.queue_names)
         self.arm(paths.queue_roles)
-        fixed = [paths.state_folder(f) for f in STATE_FOLDERS]
+        fixed = [paths.state_folder(f) for f in STATUS_FOLDERS]
         return [*self.store.pending_folders(), *fixed]
 
     def snapshot(self) -> dict[str, str]:
@@ -67,13 +68,13 @@ class TaskWatcher:
         return lines
 
     def _status(self, task_id: str, folder: str) -> dict[str, Any] | None:
-        if self.seen.get(task_id, "").startswith(folder + "|") and not folder.endswith("active"):
+        if self.seen.get(task_id, "").startswith(folder + "|") and folder != self._active:
             return {"fp": self.seen[task_id], "line": {}}
         try:
             rec = self.store.read(task_id)[0]
         except NotFoundError:
             return None
-        if folder.endswith("active"):
+        if folder == self._active:
             self._watch_record(task_id)
         line = {k: rec.get(k) for k in ("id", "status", "title", "claimed_by", "ready")}
         return {"fp": f"{folder}|{rec['status']}", "line": line}
