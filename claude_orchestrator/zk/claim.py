@@ -2,11 +2,12 @@
 
 Order (DESIGN §4): tasks assigned to the claimer by name or role first, then
 priority, then FIFO — the entry names carry priority and sequence, so only
-``get_children`` of three folders is read, never every task. A claim is one
-``multi()``: check the claimer's instance node, set the record with the
-version read, delete the queue entry, create the ``active`` entry. A racer
-that loses moves on to a later candidate (spread over the next few, so N
-racers do not all hit the head) instead of re-reading everything.
+``get_children`` of three folders is read, never every task. A claim is the
+store's one commit (``TaskStore.commit``), a ``multi()``: check the claimer's
+instance node, set the record with the version read, delete the queue entry,
+create the ``active`` entry. A racer that loses moves on to a later candidate
+(spread over the next few, so N racers do not all hit the head) instead of
+re-reading everything.
 
 SUSPENDED: the attempt is retried after reconnection and recognised by its
 token if it had landed. LOST: a session-bound claimer's instance node is
@@ -16,11 +17,10 @@ gone, so its claims fail the instance check until it registers again.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
-from claude_orchestrator.zk.codec import encode, iso, token
-from claude_orchestrator.zk.paths import ACTIVE, child
+from claude_orchestrator.zk.codec import iso, token
+from claude_orchestrator.zk.paths import child
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import (
     Action,
@@ -30,8 +30,8 @@ from claude_orchestrator.zk.taskmodel import (
     apply,
     task_id_of_entry,
 )
-from claude_orchestrator.zk.tasks import TaskStore
-from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
+from claude_orchestrator.zk.tasks import FenceLost, Reread, TaskStore
+from claude_orchestrator.zk.txn import retrying
 
 
 def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
@@ -60,38 +60,27 @@ def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Tas
             return rec
         if rec["status"] != TaskStatus.PENDING:
             return None
-        return _commit_claim(store, entry_path, rec, version, actor, now, tok)
+        return _commit_claim(store, rec, version, actor, now, tok)
 
     return retrying(store.client, step)
 
 
 def _commit_claim(
-    store: TaskStore,
-    entry_path: str,
-    rec: TaskRecord,
-    version: int,
-    actor: Actor,
-    now: float,
-    tok: str,
+    store: TaskStore, rec: TaskRecord, version: int, actor: Actor, now: float, tok: str
 ) -> TaskRecord | None:
+    """The store's one commit, fenced by the claimer's instance node: the record set and
+    its entry moved from the queue to ``active``; None when another claimer won."""
     change = Change(Action.CLAIM, by=actor.label, at=iso(now), claimer=actor.instance_id)
-    new: dict[str, Any] = apply(rec, change)
+    new = apply(rec, change)
     new["_op"] = tok
-    paths = store.paths
-    t = Txn(store.client)
-    t.check(paths.instance(str(actor.instance_id)))
-    t.set_data(paths.record(rec["id"]), encode(new, "task record"), version)
-    t.delete(entry_path)
-    t.create(child(paths.state_folder(ACTIVE), entry_path.rsplit("/", 1)[1]))
     try:
-        store.remember(new, t.commit()[1].version)  # the claim's record write
-    except TxnConflict as exc:
-        if exc.op[0] == "check":
-            raise IdentityError(
-                f"instance {actor.instance_id} is no longer registered; register again"
-            ) from exc
+        return store.commit(rec, version, new, fence=str(actor.instance_id))
+    except FenceLost as exc:
+        raise IdentityError(
+            f"instance {actor.instance_id} is no longer registered; register again"
+        ) from exc
+    except Reread:
         return None  # another claimer won this one
-    return new
 
 
 def claim_as(store: TaskStore, instance_id: str, now: float) -> TaskRecord | None:

@@ -3,8 +3,10 @@
 Each record lives at ``tasks/records/<id>``; an index entry named
 ``<priority>-<sequence>`` sits in the folder of its state (the pending queue
 buckets, ``waiting``, ``active``, ``blocked``, ``failed``, ``completed``,
-``cancelled``). A state change is one ``multi()``: set the record with the
-version read, move the index entry, plus the fencing and dependency checks.
+``cancelled``; ``paths.index_folder`` says which). Every change of a record
+(claim, transition, promotion, annotation, recovery) is one ``commit``: one
+``multi()`` that sets the record with the version read and moves the index
+entry, plus the fencing and dependency checks.
 
 SUSPENDED: every step raises ConnectionLoss and is retried by ``retrying``
 until its deadline; a write whose outcome is unknown is recognised on the
@@ -45,8 +47,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _Reread(Exception):
-    """The record changed under us: read it again and re-decide."""
+class Reread(Exception):
+    """The record (or a dependency pinned with it) changed under us: read it again and
+    re-decide."""
+
+
+class FenceLost(Exception):
+    """The fencing instance node is gone: the actor's identity, and so its claim, ended."""
 
 
 def index_folder(paths: TeamPaths, rec: TaskRecord) -> str:
@@ -79,6 +86,7 @@ class TaskStore:
         if self.paths.counter in self._ensured or not self.create:
             return
         retrying(self.client, self._ensure_layout)
+        self._ensured.update(self.paths.folders())  # made before the counter, the marker
         self._ensured.add(self.paths.counter)
 
     def _ensure_layout(self) -> None:
@@ -225,13 +233,13 @@ class TaskStore:
         fence = self._fence(rec, change, actor, now, inst)
         new = apply(rec, change)
         new["_op"] = tok
-        t = Txn(self.client)
-        if fence is not None:
-            t.check(self.paths.instance(fence))
-        if new["status"] == TaskStatus.PENDING:
-            new["ready"] = self._deps_ready(new, t)
-        self._write(t, rec, version, new)
-        return new
+        try:
+            return self.commit(rec, version, new, fence)
+        except FenceLost as exc:
+            raise TaskStateError(
+                f"{rec['id']}: the claim of {rec.get('claimed_by')} is no longer valid "
+                "(its session or lease ended); result not recorded"
+            ) from exc
 
     def _fence(
         self,
@@ -255,7 +263,30 @@ class TaskStore:
             alive(inst, actor.instance_id, now)
         return claimer
 
-    def _write(self, t: Txn, old: TaskRecord, version: int, new: TaskRecord) -> None:
+    def commit(
+        self,
+        old: TaskRecord,
+        version: int,
+        new: TaskRecord,
+        fence: str | None = None,
+        if_ready: bool = False,
+    ) -> TaskRecord:
+        """Write ``new`` over ``old`` (read at ``version``) as one transaction, the one way
+        a task's record changes: the check of the ``fence`` instance node when given, the
+        versions of the dependencies when ``new`` is pending (its ``ready`` comes from
+        them), the record set on ``version``, and its index entry moved when the folder
+        changes. Returns what was written, and remembers its version (see ``_known``).
+
+        Raises FenceLost when the fence's node is gone and Reread when the record or a
+        dependency changed meanwhile; nothing is written then. ``if_ready`` (a promotion):
+        while a dependency is not completed, nothing is written and ``old`` comes back."""
+        t = Txn(self.client)
+        if fence is not None:
+            t.check(self.paths.instance(fence))
+        if new["status"] == TaskStatus.PENDING:
+            new = {**new, "ready": self._deps_ready(new, t)}
+            if if_ready and not new["ready"]:
+                return old
         old_path, new_path = index_path(self.paths, old), index_path(self.paths, new)
         at = len(t.ops)
         t.set_data(self.paths.record(new["id"]), encode(new, "task record"), version)
@@ -266,12 +297,10 @@ class TaskStore:
         try:
             self.remember(new, t.commit()[at].version)
         except TxnConflict as exc:
-            if exc.op[0] == "check" and exc.op[1].startswith(self.paths.instances):
-                raise TaskStateError(
-                    f"{new['id']}: the claim of {old.get('claimed_by')} is no longer valid "
-                    "(its session or lease ended); result not recorded"
-                ) from exc
-            raise _Reread from exc
+            if fence is not None and exc.op == ("check", self.paths.instance(fence)):
+                raise FenceLost(fence) from exc
+            raise Reread from exc
+        return new
 
     def remember(self, rec: TaskRecord, version: int) -> None:
         """Keep what this process just wrote to a held task (see ``_known``)."""
@@ -309,12 +338,8 @@ class TaskStore:
                 return False
             if rec["status"] != TaskStatus.PENDING or rec.get("ready", True):
                 return False
-            t = Txn(self.client)
-            new = dict(rec, ready=self._deps_ready(rec, t), _op=token())
-            if not new["ready"]:
-                return False
-            self._write(t, rec, version, new)
-            return True
+            new = self.commit(rec, version, {**rec, "_op": token()}, if_ready=True)
+            return bool(new["ready"])
 
         return _until_settled(lambda: retrying(self.client, step))
 
@@ -329,17 +354,10 @@ class TaskStore:
             rec, version = self._read(task_id)
             if rec.get("claimed_by") != claimer:
                 return None
-            new = {**rec, **fields, "_op": token()}
-            t = Txn(self.client)
-            t.check(self.paths.instance(claimer))
-            t.set_data(self.paths.record(task_id), encode(new, "task record"), version)
             try:
-                t.commit()
-            except TxnConflict as exc:
-                if exc.op[0] == "check":
-                    return None
-                raise _Reread from exc
-            return new
+                return self.commit(rec, version, {**rec, **fields, "_op": token()}, claimer)
+            except FenceLost:
+                return None
 
         return _until_settled(lambda: retrying(self.client, step))
 
@@ -401,6 +419,6 @@ def _until_settled(step: Callable[[], T]) -> T:
     for _ in range(50):
         try:
             return step()
-        except _Reread:
+        except Reread:
             continue
     raise TaskStateError("the task kept changing under us; try again")
