@@ -17,13 +17,11 @@ from claude_orchestrator.conf.team import team_from_defaults
 from claude_orchestrator.supervisor import commands
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor.arbiter import Supervisor
+from claude_orchestrator.supervisor.commands import parse_request
+from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.supervisor.control import REPLY_TTL_S, ControlClient, ControlServer
-from claude_orchestrator.supervisor.control_schema import (
-    BadRequestError,
-    Request,
-    parse_request,
-)
-from claude_orchestrator.supervisor.pool import SupervisorConfig
+from claude_orchestrator.supervisor.control_schema import BadRequestError, Request
+from claude_orchestrator.supervisor.effects import Outcome
 from claude_orchestrator.zk.client import ZkOptions
 from tests.helpers import wait_until
 
@@ -147,10 +145,10 @@ def test_workers_given_as_a_string_is_refused_not_split(
 def test_a_command_that_raises_is_answered_with_an_error(
     supervisor: Supervisor, client: KazooClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(_sup: Supervisor, _request: Request) -> dict[str, Any]:
+    def boom(_self: commands.Command, _target: Supervisor, _request: Request) -> Outcome:
         raise KeyError("slot")
 
-    monkeypatch.setitem(commands.HANDLERS, "reload", boom)
+    monkeypatch.setattr(commands.Reload, "execute", boom)
     control = ControlClient(client, TEAM)
     assert control.request("reload", {}, 10.0) == {"error": "reload failed: KeyError: 'slot'"}
     assert control.request("ping", {}, 10.0)["pong"] is True

@@ -82,19 +82,11 @@ def test_the_core_never_imports_click() -> None:
     assert offenders == []
 
 
-#: circles that exist and are being taken apart (issue 9 §1: the supervisor by composition);
-#: the test fails on any other, and once this one is gone, on its entry here
-KNOWN_CIRCLES = [
-    {"claude_orchestrator.supervisor.arbiter", "claude_orchestrator.supervisor.commands"}
-]
-
-
 def test_no_import_circle() -> None:
+    """On every import that runs, at any depth of the code (function-level ones included)."""
     deps = graph()
     circles = [c for c in _strongly_connected(deps) if len(c) > 1]
-    assert sorted(map(sorted, circles)) == sorted(map(sorted, KNOWN_CIRCLES)), (
-        "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in circles)
-    )
+    assert circles == [], "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in circles)
 
 
 def _strongly_connected(deps: dict[str, set[str]]) -> list[set[str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from claude_orchestrator.conf.agents import resolve_agent
 from claude_orchestrator.conf.team import team_from_defaults
 from claude_orchestrator.supervisor.arbiter import Supervisor
-from claude_orchestrator.supervisor.pool import SupervisorConfig
+from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.worker.loop import Worker
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.client import ZkOptions

@@ -5,13 +5,30 @@ from __future__ import annotations
 import threading
 import time
 
-from claude_orchestrator.supervisor.taskevents import TaskEventFeed, kind_of, watch_folders
+from claude_orchestrator.supervisor.snapshot import EventLine
+from claude_orchestrator.supervisor.taskevents import (
+    EventMarks,
+    TaskEventFeed,
+    kind_of,
+    watch_folders,
+)
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
 from claude_orchestrator.zk.team import Team
 from tests.helpers import claim, wait_until
+
+
+class Shown:
+    """As the supervisor uses them: the lane's scan, then the loop's diff."""
+
+    def __init__(self) -> None:
+        self.feed = TaskEventFeed()
+        self.marks = EventMarks(self.feed.since)
+
+    def scan(self, store: object) -> list[EventLine]:
+        return self.marks.fresh(self.feed.scan(store))
 
 
 def add(team: Team, title: str) -> TaskRecord:
@@ -29,9 +46,9 @@ def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: object) ->
     team.tasks.transition(task_id, change, actor, time.time())
 
 
-def claimed(team: Team, title: str) -> tuple[TaskEventFeed, TaskRecord, Actor]:
+def claimed(team: Team, title: str) -> tuple[Shown, TaskRecord, Actor]:
     """A feed past its baseline, and a task pushed and claimed by jerry after it."""
-    feed = TaskEventFeed()
+    feed = Shown()
     feed.scan(team.tasks)
     task = add(team, title)
     actor = jerry(team)
@@ -50,7 +67,7 @@ def test_kind_of_names_the_changes_worth_a_line() -> None:
 
 
 def test_feed_shows_a_short_task_claimed_and_completed_between_two_scans(team: Team) -> None:
-    feed = TaskEventFeed()
+    feed = Shown()
     assert feed.scan(team.tasks) == []  # the baseline
     task = add(team, "quick one")
     actor = jerry(team)

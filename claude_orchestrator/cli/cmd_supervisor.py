@@ -138,7 +138,7 @@ def _print_reply(app: App, reply: dict[str, Any]) -> None:
 @pass_app
 def down(app: App, timeout: str) -> None:
     """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
-    from claude_orchestrator.supervisor.control_schema import check_args
+    from claude_orchestrator.supervisor.commands import check_args
     from claude_orchestrator.supervisor.down import down as stop_team
 
     seconds = _duration(timeout, "--timeout")

@@ -1,5 +1,10 @@
 """The supervisor: brings a team's workers up, keeps them running, leads the team.
 
+Composition, circus-shaped: the ``WorkerPool`` (pool.py) owns the workers and
+returns effects; the ``Supervisor`` routes events to it, applies its effects
+and owns ZooKeeper — leadership, the published snapshot (publish.py), control
+(control.py, commands.py) and putting dead workers' tasks back.
+
 One loop owns all state (STYLE 3): the workers' exit callbacks (spawn's
 ``Child``), ZooKeeper watches and signal handlers only post events to its
 queue. Backoff restarts, stop deadlines and the periodic sweep are due-times
@@ -8,9 +13,9 @@ respawned the moment its exit is posted.
 
 After start-up the loop never calls ZooKeeper itself: kazoo blocks a call
 made while disconnected until the reconnect, so every ZooKeeper step runs on
-the ZooKeeper lane (zklane.py) and hands back what changes state as a
-``Call`` event. Reaping, respawning, killing agents, signals and ``down``
-go on through a ZooKeeper outage.
+the ZooKeeper lane (zklane.py, the jobs in lanejobs.py) and hands back what
+changes state as a ``Call`` event. Reaping, respawning, killing agents,
+signals and ``down`` go on through a ZooKeeper outage.
 
 Connection states: SUSPENDED — workers keep running (they are our children,
 not ZooKeeper's); sweeping stops while we are not connected and leading.
@@ -21,29 +26,39 @@ node went with a lost session), re-publishes its snapshot and sweeps.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from claude_orchestrator.conf.team import TeamConfig, load_team
+from kazoo.recipe.watchers import ChildrenWatch
+
+from claude_orchestrator.conf.team import load_team
 from claude_orchestrator.spawn.exitstatus import ExitStatus
-from claude_orchestrator.spawn.kill import kill_group
+from claude_orchestrator.supervisor import cleanup, lanejobs
 from claude_orchestrator.supervisor import events as ev
+from claude_orchestrator.supervisor.commands import execute
+from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.supervisor.control import ControlServer
+from claude_orchestrator.supervisor.control_schema import Request
+from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leadership import Leadership
-from claude_orchestrator.supervisor.pool import SupervisorConfig, WorkerPool
-from claude_orchestrator.supervisor.publish import Publisher
-from claude_orchestrator.supervisor.runfiles import RunFiles
-from claude_orchestrator.supervisor.slots import Slot
+from claude_orchestrator.supervisor.pool import WorkerPool
+from claude_orchestrator.supervisor.publish import Meta, Publisher, read_team, worker_rows
+from claude_orchestrator.supervisor.runfiles import RunFiles, take_down_request
 from claude_orchestrator.supervisor.snapshot import EventLine
+from claude_orchestrator.supervisor.spawner import WorkerSpawner
 from claude_orchestrator.supervisor.states import ProcState
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.supervisor")
@@ -53,7 +68,15 @@ LEAVE_TIMEOUT = 2.0  # at most this long for the last ZooKeeper steps of a stopp
 S = ProcState
 
 
-class Supervisor(WorkerPool):
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+
+class Supervisor:
     def __init__(
         self,
         cfg: SupervisorConfig,
@@ -64,7 +87,10 @@ class Supervisor(WorkerPool):
         # SimpleQueue: its put() is reentrant, so the signal handlers' post() cannot deadlock
         # on a lock the loop holds inside get() (queue.Queue's can).
         self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
-        self.slots: dict[str, Slot] = {}
+        self.spawner = WorkerSpawner(
+            cfg.team, cfg.team_file, cfg.env, self.post, cfg.team_name, cfg.auth
+        )
+        self.pool = WorkerPool(cfg.team.workers, self.spawner, SystemClock(), cfg.down_timeout)
         self.stopping = False
         self.ready_sent = False
         self.on_event = on_event
@@ -95,8 +121,8 @@ class Supervisor(WorkerPool):
             self._abandon_start()
             raise
         try:
-            self.bring_up(self.cfg.only)
-            while not (self.stopping and self._all_stopped()):
+            self.apply(self.bring_up(self.cfg.only).effects)
+            while not (self.stopping and self.pool.all_stopped()):
                 self._step()
         finally:
             self.teardown()
@@ -104,34 +130,36 @@ class Supervisor(WorkerPool):
 
     def prepare(self) -> None:
         self.run_files.claim_pid_file()
-        self.hosts = self._zookeeper()
+        self.hosts = self.spawner.hosts = self._zookeeper()
         opts = self._zk_options()
         client = connect(opts)
         client.add_listener(lambda state: self.post(ev.Conn(str(state))))
-        self.team = Team(client, self.cfg.team_name)
+        self.team = team = Team(client, self.cfg.team_name)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
         self.leadership.acquire()
-        self._replace_leftovers()
-        self.publisher = Publisher(self)
+        self._replace_leftovers(team)
+        path = TeamPaths(self.cfg.team_name).supervisor(socket.gethostname())
+        self.publisher = Publisher(team, self.lane, self.post, self.emit_line, path)
         self.publisher.watchers.extend(self.snapshot_watchers)
+        self.publisher.baseline()
+        lanejobs.watch_task_folders(team, lambda: self.post(ev.TasksChanged()))
         self.control = ControlServer(
             client, self.cfg.team_name, lambda: self.post(ev.ControlPending())
         )
         self.control.arm()
-        self._watch_instances()
+        names = team.registry.paths.names
+        ChildrenWatch(client, names, lambda _c: self.post(ev.InstancesChanged()))
         self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
 
-    def _replace_leftovers(self) -> None:
+    def _replace_leftovers(self, team: Team) -> None:
         """Workers a dead supervisor left running are stopped cleanly (their tasks
         released), then started again by us: nothing is duplicated."""
-        from claude_orchestrator.supervisor import cleanup
-
         leftovers = cleanup.recorded_workers(self.cfg.team.state_dir)
         if not leftovers:
             return
         cleanup.stop_groups(leftovers, self.cfg.down_timeout)
-        cleanup.release_tasks(self._team(), leftovers)
+        cleanup.release_tasks(team, leftovers)
         self.emit("stopped", None, f"replaced leftover workers: {', '.join(sorted(leftovers))}")
 
     def _zookeeper(self) -> str:
@@ -150,16 +178,6 @@ class Supervisor(WorkerPool):
         )
         return ZkOptions(self.hosts, base.connect_timeout, base.session_timeout, base.auth)
 
-    def _watch_instances(self) -> None:
-        from kazoo.recipe.watchers import ChildrenWatch
-
-        team = self._team()
-        ChildrenWatch(
-            team.client, team.registry.paths.names, lambda _c: self.post(ev.InstancesChanged())
-        )
-        active = team.tasks.paths.state_folder("active")
-        ChildrenWatch(team.client, active, lambda _c: self.post(ev.TasksChanged()))
-
     def _abandon_start(self) -> None:
         """prepare() failed before any worker started: leave no pid file or server of ours
         behind (the workers file stays: it may name a crashed predecessor's workers)."""
@@ -174,12 +192,30 @@ class Supervisor(WorkerPool):
         team, self.team = self.team, None
         if team is not None:
             self._leave(team)
-        if self.stopping and self._all_stopped():
+        if self.stopping and self.pool.all_stopped():
             if self.embedded is not None:
                 self.embedded.stop()
             self.run_files.clear()
         # else (a crash): keep the run files, so `down` or the next `up` can clean up
         self.emit("stopped", None, "supervisor stopped")
+
+    def _leave(self, team: Team) -> None:
+        """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for
+        long: with the server gone, stopping the team must not hang."""
+        publisher, leadership = self.publisher, self.leadership
+
+        def job() -> None:
+            if publisher is not None:
+                publisher.withdraw()
+            if leadership is not None:
+                leadership.release()
+
+        self.lane.submit(job)
+        self.lane.drain(LEAVE_TIMEOUT)
+        self.lane.close()
+        closer = threading.Thread(target=disconnect, args=(team.client,), daemon=True)
+        closer.start()
+        closer.join(LEAVE_TIMEOUT)
 
     # -- the loop ------------------------------------------------------------
     def _step(self) -> None:
@@ -200,44 +236,20 @@ class Supervisor(WorkerPool):
         except Exception:
             log.exception("supervisor step failed")
 
-    def _publish(self) -> None:
-        if self.publisher is not None:
-            self.publisher.maybe_publish()
-
     def _wait_time(self) -> float:
-        now = time.monotonic()
         dues = [self.sweep_due, self.stuck_due]
-        for slot in self.slots.values():
-            dues += [d for d in (slot.due_mono, slot.stop_deadline) if d is not None]
+        dues += [d for d in (self.pool.next_due(),) if d is not None]
         if self.publisher is not None and self.publisher.pending_due is not None:
             dues.append(self.publisher.pending_due)
-        return max(0.0, min(dues) - now)
-
-    def _leave(self, team: Team) -> None:
-        """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for
-        long: with the server gone, stopping the team must not hang."""
-        publisher, leadership = self.publisher, self.leadership
-
-        def job() -> None:
-            if publisher is not None:
-                publisher.withdraw(team)
-            if leadership is not None:
-                leadership.release()
-
-        self.lane.submit(job)
-        self.lane.drain(LEAVE_TIMEOUT)
-        self.lane.close()
-        closer = threading.Thread(target=disconnect, args=(team.client,), daemon=True)
-        closer.start()
-        closer.join(LEAVE_TIMEOUT)
+        return max(0.0, min(dues) - time.monotonic())
 
     def _handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.Call):
             event.fn()
         elif isinstance(event, ev.ChildExit):
-            self.on_child_exit(event)
+            self.apply(self.pool.on_exit(event.name, event.child, event.info))
         elif isinstance(event, ev.InstancesChanged):
-            self.check_registered()
+            self._check_registered()
             self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
         elif isinstance(event, ev.TasksChanged):
             self.changed()
@@ -250,65 +262,63 @@ class Supervisor(WorkerPool):
         elif isinstance(event, ev.ServerExit):
             self._on_server_exit(event.status)
 
+    def apply(self, effects: Iterable[Effect]) -> None:
+        """Carry out what the pool asked for."""
+        changed = False
+        for effect in effects:
+            if isinstance(effect, Note):
+                self.emit(effect.kind, effect.worker, effect.text)
+            elif isinstance(effect, PutBack):
+                self._put_back(effect)
+            elif isinstance(effect, Changed):
+                changed = True
+        if changed:
+            self.run_files.write_workers(self.pool.slots)
+            self.changed()
+
     def _due_work(self) -> None:
         now = time.monotonic()
-        for slot in list(self.slots.values()):
-            if slot.state is S.BACKOFF and slot.due_mono is not None and slot.due_mono <= now:
-                self.start(slot)
-            if slot.stop_deadline is not None and slot.stop_deadline <= now and slot.pid:
-                kill_group(slot.pid)
-                slot.stop_deadline = None
+        self.apply(self.pool.converge())
         if self.sweep_due <= now:
             self.sweep_due = now + self.cfg.sweep_every
-            self.sweep()
+            self._sweep()
             self._run_control()  # also prunes replies nobody collected (control.py)
         if self.stuck_due <= now:
             self.stuck_due = now + min(10.0, self.cfg.stuck_after / 3)
-            self.kill_stuck()
+            self._check_stuck()
 
-    def kill_stuck(self) -> None:
+    # -- ZooKeeper work, on the lane (lanejobs.py) -----------------------------
+    def _put_back(self, effect: PutBack) -> None:
+        if self.team is not None:
+            killed = self._on_loop(partial(self.emit, "killed", effect.name))
+            self.lane.submit(lanejobs.put_back(self.team, effect, killed), urgent=True)
+
+    def _check_registered(self) -> None:
+        """Which STARTING workers have registered: read on the lane, applied on the loop."""
+        names = [name for name, _ in self.pool.in_state(S.STARTING)]
+        if self.team is not None and names:
+            done = self._on_loop(lambda pids: self.apply(self.pool.registered(pids)))
+            self.lane.submit(lanejobs.registered_pids(self.team, names, done), key="registered")
+
+    def _check_stuck(self) -> None:
         """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
-        exit path then restarts it and recovers what it held. Heartbeats are read on the
-        lane; the kill happens on the loop, only if the same process still runs."""
-        team = self.team
-        running = [(s.name, s.pid) for s in self.slots.values() if s.state is S.RUNNING]
-        if team is None or not running:
-            return
+        exit path then restarts it and recovers what it held."""
+        running = self.pool.in_state(S.RUNNING)
+        if self.team is not None and running:
+            done = self._on_loop(
+                lambda ages: self.apply(self.pool.kill_silent(ages, self.cfg.stuck_after))
+            )
+            self.lane.submit(lanejobs.heartbeat_ages(self.team, running, done), key="stuck")
 
-        def job() -> None:
-            if not team.client.connected:
-                return
-            now = time.time()
-            ages = {(n, p): team.registry.heartbeat_age(n, p, now) for n, p in running if p}
-            self.post(ev.Call(lambda: self._kill_silent(ages)))
+    def _sweep(self) -> None:
+        if self.team is not None and self.leadership is not None:
+            self.lane.submit(lanejobs.sweep(self.team, self.leadership), key="sweep")
 
-        self.lane.submit(job, key="stuck")
+    def _on_loop(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A callback for a lane job that runs ``fn`` with its result on the loop."""
+        return lambda result: self.post(ev.Call(partial(fn, result)))
 
-    def _kill_silent(self, ages: dict[tuple[str, int], float | None]) -> None:
-        for (name, pid), age in ages.items():
-            slot = self.slots.get(name)
-            if slot is None or slot.pid != pid or slot.state is not S.RUNNING:
-                continue
-            if age is not None and age > self.cfg.stuck_after:
-                self.emit("stuck", name, f"no heartbeat for {age:.0f}s; killing it")
-                kill_group(pid)
-
-    # -- leadership work ------------------------------------------------------
-    def sweep(self) -> None:
-        from claude_orchestrator.zk.recovery import sweep
-
-        team, leadership = self.team, self.leadership
-        if team is None or leadership is None:
-            return
-
-        def job() -> None:
-            if not leadership.is_leader():
-                return
-            sweep(team.tasks, time.time())  # its recoveries show as task events (taskevents.py)
-
-        self.lane.submit(job, key="sweep")
-
-    # -- control, signals, connection -------------------------------------------
+    # -- control ---------------------------------------------------------------
     def _run_control(self) -> None:
         """List pending requests on the lane, execute each once on the loop, reply on
         the lane; a result whose reply could not be written is sent on the next pass
@@ -326,42 +336,42 @@ class Supervisor(WorkerPool):
 
         self.lane.submit(job, key="control")
 
-    def _execute(self, req_name: str, request: Any) -> None:
-        from claude_orchestrator.supervisor.commands import execute
-
+    def _execute(self, req_name: str, request: Request) -> None:
         control = self.control
         if control is None or req_name in self.control_inflight:
             return
         self.control_inflight.add(req_name)
-        result = execute(self, request)
+        outcome = execute(self, request)
+        self.apply(outcome.effects)
+        done = self._on_loop(lambda _: self.control_inflight.discard(req_name))
+        self.lane.submit(lanejobs.reply(control, req_name, outcome.reply, done))
 
-        def job() -> None:
-            try:
-                control.reply(req_name, result)
-            except Exception:
-                control.unsent[req_name] = result
-                raise
-            finally:
-                self.post(ev.Call(lambda: self.control_inflight.discard(req_name)))
+    # the executors' surface (commands.CommandTarget) ------------------------------
+    def bring_up(self, only: tuple[str, ...]) -> Outcome:
+        if not self.cfg.spawn_workers:  # `leader` coordinates and shows, spawns nothing
+            return Outcome({"started": [], "kept": []}, [])
+        return self.pool.bring_up(only)
 
-        self.lane.submit(job)
+    def reread_team(self) -> Outcome:
+        team = load_team(self.cfg.team_file) if self.cfg.team_file else self.cfg.team
+        self.cfg = replace(self.cfg, team=team)
+        self.spawner.team = team
+        return self.pool.reload(team.workers)
 
+    def shut_down(self, timeout: float | None) -> Outcome:
+        self.stopping = True
+        stopped = self.pool.stop_all(timeout)
+        return Outcome({**stopped.reply, "supervisor": "stopping"}, stopped.effects)
+
+    # -- signals, connection, the embedded server ---------------------------------
     def _on_signal(self, kind: ev.Signal) -> None:
         if kind is ev.Signal.HUP:
-            from claude_orchestrator.supervisor.commands import reload
-
-            reload(self)
+            self.apply(self.reread_team().effects)
         elif kind is ev.Signal.KILL:
-            self.shut_down(0.1)
+            self.apply(self.shut_down(0.1).effects)
         else:  # TERM from `down` (its timeout in run/down.json), or INT
-            from claude_orchestrator.supervisor.runfiles import take_down_request
-
             asked = take_down_request(self.cfg.team.state_dir) if kind is ev.Signal.TERM else None
-            self.shut_down(self.cfg.down_timeout if asked is None else asked)
-
-    def shut_down(self, timeout: float) -> list[str]:
-        self.stopping = True
-        return [s.name for s in list(self.slots.values()) if self.stop(s, timeout=timeout)]
+            self.apply(self.shut_down(asked).effects)
 
     def _on_connection(self, state: str) -> None:
         leadership = self.leadership
@@ -377,15 +387,12 @@ class Supervisor(WorkerPool):
         self.emit("restarted", "zookeeper", f"embedded server {status.describe()}")
         self.embedded.start(self.embedded.server.port)
 
-    # -- helpers ---------------------------------------------------------------
-    def _all_stopped(self) -> bool:
-        return all(s.proc is None for s in self.slots.values())
-
+    # -- the snapshot and events ---------------------------------------------------
     def _check_ready(self) -> None:
-        if self.ready_sent or any(s.state is S.STARTING for s in self.slots.values()):
+        if self.ready_sent or self.pool.any_starting():
             return
         self.ready_sent = True
-        summary = {s.name: s.state.value for s in self.slots.values()}
+        summary = self.pool.states()
 
         def ready() -> None:  # after the first snapshot is out, so `ps` sees the team
             self.run_files.write_ready(self.hosts, summary)
@@ -393,9 +400,25 @@ class Supervisor(WorkerPool):
                 self.on_ready(summary)
 
         if self.publisher is not None:
-            self.publisher.publish_now(ready)
+            self.publisher.pending_due = time.monotonic()
+            self._publish(ready)
         else:
             ready()
+
+    def _publish(self, then: Callable[[], None] | None = None) -> None:
+        publisher, team = self.publisher, self.team
+        if publisher is None or team is None:
+            return
+        host = socket.gethostname()
+        meta = Meta(
+            self.cfg.team_name, host, os.getpid(), self.hosts, self.embedded is not None, self.name
+        )
+        rows = worker_rows(self.pool.slots.values(), host)
+        running = [row.name for row, up in rows if up]
+        leadership, managed, feed = self.leadership, self.cfg.spawn_workers, publisher.feed
+        publisher.maybe_publish(
+            meta, rows, lambda: read_team(team, leadership, running, managed, feed), then
+        )
 
     def changed(self) -> None:
         if self.publisher is not None:
@@ -405,20 +428,8 @@ class Supervisor(WorkerPool):
         self.emit_line(EventLine(at=time.time(), kind=kind, worker=worker, task=task, text=text))
 
     def emit_line(self, line: EventLine) -> None:
-        kind, worker, text = line.kind, line.worker, line.text
         if self.publisher is not None:
             self.publisher.record(line)
-        log.info("%s %s %s", kind, worker or "-", text)
+        log.info("%s %s %s", line.kind, line.worker or "-", line.text)
         if self.on_event is not None:
             self.on_event(line)
-
-    def _team(self) -> Team:
-        if self.team is None:
-            raise RuntimeError("supervisor is not connected")
-        return self.team
-
-
-def reload_team(sup: Supervisor) -> TeamConfig:
-    if sup.cfg.team_file is None:
-        return sup.cfg.team
-    return load_team(sup.cfg.team_file)

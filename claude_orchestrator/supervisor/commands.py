@@ -1,105 +1,140 @@
-"""The executor half of each control command (the client half is control.py).
+"""The control commands: each one class holding its argument schema, its client half and
+its executor half.
 
-Each runs on the supervisor's loop with a request already checked against
-its schema (control_schema.py) and returns a reply that says what changed:
-``started``, ``stopped``, ``restarted``, ``kept``. Whatever goes wrong while
-one runs becomes an ``{"error": ...}`` reply; it never reaches the loop.
+The client half (``request``) checks arguments before anything is written and builds the
+request body; control.py carries it to a host's supervisor as a ZooKeeper node. The
+executor half (``execute``) runs on that supervisor's loop with a request checked again
+against the same schema (anyone with write access to ``control/`` can write a node by
+hand), acts on a ``CommandTarget`` — the supervisor, seen through a narrow surface — and
+returns an ``Outcome``: a reply that says what changed (``started``, ``stopped``,
+``restarted``, ``kept``) and the pool's effects. Whatever goes wrong while one runs
+becomes an ``{"error": ...}`` reply; it never reaches the loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from claude_orchestrator.errors import OrchestratorError
-from claude_orchestrator.supervisor.control_schema import Request
-from claude_orchestrator.supervisor.slots import AfterStop
+from claude_orchestrator.supervisor.control_schema import (
+    BadRequestError,
+    Request,
+    args_body,
+    args_of,
+    parse_args,
+    parse_body,
+)
+from claude_orchestrator.supervisor.effects import Outcome
 
 if TYPE_CHECKING:
-    from claude_orchestrator.supervisor.arbiter import Supervisor
+    from claude_orchestrator.supervisor.pool import WorkerPool
 
 log = logging.getLogger("claude_orchestrator.supervisor")
 
 
-def execute(sup: Supervisor, request: Request) -> dict[str, Any]:
-    handler = HANDLERS.get(request.command)
-    if handler is None:
-        return {"error": f"unknown command {request.command!r}"}
+class CommandTarget(Protocol):
+    """What an executor acts on (supervisor/arbiter.py's ``Supervisor``)."""
+
+    @property
+    def pool(self) -> WorkerPool: ...
+
+    def reread_team(self) -> Outcome:
+        """Read the team file again and make the pool converge on it."""
+        ...
+
+    def shut_down(self, timeout: float | None) -> Outcome:
+        """Stop every worker, then the supervisor."""
+        ...
+
+
+class Command:
+    name: ClassVar[str]
+    args: ClassVar[tuple[str, ...]] = ()  # the arguments it accepts (all optional)
+
+    # -- the client half ------------------------------------------------------
+    def request(self, args: Mapping[str, Any]) -> Request:
+        """The checked request; BadRequestError (a usage error) before anything is sent."""
+        return parse_args(self.name, self.args, args)
+
+    def body(self, request: Request, at: float) -> dict[str, Any]:
+        return {"command": self.name, "args": args_body(request, self.args), "at": at}
+
+    # -- the executor half ------------------------------------------------------
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        raise NotImplementedError
+
+
+class Up(Command):
+    name = "up"
+    args = ("workers",)
+
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        return target.pool.bring_up(request.workers)
+
+
+class Restart(Command):
+    name = "restart"
+    args = ("workers",)
+
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        return target.pool.restart(request.workers)
+
+
+class Reload(Command):
+    name = "reload"
+
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        return target.reread_team()
+
+
+class Down(Command):
+    name = "down"
+    args = ("timeout",)
+
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        return target.shut_down(request.timeout)
+
+
+class Ping(Command):
+    name = "ping"
+
+    def execute(self, target: CommandTarget, request: Request) -> Outcome:
+        return Outcome({"pong": True, "workers": target.pool.states()}, [])
+
+
+COMMANDS: dict[str, Command] = {c.name: c() for c in (Up, Restart, Reload, Down, Ping)}
+
+
+def command(name: str) -> Command:
+    found = COMMANDS.get(name)
+    if found is None:
+        raise BadRequestError(f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+    return found
+
+
+def check_args(name: str, args: Mapping[str, Any]) -> Request:
+    """The client half's check of ``name`` with ``args``, or BadRequestError."""
+    return command(name).request(args)
+
+
+def parse_request(data: bytes) -> Request:
+    """A request node's bytes as a checked Request, or BadRequestError."""
+    body = parse_body(data)
+    name = body.get("command")
+    found = command(name) if isinstance(name, str) else None
+    if found is None:
+        raise BadRequestError(f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+    return found.request(args_of(body))
+
+
+def execute(target: CommandTarget, request: Request) -> Outcome:
+    """Run a checked request's executor half; any failure is an error reply."""
     try:
-        return handler(sup, request)
+        return command(request.command).execute(target, request)
     except OrchestratorError as exc:
-        return {"error": str(exc)}
+        return Outcome({"error": str(exc)}, [])
     except Exception as exc:  # a bug must not leave the request unanswered
         log.exception("control command %s failed", request.command)
-        return {"error": f"{request.command} failed: {type(exc).__name__}: {exc}"}
-
-
-def up(sup: Supervisor, request: Request) -> dict[str, Any]:
-    return sup.bring_up(request.workers)
-
-
-def restart(sup: Supervisor, request: Request) -> dict[str, Any]:
-    names = list(request.workers or sup.slots)
-    unknown = [n for n in names if n not in sup.slots]
-    if unknown:
-        return {"error": f"unknown worker(s): {', '.join(unknown)}"}
-    restarted = []
-    for name in names:
-        slot = sup.slots[name]
-        if not sup.stop(slot, after=AfterStop.RESTART):
-            slot.tracker.reset()
-            sup.start(slot)
-        restarted.append(name)
-    return {"restarted": restarted, "started": [], "stopped": [], "kept": []}
-
-
-def reload(sup: Supervisor, request: Request | None = None) -> dict[str, Any]:
-    """Re-read the team file: start added, stop removed, restart changed workers."""
-    from dataclasses import replace
-
-    from claude_orchestrator.supervisor.arbiter import reload_team
-    from claude_orchestrator.supervisor.slots import Slot
-
-    team = reload_team(sup)
-    sup.cfg = replace(sup.cfg, team=team)
-    wanted = {spec.name: spec for spec in team.workers}
-    out: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "kept": []}
-    for name in [n for n in sup.slots if n not in wanted]:
-        if not sup.stop(sup.slots[name], after=AfterStop.REMOVE):
-            sup.slots.pop(name, None)
-        out["stopped"].append(name)
-    for name, spec in wanted.items():
-        slot = sup.slots.get(name)
-        if slot is None:
-            sup.slots[name] = slot = Slot.for_spec(spec)
-            sup.start(slot)
-            out["started"].append(name)
-        elif slot.spec != spec:
-            slot.spec = spec
-            if not sup.stop(slot, after=AfterStop.RESTART):
-                sup.start(slot)
-            out["restarted"].append(name)
-        else:
-            out["kept"].append(name)
-    sup.emit("reloaded", None, ", ".join(f"{k}: {len(v)}" for k, v in out.items()))
-    return out
-
-
-def down(sup: Supervisor, request: Request) -> dict[str, Any]:
-    timeout = request.timeout or sup.cfg.down_timeout
-    stopping = sup.shut_down(timeout)
-    return {"stopped": stopping, "supervisor": "stopping"}
-
-
-def ping(sup: Supervisor, request: Request) -> dict[str, Any]:
-    return {"pong": True, "workers": {n: s.state.value for n, s in sup.slots.items()}}
-
-
-HANDLERS: dict[str, Callable[[Supervisor, Request], dict[str, Any]]] = {
-    "up": up,
-    "restart": restart,
-    "reload": reload,
-    "down": down,
-    "ping": ping,
-}
+        return Outcome({"error": f"{request.command} failed: {type(exc).__name__}: {exc}"}, [])

@@ -1,13 +1,13 @@
 """Control commands (up, restart, reload, down, ping) travel as ZooKeeper nodes.
 
-Each command is defined once here: the client half writes a sequential
+Each command is one class (commands.py); this is its transport: the client half writes a sequential
 request under ``control/<host>/`` and waits for the matching reply; the
 executor half (the supervisor of that host) is told by a ChildrenWatch,
 runs the command on its own loop, and writes the reply and deletes the
 request in one ``multi()``. Replies say what changed:
 ``{"started": [...], "stopped": [...], "restarted": [...], "kept": [...]}``.
 
-Arguments are checked on both halves against one schema (control_schema.py);
+Arguments are checked on both halves against the command's schema (control_schema.py);
 a bad request is answered ``{"error": ...}`` and deleted. Replies are bounded:
 the client deletes its reply once read (and its request if it gives up or is
 interrupted); the executor deletes replies left uncollected for REPLY_TTL_S.
@@ -28,13 +28,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import OrchestratorError, ZkError
-from claude_orchestrator.supervisor.control_schema import (
-    BadRequestError,
-    Request,
-    check_args,
-    parse_request,
-    request_body,
-)
+from claude_orchestrator.supervisor.commands import command, parse_request
+from claude_orchestrator.supervisor.control_schema import BadRequestError, Request
 from claude_orchestrator.zk.paths import TeamPaths, control_reply
 from claude_orchestrator.zk.txn import Txn, TxnConflict
 
@@ -79,9 +74,11 @@ class ControlClient:
         self.paths = TeamPaths(team)
         self.folder = self.paths.control_host(self.host)
 
-    def request(self, command: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send ``command``; its reply. Bad arguments are refused before anything is written."""
-        body = request_body(check_args(command, args), time.time())
+    def request(self, name: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send command ``name``; its reply. Bad arguments are refused before anything is
+        written."""
+        cmd = command(name)
+        body = cmd.body(cmd.request(args), time.time())
         self.client.ensure_path(self.folder)
         req = self.client.create(
             self.paths.control_node(self.host, "req-"), json.dumps(body).encode(), sequence=True

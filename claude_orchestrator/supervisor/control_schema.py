@@ -25,16 +25,6 @@ MAX_TIMEOUT_S = 3600.0
 MAX_WORKERS = 1000
 BODY_KEYS = ("command", "args", "at")
 
-# The arguments each command accepts (all optional).
-COMMAND_ARGS: Mapping[str, tuple[str, ...]] = {
-    "up": ("workers",),
-    "restart": ("workers",),
-    "reload": (),
-    "down": ("timeout",),
-    "ping": (),
-}
-COMMANDS = tuple(COMMAND_ARGS)
-
 
 class BadRequestError(UsageError):
     """A control request that does not match its command's schema."""
@@ -49,45 +39,43 @@ class Request:
     timeout: float | None = None
 
 
-def parse_request(data: bytes) -> Request:
-    """A request node's bytes as a checked Request, or BadRequestError."""
+def parse_body(data: bytes) -> dict[str, Any]:
+    """A request node's bytes as a JSON object with only the body's keys, or BadRequestError."""
     try:
         body = json.loads(data.decode())
     except (UnicodeDecodeError, ValueError):
         raise BadRequestError("not a JSON object") from None
     if not isinstance(body, dict):
         raise BadRequestError("not a JSON object")
-    _refuse_unknown(body, BODY_KEYS, "key")
-    command = body.get("command")
-    if not isinstance(command, str) or command not in COMMAND_ARGS:
-        raise BadRequestError(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
+    refuse_unknown(body, BODY_KEYS, "key")
+    return body
+
+
+def args_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise BadRequestError(f"args: expected an object, got {_kind(args)}")
-    return check_args(command, args)
+    return args
 
 
-def check_args(command: str, args: Mapping[str, Any]) -> Request:
-    """The checked Request for ``command`` with ``args``, or BadRequestError."""
-    if command not in COMMAND_ARGS:
-        raise BadRequestError(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
-    allowed = COMMAND_ARGS[command]
-    _refuse_unknown(args, allowed, f"argument of {command!r}")
+def parse_args(command: str, allowed: tuple[str, ...], args: Mapping[str, Any]) -> Request:
+    """The checked Request for ``command`` taking ``allowed`` arguments, or BadRequestError."""
+    refuse_unknown(args, allowed, f"argument of {command!r}")
     fields = {key: _PARSERS[key](args[key]) for key in allowed if args.get(key) is not None}
     return Request(command, **fields)
 
 
-def request_body(request: Request, at: float) -> dict[str, Any]:
-    """The JSON body the client writes for a checked request."""
+def args_body(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The ``args`` object the client writes for a checked request."""
     args: dict[str, Any] = {}
-    if "workers" in COMMAND_ARGS[request.command]:
+    if "workers" in allowed:
         args["workers"] = list(request.workers)
     if request.timeout is not None:
         args["timeout"] = request.timeout
-    return {"command": request.command, "args": args, "at": at}
+    return args
 
 
-def _refuse_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:
+def refuse_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:
     unknown = sorted(str(key) for key in data if key not in allowed)
     if unknown:
         valid = ", ".join(allowed) or "none"

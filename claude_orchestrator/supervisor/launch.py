@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.settings import Settings
-from claude_orchestrator.supervisor.pool import SupervisorConfig
+from claude_orchestrator.supervisor.config import SupervisorConfig
 
 
 def supervisor_config(

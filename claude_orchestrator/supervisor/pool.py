@@ -1,34 +1,27 @@
 """The pool: the supervisor's workers converging on their target.
 
-Starting, stopping and reaping worker processes, and applying the restart
-policy's decisions. The supervisor (arbiter.py) routes events here; all of it
-runs on the supervisor's one loop.
+``WorkerPool(specs, spawner, clock)`` owns the slots — one per worker of the
+team file — and nothing else: it starts processes through its ``Spawner``,
+reads time from its ``Clock``, and returns what the rest of the supervisor
+must do as effects (supervisor/effects.py): event lines, a dead worker's tasks
+to put back, "the states changed". No ZooKeeper, no files, no threads, so the
+whole lifecycle is testable with a fake spawner and a fake clock
+(tests/test_pool.py). Everything here runs on the supervisor's one loop.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
+from collections.abc import Iterable
+from typing import Protocol
 
-from claude_orchestrator.conf.team import TeamConfig, WorkerSpec
-from claude_orchestrator.errors import SpawnError
-from claude_orchestrator.spawn.kill import kill_group, kill_session, signal_group
-from claude_orchestrator.spawn.process import Child, ChildSpec
-from claude_orchestrator.supervisor import events as ev
-from claude_orchestrator.supervisor.exitreason import exit_reason
+from claude_orchestrator.conf.team import WorkerSpec
+from claude_orchestrator.errors import ConfigError, SpawnError
+from claude_orchestrator.spawn.exitstatus import ExitStatus
+from claude_orchestrator.spawn.process import ExitInfo
+from claude_orchestrator.supervisor.effects import CHANGED, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.policy import Decision, Exit
-from claude_orchestrator.supervisor.procs import worker_argv
-from claude_orchestrator.supervisor.runfiles import RunFiles
-from claude_orchestrator.supervisor.slots import AfterStop, Slot
+from claude_orchestrator.supervisor.slots import AfterStop, Proc, Slot
 from claude_orchestrator.supervisor.states import ProcState
-from claude_orchestrator.supervisor.zklane import ZkLane
-from claude_orchestrator.zk.client import ZkOptions
-from claude_orchestrator.zk.team import Team
 
 S = ProcState
 
@@ -41,214 +34,248 @@ _EXIT_EVENTS = {
 }
 
 
-@dataclass(frozen=True)
-class SupervisorConfig:
-    team: TeamConfig
-    team_name: str
-    team_file: Path | None
-    zk: ZkOptions | None  # None: the embedded server (hosts filled in at start)
-    only: tuple[str, ...] = ()  # workers to start (empty: all)
-    spawn_workers: bool = True  # False: `leader` — coordinate and show, spawn nothing
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    down_timeout: float = 10.0
-    sweep_every: float = 10.0
-    auth: str | None = None  # digest "user:password" for the embedded server's clients
-    stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
-    connect_timeout: float = 10.0
-    session_timeout: float = 10.0
+class Spawner(Protocol):
+    """Starts worker processes and signals their process groups (supervisor/spawner.py)."""
+
+    def spawn(self, spec: WorkerSpec) -> Proc: ...
+
+    def terminate(self, pid: int) -> None: ...
+
+    def kill(self, pid: int) -> None: ...
+
+    def after_exit(self, pid: int) -> None: ...
+
+    def exit_reason(self, name: str, status: ExitStatus) -> str: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
 
 
 class WorkerPool:
-    """Slot lifecycle; the supervisor subclass provides events, emit and ZooKeeper."""
+    def __init__(
+        self,
+        specs: Iterable[WorkerSpec],
+        spawner: Spawner,
+        clock: Clock,
+        down_timeout: float = 10.0,
+    ) -> None:
+        self.specs = {spec.name: spec for spec in specs}  # the target
+        self.spawner = spawner
+        self.clock = clock
+        self.down_timeout = down_timeout
+        self.slots: dict[str, Slot] = {}
 
-    cfg: SupervisorConfig
-    slots: dict[str, Slot]
-    hosts: str
-    run_files: RunFiles
-    team: Team | None
-    lane: ZkLane
+    # -- queries ------------------------------------------------------------
+    def states(self) -> dict[str, str]:
+        return {name: slot.state.value for name, slot in self.slots.items()}
 
-    def post(self, event: ev.Event) -> None:
-        raise NotImplementedError
+    def all_stopped(self) -> bool:
+        return all(slot.proc is None for slot in self.slots.values())
 
-    def emit(self, kind: str, worker: str | None, text: str, task: str | None = None) -> None:
-        raise NotImplementedError
+    def any_starting(self) -> bool:
+        return any(slot.state is S.STARTING for slot in self.slots.values())
 
-    def changed(self) -> None:
-        raise NotImplementedError
+    def in_state(self, state: ProcState) -> list[tuple[str, int]]:
+        """(name, pid) of the workers in ``state`` that have a process."""
+        return [
+            (s.name, s.pid) for s in self.slots.values() if s.state is state and s.pid is not None
+        ]
 
-    # -- bring-up, start, stop -------------------------------------------------
-    def bring_up(self, only: tuple[str, ...]) -> dict[str, list[str]]:
+    def next_due(self) -> float | None:
+        """The earliest monotonic time ``converge`` has something to do."""
+        dues = [
+            due
+            for slot in self.slots.values()
+            for due in (slot.due_mono, slot.stop_deadline)
+            if due is not None
+        ]
+        return min(dues, default=None)
+
+    # -- commands -----------------------------------------------------------
+    def bring_up(self, only: tuple[str, ...] = ()) -> Outcome:
         """Start the named (or all) workers that are not running; clear FATAL."""
-        if not self.cfg.spawn_workers:
-            return {"started": [], "kept": []}
-        specs = self._specs(only)
+        out: list[Effect] = []
         started, kept = [], []
-        for spec in specs:
+        for spec in self._specs(only):
             slot = self.slots.setdefault(spec.name, Slot.for_spec(spec))
             if slot.state in (S.STOPPED, S.FATAL, S.BACKOFF):
                 slot.tracker.reset()
-                self.start(slot)
+                self._start(slot, out)
                 started.append(spec.name)
             else:
                 kept.append(spec.name)
-        return {"started": started, "kept": kept}
+        return Outcome({"started": started, "kept": kept}, out)
 
     def _specs(self, only: tuple[str, ...]) -> list[WorkerSpec]:
-        from claude_orchestrator.errors import ConfigError
-
-        specs = list(self.cfg.team.workers)
-        if not only:
-            return specs
-        known = {s.name: s for s in specs}
-        unknown = [n for n in only if n not in known]
+        unknown = [n for n in only if n not in self.specs]
         if unknown:
             raise ConfigError(
                 f"unknown worker(s) {', '.join(unknown)} "
-                f"(the team file has: {', '.join(known) or 'none'})"
+                f"(the team file has: {', '.join(self.specs) or 'none'})"
             )
-        return [known[n] for n in only]
+        return [self.specs[n] for n in only] if only else list(self.specs.values())
 
-    def start(self, slot: Slot) -> None:
-        argv = worker_argv(self.cfg.team_file, slot.name, slot.spec.role)
-        env = {
-            **self.cfg.env,
-            "ZK_HOSTS": self.hosts,
-            "CO_TEAM": self.cfg.team_name,
-            "CO_INSTANCE_ID": "",
-            **({"CO_ZK_AUTH": self.cfg.auth} if self.cfg.auth else {}),  # the team's own
-        }
-        slot.proc = self._spawn(slot.name, argv, env)
-        slot.started_at = time.time()
+    def restart(self, names: tuple[str, ...] = ()) -> Outcome:
+        """Stop and start the named (or all) workers; one not running starts at once."""
+        chosen = list(names or self.slots)
+        unknown = [n for n in chosen if n not in self.slots]
+        if unknown:
+            return Outcome({"error": f"unknown worker(s): {', '.join(unknown)}"}, [])
+        out: list[Effect] = []
+        for name in chosen:
+            slot = self.slots[name]
+            if not self._stop(slot, AfterStop.RESTART, None, out):
+                slot.tracker.reset()
+                self._start(slot, out)
+        return Outcome({"restarted": chosen, "started": [], "stopped": [], "kept": []}, out)
+
+    def reload(self, specs: Iterable[WorkerSpec]) -> Outcome:
+        """A new target: start added workers, stop removed ones, restart changed ones."""
+        self.specs = {spec.name: spec for spec in specs}
+        out: list[Effect] = []
+        reply: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "kept": []}
+        for name in [n for n in self.slots if n not in self.specs]:
+            if not self._stop(self.slots[name], AfterStop.REMOVE, None, out):
+                self.slots.pop(name, None)
+            reply["stopped"].append(name)
+        for name, spec in self.specs.items():
+            slot = self.slots.get(name)
+            if slot is None:
+                self.slots[name] = slot = Slot.for_spec(spec)
+                self._start(slot, out)
+                reply["started"].append(name)
+            elif slot.spec != spec:
+                slot.spec = spec
+                if not self._stop(slot, AfterStop.RESTART, None, out):
+                    self._start(slot, out)
+                reply["restarted"].append(name)
+            else:
+                reply["kept"].append(name)
+        out.append(Note("reloaded", None, ", ".join(f"{k}: {len(v)}" for k, v in reply.items())))
+        out.append(CHANGED)
+        return Outcome(dict(reply), out)
+
+    def stop_all(self, timeout: float | None = None) -> Outcome:
+        """Stop every worker (``down``); the reply names those that were running."""
+        out: list[Effect] = []
+        slots = list(self.slots.values())
+        stopping = [s.name for s in slots if self._stop(s, AfterStop.STOP, timeout, out)]
+        return Outcome({"stopped": stopping}, out)
+
+    # -- starting and stopping ----------------------------------------------
+    def _start(self, slot: Slot, out: list[Effect]) -> None:
+        slot.proc = self.spawner.spawn(slot.spec)  # SpawnError: the slot stays as it was
+        slot.started_at = self.clock.time()
         slot.due_mono = slot.next_try_at = None
         slot.after_stop = AfterStop.STOP
         slot.move(S.STARTING)
-        self.run_files.write_workers(self.slots)
-        self.changed()
+        out.append(CHANGED)
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        """Start a worker as its session's leader, its output appended to its log; its
-        exit is posted to the loop the moment the child is reaped (spawn/process.py)."""
-        spec = ChildSpec(
-            tuple(argv),
-            self.cfg.team.root,
-            env,
-            label=name,
-            output=self.log_path(name),
-            new_session=True,
-        )
-        child = Child(spec, on_exit=lambda info: self.post(ev.ChildExit(name, child, info)))
-        try:
-            child.start()
-        except SpawnError as exc:
-            raise SpawnError(f"cannot start worker {name}: {exc}") from exc
-        return child
-
-    def stop(
-        self, slot: Slot, after: AfterStop = AfterStop.STOP, timeout: float | None = None
-    ) -> bool:
+    def _stop(self, slot: Slot, after: AfterStop, timeout: float | None, out: list[Effect]) -> bool:
         """TERM the worker's group; KILL it after the timeout. False if nothing ran."""
         slot.after_stop = after
         if slot.state is S.BACKOFF:
             slot.due_mono = slot.next_try_at = None
             slot.move(S.STOPPED)
-            self._after_stopped(slot)
+            self._after_stopped(slot, out)
             return False
         if slot.pid is None or slot.state not in (S.STARTING, S.RUNNING):
             return False
         slot.move(S.STOPPING)
-        signal_group(slot.pid, signal.SIGTERM)
-        slot.stop_deadline = time.monotonic() + (timeout or self.cfg.down_timeout)
-        self.changed()
+        self.spawner.terminate(slot.pid)
+        slot.stop_deadline = self.clock.monotonic() + (timeout or self.down_timeout)
+        out.append(CHANGED)
         return True
 
-    def _after_stopped(self, slot: Slot) -> None:
+    def _after_stopped(self, slot: Slot, out: list[Effect]) -> None:
         if slot.after_stop is AfterStop.RESTART:
             slot.tracker.reset()
-            self.start(slot)
+            self._start(slot, out)
         elif slot.after_stop is AfterStop.REMOVE:
             self.slots.pop(slot.name, None)
-        self.run_files.write_workers(self.slots)
+        out.append(CHANGED)
 
-    # -- reaping ---------------------------------------------------------------
-    def log_path(self, name: str) -> Path:
-        """Where worker ``name``'s stderr goes (``logs/<name>.log``)."""
-        return self.cfg.team.state_dir / "logs" / f"{name}.log"
-
-    def on_child_exit(self, e: ev.ChildExit) -> None:
-        slot = self.slots.get(e.name)
-        pid = None if slot is None or slot.proc is not e.child else slot.pid
+    # -- what happens on its own --------------------------------------------
+    def on_exit(self, name: str, proc: Proc, info: ExitInfo) -> list[Effect]:
+        """A worker process was reaped: decide and apply what follows. The respawn comes
+        first; putting its tasks back is an effect (ZooKeeper work, off the loop)."""
+        slot = self.slots.get(name)
+        pid = None if slot is None or slot.proc is not proc else slot.pid
         if slot is None or pid is None:
-            return
-        # The worker led its session; its agent has a group of its own in that session and
-        # outlives the worker unless killed: one quick pass here, before the respawn; the
-        # lane's recovery job makes sure all of it is gone before the tasks are requeued.
-        kill_group(pid)
-        kill_session(pid, wait=False)
+            return []  # an earlier start of a slot that has moved on
+        self.spawner.after_exit(pid)
         requested = slot.state is S.STOPPING
-        info = e.info
+        status = ExitStatus(info.exit_code, info.signal)
         slot.proc, slot.stop_deadline = None, None
-        slot.last_exit = (
-            info.describe() if requested else exit_reason(info, self.log_path(slot.name))
-        )
+        slot.last_exit = info.describe() if requested else self.spawner.exit_reason(name, status)
         ex = Exit(info.exit_code, info.signal, info.duration_s, requested)
-        decision = slot.tracker.on_exit(ex, time.time())
+        decision = slot.tracker.on_exit(ex, self.clock.time())
+        out: list[Effect] = []
         if requested:
             slot.move(S.STOPPED)  # STOPPING -> STOPPED: the stop we asked for
-            self._after_stopped(slot)
+            self._after_stopped(slot, out)
         else:
             slot.move(S.EXITED)  # RUNNING|STARTING -> EXITED: it died on its own
-            self._apply_decision(slot, decision)
-        self.cleanup_instance(slot.name, pid, counted=not requested)
-        self.changed()
+            self.apply_decision(slot, decision, out)
+        out.append(PutBack(name, pid, counted=not requested))
+        return out
 
-    def _apply_decision(self, slot: Slot, decision: Decision) -> None:
+    def apply_decision(self, slot: Slot, decision: Decision, out: list[Effect]) -> None:
         """Move an EXITED slot to the state the policy's decision names."""
         state = decision.next_state
+        reason = decision.reason
         if state is S.STARTING:
-            self.start(slot)  # at once: the respawn comes before any ZooKeeper work
-        else:
+            try:
+                self._start(slot, out)  # at once
+            except SpawnError as exc:
+                state, reason = S.FATAL, f"{reason}; {exc}"
+        if state is not S.STARTING:
             slot.move(state)
         if state is S.BACKOFF:
-            slot.due_mono = time.monotonic() + decision.delay
-            slot.next_try_at = time.time() + decision.delay
-        self.emit(_EXIT_EVENTS[state], slot.name, decision.reason)
-        self.run_files.write_workers(self.slots)
+            slot.due_mono = self.clock.monotonic() + decision.delay
+            slot.next_try_at = self.clock.time() + decision.delay
+        out += [Note(_EXIT_EVENTS[state], slot.name, reason), CHANGED]
 
-    def cleanup_instance(self, name: str, pid: int, counted: bool) -> None:
-        """Remove a dead worker's instance node and put its tasks back (on the lane):
-        recovered after a crash (``counted``), released after a stop we asked for."""
-        from claude_orchestrator.zk.recovery import recover_worker, release_worker
+    def converge(self) -> list[Effect]:
+        """What is due: start workers whose backoff is over, KILL overdue stops."""
+        now = self.clock.monotonic()
+        out: list[Effect] = []
+        for slot in list(self.slots.values()):
+            if slot.state is S.BACKOFF and slot.due_mono is not None and slot.due_mono <= now:
+                try:
+                    self._start(slot, out)
+                except SpawnError as exc:
+                    slot.due_mono = slot.next_try_at = None
+                    slot.move(S.FATAL)
+                    out += [Note("fatal", slot.name, str(exc)), CHANGED]
+            if slot.stop_deadline is not None and slot.stop_deadline <= now and slot.pid:
+                self.spawner.kill(slot.pid)
+                slot.stop_deadline = None
+        return out
 
-        team = self.team
-        put_back = recover_worker if counted else release_worker
-        if team is None:
-            return
-
-        def job() -> None:
-            for agent in kill_session(pid):  # whatever the quick pass missed or forked
-                self.post(ev.Call(partial(self.emit, "killed", name, f"pid {agent} outlived it")))
-            # what happened to its tasks shows as task events, from their history
-            put_back(team.tasks, name, pid, time.time())
-
-        self.lane.submit(job, urgent=True)
-
-    def check_registered(self) -> None:
-        """Which STARTING workers have registered: read on the lane, applied on the loop."""
-        team = self.team
-        names = [s.name for s in self.slots.values() if s.state is S.STARTING]
-        if team is None or not names:
-            return
-
-        def job() -> None:
-            pids = team.registry.pids(names)
-            self.post(ev.Call(lambda: self._mark_registered(pids)))
-
-        self.lane.submit(job, key="registered")
-
-    def _mark_registered(self, pids: dict[str, int]) -> None:
+    def registered(self, pids: dict[str, int]) -> list[Effect]:
+        """STARTING workers whose instance registered with their own pid are RUNNING."""
+        out: list[Effect] = []
         for slot in [s for s in self.slots.values() if s.state is S.STARTING]:
             if slot.pid is not None and pids.get(slot.name) == slot.pid:
                 slot.move(S.RUNNING)
-                self.emit("joined", slot.name, f"pid {slot.pid}")
-        self.changed()
+                out += [Note("joined", slot.name, f"pid {slot.pid}"), CHANGED]
+        return out
+
+    def kill_silent(
+        self, ages: dict[tuple[str, int], float | None], stuck_after: float
+    ) -> list[Effect]:
+        """Kill RUNNING workers whose heartbeat is older than ``stuck_after`` — only if the
+        same process still runs; the exit path then restarts them and recovers their tasks."""
+        out: list[Effect] = []
+        for (name, pid), age in ages.items():
+            slot = self.slots.get(name)
+            if slot is None or slot.pid != pid or slot.state is not S.RUNNING:
+                continue
+            if age is not None and age > stuck_after:
+                out.append(Note("stuck", name, f"no heartbeat for {age:.0f}s; killing it"))
+                self.spawner.kill(pid)
+        return out

@@ -3,57 +3,175 @@
 ``ps`` and the dashboard read it. Changes are batched: at most one write per
 PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
 seconds so task counts stay current, and every KEEPALIVE seconds otherwise
-(``ps`` calls an older snapshot stale). The loop decides when and copies the
-workers' rows; reading tasks and instances and writing the node run on the
-ZooKeeper lane, and the task events found there (from the records' history,
-taskevents.py) are posted back to the loop. A change in the task state folders
-asks for a publish at once, so an event shows within PUBLISH_GAP.
+(``ps`` calls an older snapshot stale). A change in the task state folders
+asks for a publish at once, so a task event shows within PUBLISH_GAP.
+
+One publish is three steps, each where it belongs: the ZooKeeper lane reads
+(``read_team``: instances, leadership, the task board, the task records that
+moved); the loop keeps the events it has not shown yet (``EventMarks``, the
+diff), emits them, and builds the snapshot with the pure ``build_snapshot``;
+the lane writes it. Nothing here changes supervisor state off the loop.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from claude_orchestrator.supervisor.events import Call
-from claude_orchestrator.supervisor.snapshot import (
-    KEEPALIVE,
-    EventLine,
-    Snapshot,
-    WorkerRow,
-)
-from claude_orchestrator.supervisor.taskevents import TaskEventFeed, watch_folders
-from claude_orchestrator.supervisor.teamread import instance_rows, with_tasks
-from claude_orchestrator.zk.paths import TeamPaths
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
-if TYPE_CHECKING:
-    from claude_orchestrator.supervisor.arbiter import Supervisor
+from claude_orchestrator.supervisor.events import Call, Event
+from claude_orchestrator.supervisor.leadership import Leadership
+from claude_orchestrator.supervisor.slots import Slot
+from claude_orchestrator.supervisor.snapshot import KEEPALIVE, EventLine, Snapshot, WorkerRow
+from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.supervisor.taskevents import EventMarks, TaskEventFeed
+from claude_orchestrator.supervisor.teamread import Board, instance_rows, read_board
+from claude_orchestrator.supervisor.zklane import ZkLane
+from claude_orchestrator.zk.team import Team
 
 PUBLISH_GAP = 0.25
 REFRESH = 2.0
 EVENTS_KEPT = 50
 
 
+@dataclass(frozen=True)
+class Meta:
+    """What a snapshot says about the supervisor itself."""
+
+    team: str
+    host: str
+    pid: int
+    zookeeper: str
+    embedded: bool
+    name: str | None  # ``leader --name``
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the lane read from ZooKeeper for one snapshot."""
+
+    connected: bool = False
+    leader: bool = False
+    instances: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    unmanaged: tuple[WorkerRow, ...] | None = None  # ``leader``: the registered instances
+    board: Board | None = None
+    found: tuple[EventLine, ...] = ()  # task events in the records that moved
+
+
+def read_team(
+    team: Team,
+    leadership: Leadership | None,
+    running: list[str],
+    managed: bool,
+    feed: TaskEventFeed,
+) -> Reading:
+    """Runs on the lane: everything a snapshot needs from ZooKeeper."""
+    if not team.client.connected:
+        return Reading()
+    leader = bool(leadership is not None and leadership.is_leader())
+    instances = {name: team.registry.named(name) or {} for name in running}
+    unmanaged = None if managed else tuple(instance_rows(team, time.time()))
+    board = read_board(team)
+    found = tuple(feed.scan(team.tasks))
+    return Reading(True, leader, instances, unmanaged, board, found)
+
+
+def build_snapshot(
+    meta: Meta,
+    rows: list[tuple[WorkerRow, bool]],
+    reading: Reading,
+    events: tuple[EventLine, ...],
+    taken_at: float,
+) -> Snapshot:
+    """The snapshot of the workers as the loop knows them (``rows``, with whether each
+    runs) and what the lane read. Pure."""
+    workers = tuple(
+        _with_instance(row, reading.instances.get(row.name) or {}) if up else row
+        for row, up in rows
+    )
+    snap = Snapshot(
+        team=meta.team,
+        host=meta.host,
+        pid=meta.pid,
+        zookeeper=meta.zookeeper,
+        embedded=meta.embedded,
+        leader=reading.leader,
+        taken_at=taken_at,
+        workers=reading.unmanaged if reading.unmanaged is not None else workers,
+        events=events[-EVENTS_KEPT:],
+        name=meta.name,
+    )
+    board = reading.board
+    if board is None:
+        return snap
+    return replace(
+        snap,
+        counts=board.counts,
+        pending_head=board.pending_head,
+        in_progress=board.in_progress,
+        blocked=board.blocked,
+    )
+
+
+def worker_rows(slots: Iterable[Slot], host: str) -> list[tuple[WorkerRow, bool]]:
+    """Each worker's row as the loop knows it, with whether it runs (its instance's fields
+    are filled from what the lane read)."""
+    return [
+        (
+            WorkerRow(
+                name=slot.name,
+                role=slot.spec.role,
+                host=host,
+                state=slot.state.value,
+                pid=slot.pid,
+                started_at=slot.started_at,
+                restarts=slot.tracker.restarts,
+                last_exit=slot.last_exit,
+                next_try_at=slot.next_try_at,
+            ),
+            slot.state is ProcState.RUNNING,
+        )
+        for slot in slots
+    ]
+
+
+def _with_instance(row: WorkerRow, inst: Mapping[str, Any]) -> WorkerRow:
+    return replace(
+        row,
+        current_task=inst.get("current_task"),
+        cost_usd=float(inst.get("cost_usd") or 0.0),
+        instance_id=inst.get("id"),
+    )
+
+
 class Publisher:
-    def __init__(self, sup: Supervisor) -> None:
-        self.sup = sup
-        self.path = TeamPaths(sup.cfg.team_name).supervisor(socket.gethostname())
+    """Decides on the loop when to publish; reads and writes on the lane."""
+
+    def __init__(
+        self,
+        team: Team,
+        lane: ZkLane,
+        post: Callable[[Event], None],
+        emit_line: Callable[[EventLine], None],
+        path: str,
+    ) -> None:
+        self.team, self.lane, self.post, self.emit_line = team, lane, post, emit_line
+        self.path = path
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
-        self.feed = TaskEventFeed()  # the feed and ``found`` belong to the lane
-        self.found: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
-        team = sup.team
-        if team is not None:  # prepare(), before the loop runs: ZooKeeper calls are fine here
-            self.feed.scan(team.tasks)  # the baseline
-            watch_folders(team.client, team.tasks, lambda: sup.post(Call(self.mark)))
+        self.feed = TaskEventFeed()  # the lane's cursor over the state folders
+        self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
+
+    def baseline(self) -> None:
+        """Before the loop runs (ZooKeeper calls are fine here): the folders as they are."""
+        self.feed.scan(self.team.tasks)
 
     def mark(self) -> None:
         due = time.monotonic() + PUBLISH_GAP
@@ -64,118 +182,67 @@ class Publisher:
         self.events.append(line)
         self.mark()
 
-    def publish_now(self, then: Callable[[], None] | None = None) -> None:
-        """Publish at once; ``then`` runs on the loop once the snapshot is written."""
-        self.pending_due = time.monotonic()
-        self.maybe_publish(then)
-
-    def maybe_publish(self, then: Callable[[], None] | None = None) -> None:
+    def maybe_publish(
+        self,
+        meta: Meta,
+        rows: list[tuple[WorkerRow, bool]],
+        reader: Callable[[], Reading],
+        then: Callable[[], None] | None = None,
+    ) -> None:
         now = time.monotonic()
         if self.pending_due is None or self.pending_due > now:
             return
         # Republished even when nothing changes, so `ps` can tell a silent supervisor.
         self.pending_due = now + (REFRESH if self.watchers else KEEPALIVE)
-        rows = [
-            (self._row(slot), slot.state.value == "running") for slot in self.sup.slots.values()
-        ]
-        events = tuple(self.events)
 
-        def job() -> None:
-            snap = self.snapshot(rows, events)
-            self._write(snap)
-            for watcher in self.watchers:
-                watcher(snap)
+        def read() -> None:
+            reading = reader()
+            self.post(Call(partial(self._built, meta, rows, reading, then)))
+
+        self.lane.submit(read, key="publish")
+
+    def _built(
+        self,
+        meta: Meta,
+        rows: list[tuple[WorkerRow, bool]],
+        reading: Reading,
+        then: Callable[[], None] | None,
+    ) -> None:
+        """On the loop: show the new task events, build the snapshot, hand it to the lane."""
+        for line in self.marks.fresh(reading.found):
+            self.emit_line(line)
+        events = tuple(sorted(self.events, key=lambda line: line.at))
+        snap = build_snapshot(meta, rows, reading, events, time.time())
+        for watcher in self.watchers:
+            watcher(snap)
+
+        def write() -> None:
+            if not self._write(snap):
+                self.post(Call(self.mark))  # try again shortly
             if then is not None:
-                self.sup.post(Call(then))
+                self.post(Call(then))
 
-        self.sup.lane.submit(job, key="publish")
+        # keyed (a newer snapshot replaces a queued one) unless someone waits for this one
+        self.lane.submit(write, key=None if then is not None else "publish-write")
 
-    def snapshot(
-        self, rows: list[tuple[WorkerRow, bool]], events: tuple[EventLine, ...]
-    ) -> Snapshot:
-        """Runs on the lane: ``rows`` were copied on the loop (with whether each runs)."""
-        sup = self.sup
-        team = sup.team
-        leader = bool(
-            sup.leadership and team and team.client.connected and sup.leadership.is_leader()
-        )
-        snap = Snapshot(
-            team=sup.cfg.team_name,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            zookeeper=sup.hosts,
-            embedded=sup.embedded is not None,
-            leader=leader,
-            taken_at=time.time(),
-            workers=tuple(self._with_instance(row) if up else row for row, up in rows),
-            events=events,
-            name=sup.name,
-        )
-        if team is None or not team.client.connected:
-            return snap
-        if not sup.cfg.spawn_workers:  # `leader`: the team is whoever registered by hand
-            snap = replace(snap, workers=tuple(instance_rows(team, time.time())))
-        snap = with_tasks(snap, team)
-        found = self.feed.scan(team.tasks)
-        for line in found:
-            self.sup.post(Call(partial(self.sup.emit_line, line)))
-        # The loop records them a moment later; until then this lane's copy shows them.
-        self.found.extend(found)
-        merged = sorted({*events, *self.found}, key=lambda line: line.at)
-        return replace(snap, events=tuple(merged[-EVENTS_KEPT:]))
-
-    def _with_instance(self, row: WorkerRow) -> WorkerRow:
-        inst = self._instance(row.name)
-        return replace(
-            row,
-            current_task=inst.get("current_task"),
-            cost_usd=float(inst.get("cost_usd") or 0.0),
-            instance_id=inst.get("id"),
-        )
-
-    def _row(self, slot: Any) -> WorkerRow:
-        """The worker's row as the loop knows it (instance fields are filled on the lane)."""
-        return WorkerRow(
-            name=slot.name,
-            role=slot.spec.role,
-            host=socket.gethostname(),
-            state=slot.state.value,
-            pid=slot.pid,
-            started_at=slot.started_at,
-            restarts=slot.tracker.restarts,
-            last_exit=slot.last_exit,
-            next_try_at=slot.next_try_at,
-            current_task=None,
-            cost_usd=0.0,
-            instance_id=None,
-        )
-
-    def _instance(self, name: str) -> dict[str, Any]:
-        team = self.sup.team
-        if team is None or not team.client.connected:
-            return {}
-        return team.registry.named(name) or {}
-
-    def _write(self, snap: Snapshot) -> None:
-        from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
-
-        team = self.sup.team
-        if team is None or not team.client.connected:
-            return
+    def _write(self, snap: Snapshot) -> bool:
+        client = self.team.client
+        if not client.connected:
+            return True
         data = json.dumps(snap.to_dict()).encode()
         try:
             try:
-                team.client.set(self.path, data)
+                client.set(self.path, data)
             except NoNodeError:
-                team.client.create(self.path, data, ephemeral=True, makepath=True)
+                client.create(self.path, data, ephemeral=True, makepath=True)
         except (NodeExistsError, KazooException):
-            self.mark()  # try again shortly
+            return False
+        return True
 
-    def withdraw(self, team: Any) -> None:
-        from kazoo.exceptions import KazooException
-
-        if team.client.connected:
+    def withdraw(self) -> None:
+        """On the lane, when the supervisor stops."""
+        if self.team.client.connected:
             try:
-                team.client.delete(self.path)
+                self.team.client.delete(self.path)
             except KazooException:
                 pass

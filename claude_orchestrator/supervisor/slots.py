@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from claude_orchestrator.conf.team import WorkerSpec
-from claude_orchestrator.spawn.process import Child
 from claude_orchestrator.supervisor.policy import RestartPolicy, RestartTracker
 from claude_orchestrator.supervisor.states import ProcState, check_transition
 
@@ -19,12 +19,19 @@ class AfterStop(StrEnum):
     REMOVE = "remove"  # forget it (removed from the team file at reload)
 
 
+class Proc(Protocol):
+    """A started worker process, as the pool sees it (spawn's ``Child``, or a test's fake)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+
 @dataclass
 class Slot:
     spec: WorkerSpec
     tracker: RestartTracker
     state: ProcState = ProcState.STOPPED
-    proc: Child | None = None
+    proc: Proc | None = None
     started_at: float | None = None
     last_exit: str | None = None
     due_mono: float | None = None  # BACKOFF: when to start again

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from claude_orchestrator.supervisor.snapshot import EventLine
@@ -96,13 +96,13 @@ def events_of(rec: Mapping[str, Any], after: float) -> list[EventLine]:
 
 
 class TaskEventFeed:
-    """What changed since the last scan, as events; its state belongs to the lane."""
+    """The records that moved since the last scan, as their events since ``since`` (some
+    maybe shown already: ``EventMarks`` keeps each once); its state belongs to the lane."""
 
     def __init__(self, since: float | None = None) -> None:
         self.since = time.time() if since is None else since
         self.where: dict[str, str] | None = None  # index entry -> watched folder
         self.versions: dict[str, int] = {}  # active task id -> its record's version
-        self.marks: OrderedDict[str, float] = OrderedDict()  # task id -> last emitted at
 
     def scan(self, store: Any) -> list[EventLine]:
         """List the watched folders, read the tasks that moved, return their new events."""
@@ -133,13 +133,30 @@ class TaskEventFeed:
             rec = store.read(task_id)[0]
         except NotFoundError:  # pruned meanwhile
             return []
-        lines = events_of(rec, max(self.since, self.marks.get(task_id, 0.0)))
-        if lines:
-            self.marks[task_id] = lines[-1].at
-            self.marks.move_to_end(task_id)
-            while len(self.marks) > MARKS_KEPT:
-                self.marks.popitem(last=False)
-        return lines
+        return events_of(rec, self.since)
+
+
+class EventMarks:
+    """Which task events were shown already: the diff of one scan against the last, kept
+    on the supervisor's loop, so each change shows once however often its record is read."""
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.marks: OrderedDict[str, float] = OrderedDict()  # task id -> last shown at
+
+    def fresh(self, found: Iterable[EventLine]) -> list[EventLine]:
+        """The events of ``found`` not shown yet, oldest first; remembers them as shown."""
+        out = []
+        for line in sorted(found, key=lambda line: line.at):
+            task = str(line.task)
+            if line.at <= max(self.since, self.marks.get(task, 0.0)):
+                continue
+            out.append(line)
+            self.marks[task] = line.at
+            self.marks.move_to_end(task)
+        while len(self.marks) > MARKS_KEPT:
+            self.marks.popitem(last=False)
+        return out
 
 
 def _versions(store: Any, task_ids: list[str]) -> dict[str, int]:

@@ -6,8 +6,7 @@ snapshot (``ps``). Reads only; the supervisor runs them on its ZooKeeper lane.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazoo.exceptions import NoNodeError
 
@@ -22,7 +21,17 @@ HEAD = 5
 BLOCKED_SHOWN = 8
 
 
-def with_tasks(snap: Snapshot, team: Any) -> Snapshot:
+class Board(NamedTuple):
+    """The task board of a snapshot: counts per state, the pending head, what runs, what
+    is blocked (the first few, with their reasons)."""
+
+    counts: dict[str, int]
+    pending_head: tuple[TaskLine, ...]
+    in_progress: tuple[TaskLine, ...]
+    blocked: tuple[TaskLine, ...]
+
+
+def read_board(team: Any) -> Board:
     store = team.tasks
     head = []
     for folder in store.pending_folders():
@@ -34,8 +43,7 @@ def with_tasks(snap: Snapshot, team: Any) -> Snapshot:
     running = [task_line(store, task_id_of_entry(e)) for e in active]
     held = store.entries(store.paths.index_folder(TaskStatus.BLOCKED))[:BLOCKED_SHOWN]
     blocked = [task_line(store, task_id_of_entry(e)) for e in held]
-    return replace(
-        snap,
+    return Board(
         counts=counts(store),
         pending_head=tuple(t for t in pending if t),
         in_progress=tuple(t for t in running if t),

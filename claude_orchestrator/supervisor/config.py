@@ -1,0 +1,28 @@
+"""What a supervisor is started with (built by launch.py from the settings)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claude_orchestrator.conf.team import TeamConfig
+from claude_orchestrator.zk.client import ZkOptions
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    team: TeamConfig
+    team_name: str
+    team_file: Path | None
+    zk: ZkOptions | None  # None: the embedded server (hosts filled in at start)
+    only: tuple[str, ...] = ()  # workers to start (empty: all)
+    spawn_workers: bool = True  # False: `leader` — coordinate and show, spawn nothing
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    down_timeout: float = 10.0
+    sweep_every: float = 10.0
+    auth: str | None = None  # digest "user:password" for the embedded server's clients
+    stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
+    connect_timeout: float = 10.0
+    session_timeout: float = 10.0
