@@ -2,7 +2,7 @@
 
 A live supervisor is told by a signal, not through ZooKeeper, so ``down`` works at once
 and with the server unreachable too: its timeout goes first into ``run/down.json``
-(runfiles.py), then SIGTERM, then we wait for the process to be gone. With no supervisor,
+(runfiles.py), then SIGTERM, then we wait for the process to exit. With no supervisor,
 what one left running is stopped (cleanup.py), the embedded server named in its run file
 too, and the run files are removed.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,28 @@ def stop_supervisor(state_dir: Path, pid: int, timeout: float) -> dict[str, Any]
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
+    """Until ``pid`` has exited. A zombie has: ``up -d`` detached the supervisor, so its
+    parent is gone and only init's reaping is left, which takes up to seconds; waiting for
+    the pid itself to vanish (``psutil.Process.wait``) would wait for that too."""
     try:
-        psutil.Process(pid).wait(timeout)
+        proc = psutil.Process(pid)
     except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired as exc:
-        raise OrchestratorError(f"the supervisor (pid {pid}) did not stop in time") from exc
+        return
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while _running(proc):
+        if time.monotonic() >= deadline:
+            raise OrchestratorError(f"the supervisor (pid {pid}) did not stop in time")
+        time.sleep(pause)  # no event tells another process's exit: poll, backing off
+        pause = min(pause * 2, 0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Not exited: the same process (not one that reused its pid) and not a zombie."""
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def clean_up(
