@@ -29,7 +29,6 @@ import logging
 import os
 import queue
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -40,8 +39,8 @@ from kazoo.recipe.watchers import ChildrenWatch
 
 from claude_orchestrator.conf.team import load_team
 from claude_orchestrator.spawn.exitstatus import ExitStatus
-from claude_orchestrator.supervisor import cleanup, lanejobs
 from claude_orchestrator.supervisor import events as ev
+from claude_orchestrator.supervisor import lanejobs
 from claude_orchestrator.supervisor.commands import execute
 from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.supervisor.control import ControlServer
@@ -49,31 +48,27 @@ from claude_orchestrator.supervisor.control_schema import Request
 from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leadership import Leadership
-from claude_orchestrator.supervisor.pool import WorkerPool
+from claude_orchestrator.supervisor.pool import SystemClock, WorkerPool
 from claude_orchestrator.supervisor.publish import Meta, Publisher, read_team, worker_rows
 from claude_orchestrator.supervisor.runfiles import RunFiles, take_down_request
 from claude_orchestrator.supervisor.snapshot import EventLine
 from claude_orchestrator.supervisor.spawner import WorkerSpawner
+from claude_orchestrator.supervisor.startstop import (
+    embedded_server,
+    leave,
+    replace_leftovers,
+    zk_options,
+)
 from claude_orchestrator.supervisor.states import ProcState
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.acls import check_team_tree
-from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.client import connect, disconnect
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.supervisor")
 
-LEAVE_TIMEOUT = 2.0  # at most this long for the last ZooKeeper steps of a stopping supervisor
-
 S = ProcState
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
 
 
 class Supervisor:
@@ -130,15 +125,20 @@ class Supervisor:
 
     def prepare(self) -> None:
         self.run_files.claim_pid_file()
-        self.hosts = self.spawner.hosts = self._zookeeper()
-        opts = self._zk_options()
+        self.embedded = embedded_server(self.cfg, lambda info: self.post(ev.ServerExit(info)))
+        self.hosts = self.spawner.hosts = (
+            self.embedded.ensure_running() if self.embedded else self.hosts
+        )
+        opts = zk_options(self.cfg, self.hosts)
         client = connect(opts)
         client.add_listener(lambda state: self.post(ev.Conn(str(state))))
         self.team = team = Team(client, self.cfg.team_name)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
         self.leadership.acquire()
-        self._replace_leftovers(team)
+        leftovers = replace_leftovers(self.cfg, team)
+        if leftovers:
+            self.emit("stopped", None, f"replaced leftover workers: {', '.join(leftovers)}")
         path = TeamPaths(self.cfg.team_name).supervisor(socket.gethostname())
         self.publisher = Publisher(team, self.lane, self.post, self.emit_line, path)
         self.publisher.watchers.extend(self.snapshot_watchers)
@@ -151,32 +151,6 @@ class Supervisor:
         names = team.registry.paths.names
         ChildrenWatch(client, names, lambda _c: self.post(ev.InstancesChanged()))
         self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
-
-    def _replace_leftovers(self, team: Team) -> None:
-        """Workers a dead supervisor left running are stopped cleanly (their tasks
-        released), then started again by us: nothing is duplicated."""
-        leftovers = cleanup.recorded_workers(self.cfg.team.state_dir)
-        if not leftovers:
-            return
-        cleanup.stop_groups(leftovers, self.cfg.down_timeout)
-        cleanup.release_tasks(team, leftovers)
-        self.emit("stopped", None, f"replaced leftover workers: {', '.join(sorted(leftovers))}")
-
-    def _zookeeper(self) -> str:
-        if self.cfg.zk is not None:
-            return self.cfg.zk.hosts
-        self.embedded = EmbeddedZk(
-            self.cfg.team.state_dir,
-            heap=self.cfg.team.zookeeper_heap,
-            on_server_exit=lambda info: self.post(ev.ServerExit(info)),
-        )
-        return self.embedded.ensure_running()
-
-    def _zk_options(self) -> ZkOptions:
-        base = self.cfg.zk or ZkOptions(
-            self.hosts, self.cfg.connect_timeout, self.cfg.session_timeout, self.cfg.auth
-        )
-        return ZkOptions(self.hosts, base.connect_timeout, base.session_timeout, base.auth)
 
     def _abandon_start(self) -> None:
         """prepare() failed before any worker started: leave no pid file or server of ours
@@ -191,31 +165,13 @@ class Supervisor:
     def teardown(self) -> None:
         team, self.team = self.team, None
         if team is not None:
-            self._leave(team)
+            leave(team, self.lane, self.publisher, self.leadership)
         if self.stopping and self.pool.all_stopped():
             if self.embedded is not None:
                 self.embedded.stop()
             self.run_files.clear()
         # else (a crash): keep the run files, so `down` or the next `up` can clean up
         self.emit("stopped", None, "supervisor stopped")
-
-    def _leave(self, team: Team) -> None:
-        """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for
-        long: with the server gone, stopping the team must not hang."""
-        publisher, leadership = self.publisher, self.leadership
-
-        def job() -> None:
-            if publisher is not None:
-                publisher.withdraw()
-            if leadership is not None:
-                leadership.release()
-
-        self.lane.submit(job)
-        self.lane.drain(LEAVE_TIMEOUT)
-        self.lane.close()
-        closer = threading.Thread(target=disconnect, args=(team.client,), daemon=True)
-        closer.start()
-        closer.join(LEAVE_TIMEOUT)
 
     # -- the loop ------------------------------------------------------------
     def _step(self) -> None:

@@ -11,6 +11,7 @@ whole lifecycle is testable with a fake spawner and a fake clock
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -52,6 +53,16 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def time(self) -> float: ...
+
+
+class SystemClock:
+    """The clock of a real supervisor."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
 
 
 class WorkerPool:
