@@ -5,3 +5,5 @@ vulture, never run.
 """
 
 _.short_help  # click reads a command's short_help (cli/options.py)
+_.__spec__  # the import system reads a module's __spec__ (cli/workerentry.py)
+__getattr__  # Python calls a module's __getattr__ for names it lacks (cli/main.py)

@@ -12,6 +12,7 @@ import click
 
 from claude_orchestrator.cli.options import FLAGS
 from claude_orchestrator.cli.output import emit
+from claude_orchestrator.cli.runtime import embedded_hint, refuse_stopped_server
 from claude_orchestrator.errors import IdentityError, NotAuthorisedError
 
 if TYPE_CHECKING:
@@ -129,18 +130,12 @@ class App:
 
     def refuse_stopped_server(self) -> None:
         """A team file's embedded server that is not running is known at once: no connect."""
-        from claude_orchestrator.errors import ZkUnavailableError
-
         s, command = self.settings, self.ctx.find_root().invoked_subcommand
-        stopped = s.embedded and not s.embedded_running and command not in OWN_SERVER_COMMANDS
-        if stopped and (hint := self._embedded_hint()):
-            raise ZkUnavailableError(hint.strip(" ()"))
+        if command not in OWN_SERVER_COMMANDS:
+            refuse_stopped_server(s)
 
     def _embedded_hint(self) -> str:
-        s = self.settings
-        if s.team_file is None or s.team_config.zookeeper is not None:
-            return ""
-        return " (the team's embedded server is not running: start the team with 'up')"
+        return embedded_hint(self.settings)
 
     def close(self) -> None:
         from claude_orchestrator.zk.client import disconnect

@@ -16,8 +16,6 @@ import signal
 import time
 from collections.abc import Callable
 
-import psutil
-
 log = logging.getLogger(__name__)
 
 STRAGGLER_TIMEOUT = 2.0  # how long SIGKILLed members may take to die
@@ -81,6 +79,8 @@ def _clear(belongs: Callable[[int], bool], what: str) -> list[int]:
 
 
 def _members(belongs: Callable[[int], bool]) -> list[int]:
+    import psutil  # here: a worker imports this module long before any group is left to clear
+
     me = os.getpid()
     out = []
     for pid in psutil.pids():

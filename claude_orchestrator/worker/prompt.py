@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
@@ -104,6 +103,17 @@ def _read_override(path: Path) -> str:
 
 
 def _read_shipped(name: str) -> str:
+    """Read from the package's folder; importlib.resources (a megabyte of every worker's
+    memory, docs/benchmarks.md) only for a package that is not files on disk (a zip)."""
+    from claude_orchestrator import templates
+
+    if templates.__file__ is not None:
+        try:
+            return (Path(templates.__file__).parent / name).read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    from importlib import resources
+
     return resources.files(_SHIPPED_PACKAGE).joinpath(name).read_text(encoding="utf-8")
 
 
