@@ -68,7 +68,7 @@ from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts
-from claude_orchestrator.zk.taskmodel import TaskRecord
+from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 
 KILL_EVERY_S = 0.5
@@ -107,7 +107,7 @@ class Chaos:
         self.stats: Counter[str] = Counter()
         self.ids: list[str] = []
         self.rows: list[dict[str, Any]] = []
-        self.records: dict[str, TaskRecord | None] = {}
+        self.records: dict[str, Task | None] = {}
         self._reported: set[tuple[str, str]] = set()
         self._log_read: dict[str, int] = {}
 
@@ -129,7 +129,7 @@ class Chaos:
         feed(1)
         drain_s = self.drain()
         self.check()
-        recs = [self.records[i] or {} for i in ids]
+        recs = [r for i in ids if (r := self.records[i]) is not None]
         self.rows.append(
             {
                 "phase": name,
@@ -137,16 +137,16 @@ class Chaos:
                 "faults": faults,
                 "seconds": round(time.monotonic() - t0, 1),
                 "drain_s": round(drain_s, 1),
-                "completed": sum(r.get("status") == "completed" for r in recs),
-                "failed": sum(r.get("status") == "failed" for r in recs),
-                "retries": sum(int(r.get("retry_count", 0)) for r in recs),
+                "completed": sum(r.status == "completed" for r in recs),
+                "failed": sum(r.status == "failed" for r in recs),
+                "retries": sum(r.retry_count for r in recs),
                 "violations": len(self.ledger.items) - before,
             }
         )
         print(f"chaos: {json.dumps(self.rows[-1])}", file=sys.stderr, flush=True)
 
     def push(self, spec: dict[str, Any], n: int) -> list[str]:
-        ids = [r["id"] for r in push(self.team.tasks, [spec] * n, "chaos", time.time())]
+        ids = [r.id for r in push(self.team.tasks, [spec] * n, "chaos", time.time())]
         self.ids += ids
         return ids
 
@@ -364,21 +364,21 @@ def report(
     out: dict[str, Any] = {**header(), "cpu": cpu_model(), "load_avg_end": os.getloadavg()}
     out |= {"seed": seed, "plan": asdict(plan)}
     if chaos is not None:
-        recs = [r or {} for r in chaos.records.values()]
-        reasons = Counter(str(r.get("reason"))[:80] for r in recs if r.get("status") == "failed")
+        recs = [r for r in chaos.records.values() if r is not None]
+        reasons = Counter(str(r.reason)[:80] for r in recs if r.status == "failed")
         out |= {
             "phases": chaos.rows,
             "stats": dict(chaos.stats),
             "tasks": {
                 "pushed": len(chaos.ids),
-                "completed": sum(r.get("status") == "completed" for r in recs),
-                "failed": sum(r.get("status") == "failed" for r in recs),
-                "retries": sum(int(r.get("retry_count", 0)) for r in recs),
+                "completed": sum(r.status == "completed" for r in recs),
+                "failed": sum(r.status == "failed" for r in recs),
+                "retries": sum(r.retry_count for r in recs),
                 "failed_reasons": dict(reasons),
                 "failed_ids": [
-                    {k: r.get(k) for k in ("id", "retry_count", "max_retries")}
+                    {"id": r.id, "retry_count": r.retry_count, "max_retries": r.max_retries}
                     for r in recs
-                    if r.get("status") == "failed"
+                    if r.status == "failed"
                 ][:20],
             },
         }

@@ -21,7 +21,7 @@ from kazoo.exceptions import NoNodeError
 from bench.chaos_team import scan
 from claude_orchestrator.zk.codec import decode
 from claude_orchestrator.zk.paths import TeamPaths
-from claude_orchestrator.zk.taskmodel import TaskRecord, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import Task, task_id_of_entry
 
 AGENT_GRACE_S = 1.0
 UNHELD_LIMIT_S = 10.0
@@ -29,18 +29,18 @@ K = TypeVar("K")
 
 
 # -- the invariants, as pure functions ------------------------------------------------------
-def task_violations(task_id: str, rec: TaskRecord | None) -> list[dict[str, Any]]:
+def task_violations(task_id: str, rec: Task | None) -> list[dict[str, Any]]:
     """What is wrong with one pushed task once the team has drained ([] when nothing)."""
     if rec is None:
         return [{"invariant": "task lost", "task": task_id}]
-    done = sum(1 for h in rec.get("history", []) if h.get("to") == "completed")
-    status = rec.get("status")
+    done = sum(1 for h in rec.history if h.to == "completed")
+    status = rec.status
     found = {"task": task_id, "status": status, "completions": done}
     if done > 1:
         return [{"invariant": "task completed more than once", **found}]
     if status == "completed" and done == 1:
         return []
-    if status == "failed" and rec.get("reason") and done == 0:
+    if status == "failed" and rec.reason and done == 0:
         return []
     if status == "failed":
         return [{"invariant": "task failed without a reason", **found}]

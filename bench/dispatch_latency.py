@@ -27,6 +27,7 @@ from bench.common import header, poll, private_server, summary
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.codec import parse_iso
 from claude_orchestrator.zk.push import push, validate_spec
+from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def _run(team: Team, tasks: int) -> dict[str, Any]:
     for _ in range(tasks):
         time.sleep(0.05)  # let the worker settle back into waiting on its watches
         rec = push(team.tasks, [spec], "bench", time.time())[0]
-        task_id = rec["id"]
+        task_id = rec.id
         done = poll(lambda: _finished(team, task_id))  # noqa: B023 - polled before the loop moves on
         created = parse_iso(done["created_at"])
         claimed.append(parse_iso(done["claimed_at"]) - created)
@@ -79,9 +80,9 @@ def _run(team: Team, tasks: int) -> dict[str, Any]:
     return {"push_to_claimed": summary(claimed), "push_to_started": summary(started)}
 
 
-def _finished(team: Team, task_id: str) -> dict[str, Any] | None:
+def _finished(team: Team, task_id: str) -> Task | None:
     rec = team.tasks.get(task_id)
-    return rec if rec["status"] in ("completed", "failed") else None
+    return rec if rec.status in ("completed", "failed") else None
 
 
 def main() -> None:

@@ -102,18 +102,18 @@ def kill_cycle(b: Bench, team: Team, name: str) -> tuple[float, float]:
 
 def requeue_cycle(b: Bench, team: Team) -> float:
     spec = validate_spec({"title": "long", "description": "fake-agent:sleep=60"}, "bench")
-    tid = push(team.tasks, [spec], "bench", time.time())[0]["id"]
-    rec = poll(lambda: (r := team.tasks.get(tid))["status"] == "in_progress" and r)
+    tid = push(team.tasks, [spec], "bench", time.time())[0].id
+    rec = poll(lambda: (r := team.tasks.get(tid)).status == "in_progress" and r)
     holder = rec["claimed_by"].rsplit("-", 1)[0]
     os.kill(b.workers()[holder], signal.SIGKILL)
     t0 = time.perf_counter()
-    poll(lambda: team.tasks.get(tid)["retry_count"] == 1)
+    poll(lambda: team.tasks.get(tid).retry_count == 1)
     took = time.perf_counter() - t0
     from claude_orchestrator.zk.registry import Actor
     from claude_orchestrator.zk.taskmodel import Action, Change
 
     op = Actor.operator()
-    poll(lambda: team.tasks.get(tid)["status"] in ("pending", "claimed", "in_progress"))
+    poll(lambda: team.tasks.get(tid).status in ("pending", "claimed", "in_progress"))
     team.tasks.transition(tid, Change(Action.CANCEL, by=op.label, at="bench"), op, time.time())
     return took
 
@@ -121,9 +121,9 @@ def requeue_cycle(b: Bench, team: Team) -> float:
 def throughput(team: Team, tasks: int) -> dict[str, Any]:
     spec = validate_spec({"title": "fast", "description": "quick"}, "bench")
     start = time.perf_counter()
-    ids = [t["id"] for t in push(team.tasks, [spec] * tasks, "bench", time.time())]
+    ids = [t.id for t in push(team.tasks, [spec] * tasks, "bench", time.time())]
     last = ids[-1]
-    poll(lambda: team.tasks.get(last)["status"] == "completed", 600)
+    poll(lambda: team.tasks.get(last).status == "completed", 600)
     from claude_orchestrator.zk.query import counts
 
     poll(lambda: counts(team.tasks)["active"] == 0 and counts(team.tasks)["pending"] == 0, 600)

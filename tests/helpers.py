@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from claude_orchestrator.zk.registry import Actor
-    from claude_orchestrator.zk.taskmodel import TaskRecord
+    from claude_orchestrator.zk.taskmodel import Task
     from claude_orchestrator.zk.tasks import TaskStore
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ def wait_until(
         time.sleep(0.005)  # poll interval of the condition, not a synchronisation sleep
 
 
-def claim(store: TaskStore, actor: Actor, now: float, spread: int = 1) -> TaskRecord | None:
+def claim(store: TaskStore, actor: Actor, now: float, spread: int = 1) -> Task | None:
     """Claim as ``actor`` through production's own parts: the identity check of a
     ``Claimer``, the lease check of ``claim-task``, then one claim pass (``spread`` > 1 is
     a racer's pick among the first entries, as workers do)."""
@@ -37,3 +37,9 @@ def claim(store: TaskStore, actor: Actor, now: float, spread: int = 1) -> TaskRe
     claimer = Claimer(store, actor, spread, head_first=True)
     store.registry.require_alive(str(actor.instance_id), now)
     return claimer.claim(now)
+
+
+def session_of(task: Task) -> Mapping[str, Any]:
+    """The session record a run attached to ``task`` (there must be one)."""
+    assert task.session is not None, f"{task.id} has no session record"
+    return task.session

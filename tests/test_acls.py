@@ -68,7 +68,7 @@ def test_agent_identity_works_the_queue_but_cannot_control_supervisors(
     scoped = Team(agent, "acl")
     spec = validate_spec({"title": "from an agent"}, "t")
     task = push(scoped.tasks, [spec], "agent", time.time())[0]
-    assert Team(owner, "acl").tasks.get(task["id"])["title"] == "from an agent"
+    assert Team(owner, "acl").tasks.get(task.id).title == "from an agent"
     scoped.context.set("k", "v", "agent", time.time())
     with pytest.raises(NoAuthError):
         ControlClient(agent, "acl").request("down", {}, 5.0)

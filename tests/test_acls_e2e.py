@@ -6,12 +6,12 @@ import json
 import stat
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
-from tests.helpers import wait_until
+from claude_orchestrator.zk.taskmodel import Task
+from tests.helpers import session_of, wait_until
 from tests.test_supervisor import FAKE_AGENT, Project, project, running
 
 __all__ = ["project"]  # the fixture, imported for the tests below
@@ -51,12 +51,12 @@ def test_an_agent_cannot_stop_the_team_and_never_sees_its_credential(project: Pr
     try:
         tid = project.ok("push-task", "--title", "stop it", "--description", "fake-agent:cli=down")
 
-        def finished() -> dict[str, Any] | None:
+        def finished() -> Task | None:
             rec = team.tasks.get(tid["id"])
-            return dict(rec) if rec["status"] in ("completed", "failed") else None
+            return rec if rec.status in ("completed", "failed") else None
 
         rec = wait_until(finished, 30, "the agent's down attempt to finish")
-        log = Path(rec["session"]["log"]).read_text()
+        log = Path(session_of(rec)["log"]).read_text()
         assert "exit 1: error: not authorised: 'down' controls the team" in log
         assert running(project, "w1"), "the team kept running"
         sleeper = project.ok("push-task", "--title", "env", "--description", "fake-agent:sleep=30")

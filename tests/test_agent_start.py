@@ -131,7 +131,7 @@ def test_a_work_dir_gone_at_run_time_stops_the_worker_and_keeps_the_task(
     last = (proc.stderr.read() if proc.stderr else "").strip().splitlines()[-1]
     assert last.startswith("error: worker 'w1': cannot execute") and "working directory" in last
     rec = rig.team.tasks.get(tid)
-    assert rec["status"] == "pending" and rec["retry_count"] == 0, rec
+    assert rec.status == "pending" and rec.retry_count == 0, rec
 
 
 def test_an_agent_broken_at_run_time_stops_the_worker_and_keeps_the_task(
@@ -150,10 +150,10 @@ def test_an_agent_broken_at_run_time_stops_the_worker_and_keeps_the_task(
     assert last.startswith("error: worker 'w1': cannot execute"), stderr
     assert "not executable (permission denied)" in last and f"{first} is pending again" in last
     rec = rig.team.tasks.get(first)
-    assert rec["status"] == "pending" and rec["retry_count"] == 0, rec
-    assert "agent not started" in (rec["history"][-1]["note"] or "")
+    assert rec.status == "pending" and rec.retry_count == 0, rec
+    assert "agent not started" in (rec.history[-1].note or "")
     second = rig.push("second")  # nobody claims it: the worker stopped
-    assert rig.team.tasks.get(second)["status"] == "pending"
+    assert rig.team.tasks.get(second).status == "pending"
     assert rig.team.registry.ids() == []
 
 

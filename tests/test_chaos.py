@@ -33,6 +33,7 @@ from bench.chaos_team import FAKE_AGENT, leftovers, scan
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
+from claude_orchestrator.zk.taskmodel import HistoryEntry, Task, TaskStatus
 from claude_orchestrator.zk.team import Team
 from tests.helpers import claim, wait_until
 
@@ -47,9 +48,14 @@ time.sleep(600)
 """
 
 
-def done(status: str = "completed", completions: int = 1, **extra: Any) -> dict[str, Any]:
-    history = [{"to": "claimed"}] + [{"to": "completed"}] * completions
-    return {"status": status, "history": history, **extra}
+def done(status: str = "completed", completions: int = 1, reason: str | None = None) -> Task:
+    def to(state: TaskStatus) -> HistoryEntry:
+        return HistoryEntry("x", None, state, "w1")
+
+    history = (to(TaskStatus.CLAIMED), *[to(TaskStatus.COMPLETED)] * completions)
+    return Task(
+        "t1", "t", "", 1, TaskStatus(status), None, "op", "x", reason=reason, history=history
+    )
 
 
 def test_task_violations_accept_one_completion_or_a_reasoned_failure() -> None:
@@ -172,7 +178,7 @@ def test_watch_holds_reports_a_task_held_by_an_unregistered_instance(
     finally:
         disconnect(other)
     assert ledger.items[0]["invariant"] == "task held by an unregistered instance"
-    assert (ledger.items[0]["task"], ledger.items[0]["claimed_by"]) == (task["id"], iid)
+    assert (ledger.items[0]["task"], ledger.items[0]["claimed_by"]) == (task.id, iid)
 
 
 @pytest.mark.slow

@@ -191,11 +191,11 @@ def test_a_zookeeper_error_in_any_step_never_ends_the_worker(zk_hosts: str, tmp_
     tid = push(tasks, [validate_spec({"title": "t", "description": "echo ok"}, "t")], "op", 0)[0]
     try:
         deadline = time.monotonic() + 30
-        while tasks.get(tid["id"])["status"] != "completed":
-            assert time.monotonic() < deadline, tasks.get(tid["id"])
+        while tasks.get(tid.id).status != "completed":
+            assert time.monotonic() < deadline, tasks.get(tid.id)
             worker.step()  # raised before: a ZooKeeper error ended the worker
-        rec = tasks.get(tid["id"])
-        assert faults == {"claim": 0, "start": 0} and rec["retry_count"] == 0
-        assert any("lost track" in (h["note"] or "") for h in rec["history"])
+        rec = tasks.get(tid.id)
+        assert faults == {"claim": 0, "start": 0} and rec.retry_count == 0
+        assert any("lost track" in (h.note or "") for h in rec.history)
     finally:
         worker.shutdown()

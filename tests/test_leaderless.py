@@ -30,7 +30,7 @@ def claimed_task(team: Team, actor: Actor) -> str:
     push(team.tasks, [validate_spec({"title": "t"}, "test")], "op", T0)
     got = claim(team.tasks, actor, T0, spread=1)
     assert got is not None
-    return str(got["id"])
+    return str(got.id)
 
 
 def test_leaderless_sweep_recovers_a_dead_lease_s_task_once_the_lease_runs_out(team: Team) -> None:
@@ -42,7 +42,7 @@ def test_leaderless_sweep_recovers_a_dead_lease_s_task_once_the_lease_runs_out(t
     assert report is not None
     assert report.expired == [jerry.instance_id] and report.recovered == [task_id]
     rec = team.tasks.get(task_id)
-    assert rec["status"] == "pending" and rec["retry_count"] == 1
+    assert rec.status == "pending" and rec.retry_count == 1
     assert team.registry.find(str(jerry.instance_id)) is None
 
 
@@ -51,7 +51,7 @@ def test_leaderless_sweep_leaves_the_work_to_a_live_leader(team: Team) -> None:
     task_id = claimed_task(team, jerry)
     team.client.create(team.tasks.paths.leader, b"x", ephemeral=True)
     assert recovery.sweep_if_leaderless(team.tasks, T0 + LEASE + 1) is None
-    assert team.tasks.get(task_id)["status"] == "claimed"
+    assert team.tasks.get(task_id).status == "claimed"
     assert team.registry.find(str(jerry.instance_id)) is not None
 
 

@@ -98,8 +98,8 @@ def test_pipelined_reads_come_back_to_their_own_request(one: OneShotClient) -> N
 def test_the_stores_run_on_it_unchanged(one: OneShotClient, client: KazooClient) -> None:
     team = Team(one, "shot")
     [rec] = push(team.tasks, [validate_spec({"title": "via one-shot"}, "t")], "op", time.time())
-    seen = Team(client, "shot").tasks.get(rec["id"])
-    assert seen["title"] == "via one-shot" and seen["status"] == "pending"
+    seen = Team(client, "shot").tasks.get(rec.id)
+    assert seen.title == "via one-shot" and seen.status == "pending"
 
 
 def test_with_credentials_every_node_gets_the_policys_acl(zk_hosts: str) -> None:

@@ -308,12 +308,12 @@ def test_transition_table_lets_only_the_claimer_leave_blocked_for_work() -> None
     assert unblock_action(blocked, "b-2") is Action.UNBLOCK
     assert unblock_action(blocked, None) is Action.UNBLOCK
     resumed = apply(blocked, Change(Action.RESUME, by="j-1", at="t3"))
-    assert (resumed["status"], resumed["claimed_by"], resumed["started_at"]) == (
+    assert (resumed.status, resumed.claimed_by, resumed.started_at) == (
         "in_progress",
         "j-1",
         "t3",
     )
-    assert apply(blocked, Change(Action.COMPLETE, by="j-1", at="t3"))["status"] == "completed"
+    assert apply(blocked, Change(Action.COMPLETE, by="j-1", at="t3")).status == "completed"
     with pytest.raises(TaskStateError):
         apply(blocked, Change(Action.FAIL, by="j-1", at="t3"))  # other paths unchanged
     with pytest.raises(TaskStateError):

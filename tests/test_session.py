@@ -6,7 +6,6 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.client import ZkOptions
+from claude_orchestrator.zk.taskmodel import HistoryEntry, Task, TaskStatus
 from tests.helpers import wait_until
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
@@ -111,20 +111,26 @@ def builder(tmp_path: Path) -> RunBuilder:
     return RunBuilder(ws, {})
 
 
-def retried(session_id: object, log: Path | None = None) -> dict[str, Any]:
+def retried(session_id: object, log: Path | None = None) -> Task:
     """A task on its second claim whose first run stored ``session_id`` (and, given a
     ``log``, left a log showing its agent ran under that id)."""
     if log is not None:
         log.write_text(json.dumps({"type": "system", "session_id": str(session_id)}) + "\n")
-    return {
-        "id": "task-0000000001",
-        "title": "t",
-        "description": "d",
-        "history": [{"to": "claimed"}, {"to": "claimed"}],
-        "retry_count": 1,
-        "max_retries": 3,
-        "session": {"session_id": session_id, "log": str(log) if log else None},
-    }
+    claimed = HistoryEntry("x", TaskStatus.PENDING, TaskStatus.CLAIMED, "w1-1")
+    return Task(
+        id="task-0000000001",
+        title="t",
+        description="d",
+        priority=1,
+        status=TaskStatus.CLAIMED,
+        assignee=None,
+        created_by="op",
+        created_at="x",
+        history=(claimed, claimed),
+        retry_count=1,
+        max_retries=3,
+        session={"session_id": session_id, "log": str(log) if log else None},
+    )
 
 
 def test_a_retried_task_resumes_a_uuid_session(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
 from tests.helpers import wait_until
@@ -135,12 +136,12 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
         pushed = project.ok("push-task", "--title", "slow", "--description", "fake-agent:sleep=3")
         tid = pushed["id"]
 
-        def in_progress() -> dict[str, Any] | None:
+        def in_progress() -> Task | None:
             rec = team.tasks.get(tid)
-            return rec if rec["status"] == "in_progress" else None
+            return rec if rec.status == "in_progress" else None
 
         rec = wait_until(in_progress, 20, "the task to start")
-        victim = rec["claimed_by"].rsplit("-", 1)[0]
+        victim = str(rec.claimed_by).rsplit("-", 1)[0]
         old_pid = rows[victim]["pid"]
         # in_progress is recorded just before the agent starts: wait for the process itself
         agent_pids = wait_until(
@@ -153,16 +154,16 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
 
         def requeued() -> bool:
             r = team.tasks.get(tid)
-            return r["retry_count"] == 1 and r["status"] in ("pending", "claimed", "in_progress")
+            return r.retry_count == 1 and r.status in ("pending", "claimed", "in_progress")
 
         wait_until(requeued, 5, "the task back in the queue")
         assert time.monotonic() - killed_at < 1.0
         # at once, not eventually: an agent still sleeping would die of a broken pipe later
         assert agent_pids and not [pid for pid in agent_pids if process_running(pid)]
-        wait_until(lambda: team.tasks.get(tid)["status"] == "completed", 30, "task completed")
+        wait_until(lambda: team.tasks.get(tid).status == "completed", 30, "task completed")
         new = wait_until(lambda: running(project, victim), 20, "the worker back")
         assert new[victim]["pid"] != old_pid and new[victim]["restarts"] == 1
-        assert any("recovered" in (h["note"] or "") for h in team.tasks.get(tid)["history"])
+        assert any("recovered" in (h.note or "") for h in team.tasks.get(tid).history)
         log = project.root / ".claude-orchestrator/logs/supervisor.log"
         wait_until(lambda: " completed " in log.read_text(), 10, "a completed event")
         text = log.read_text()
@@ -278,7 +279,7 @@ def test_logs_shows_each_workers_sessions(project: Project) -> None:
     tid = project.ok("push-task", "--title", "hi", "--description", "say hi")["id"]
     team, client = project.team()
     try:
-        wait_until(lambda: team.tasks.get(tid)["status"] == "completed", 20, "completed")
+        wait_until(lambda: team.tasks.get(tid).status == "completed", 20, "completed")
     finally:
         disconnect(client)
     out = project.ok("logs", "--task", tid)
@@ -410,7 +411,7 @@ def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: s
             # read ZooKeeper directly: a CLI task command sweeps too when no leader is up yet
             # (zk/recovery.py sweep_if_leaderless), and this test is about the leader's sweep
             rec = reader.tasks.get(tid)
-            return bool(rec["status"] == "pending" and rec["retry_count"] == 1)
+            return bool(rec.status == "pending" and rec.retry_count == 1)
 
         wait_until(recovered, 30, "the leader's sweep to recover the task")
         assert cli("list-instances") == []

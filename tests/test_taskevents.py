@@ -15,7 +15,7 @@ from claude_orchestrator.supervisor.taskevents import (
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.registry import Actor, Registration
-from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.taskmodel import Action, Change, HistoryEntry, Task, TaskStatus
 from claude_orchestrator.zk.team import Team
 from tests.helpers import claim, wait_until
 
@@ -31,7 +31,7 @@ class Shown:
         return self.marks.fresh(self.feed.scan(store))
 
 
-def add(team: Team, title: str) -> TaskRecord:
+def add(team: Team, title: str) -> Task:
     return push(team.tasks, [validate_spec({"title": title}, "test")], "op", time.time())[0]
 
 
@@ -46,7 +46,7 @@ def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: object) ->
     team.tasks.transition(task_id, change, actor, time.time())
 
 
-def claimed(team: Team, title: str) -> tuple[Shown, TaskRecord, Actor]:
+def claimed(team: Team, title: str) -> tuple[Shown, Task, Actor]:
     """A feed past its baseline, and a task pushed and claimed by jerry after it."""
     feed = Shown()
     feed.scan(team.tasks)
@@ -56,14 +56,20 @@ def claimed(team: Team, title: str) -> tuple[Shown, TaskRecord, Actor]:
     return feed, task, actor
 
 
+def entry(frm: str | None, to: str, note: str | None = None) -> HistoryEntry:
+    """A history entry as a record holds it (``{at, from, to, by, note}``)."""
+    start = None if frm is None else TaskStatus(frm)
+    return HistoryEntry("2026-01-01T00:00:00Z", start, TaskStatus(to), "x", note)
+
+
 def test_kind_of_names_the_changes_worth_a_line() -> None:
-    assert kind_of({"from": None, "to": "pending"}) is None  # created
-    assert kind_of({"from": "pending", "to": "claimed"}) == "claimed"
-    assert kind_of({"from": "claimed", "to": "in_progress"}) is None
-    assert kind_of({"from": "in_progress", "to": "completed"}) == "completed"
-    assert kind_of({"from": "claimed", "to": "pending", "note": "recovered: x"}) == "recovered"
-    assert kind_of({"from": "claimed", "to": "pending", "note": "released: x"}) == "released"
-    assert kind_of({"from": "failed", "to": "pending"}) == "retried"
+    assert kind_of(entry(None, "pending")) is None  # created
+    assert kind_of(entry("pending", "claimed")) == "claimed"
+    assert kind_of(entry("claimed", "in_progress")) is None
+    assert kind_of(entry("in_progress", "completed")) == "completed"
+    assert kind_of(entry("claimed", "pending", "recovered: x")) == "recovered"
+    assert kind_of(entry("claimed", "pending", "released: x")) == "released"
+    assert kind_of(entry("failed", "pending")) == "retried"
 
 
 def test_feed_shows_a_short_task_claimed_and_completed_between_two_scans(team: Team) -> None:
@@ -73,12 +79,12 @@ def test_feed_shows_a_short_task_claimed_and_completed_between_two_scans(team: T
     actor = jerry(team)
     before = time.time()
     got = claim(team.tasks, actor, time.time(), spread=1)
-    assert got is not None and got["id"] == task["id"]
-    act(team, task["id"], Action.COMPLETE, actor, result="done")
+    assert got is not None and got.id == task.id
+    act(team, task.id, Action.COMPLETE, actor, result="done")
     lines = feed.scan(team.tasks)
     assert [(e.kind, e.worker, e.task) for e in lines] == [
-        ("claimed", "jerry", task["id"]),
-        ("completed", "jerry", task["id"]),
+        ("claimed", "jerry", task.id),
+        ("completed", "jerry", task.id),
     ]
     assert all(before <= e.at <= time.time() for e in lines)
     assert "quick one" in lines[0].text
@@ -88,16 +94,16 @@ def test_feed_shows_a_short_task_claimed_and_completed_between_two_scans(team: T
 def test_feed_shows_a_recovery_once(team: Team) -> None:
     feed, task, actor = claimed(team, "orphan")
     feed.scan(team.tasks)
-    team.tasks.recover(task["id"], actor.label, time.time(), "recovered: jerry is gone")
+    team.tasks.recover(task.id, actor.label, time.time(), "recovered: jerry is gone")
     lines = feed.scan(team.tasks)
-    assert [(e.kind, e.task, e.worker) for e in lines] == [("recovered", task["id"], "jerry")]
+    assert [(e.kind, e.task, e.worker) for e in lines] == [("recovered", task.id, "jerry")]
     assert "jerry is gone" in lines[0].text
     assert feed.scan(team.tasks) == []
 
 
 def test_feed_reports_blocked_reason(team: Team) -> None:
     feed, task, actor = claimed(team, "needs help")
-    act(team, task["id"], Action.BLOCK, actor, reason="no database")
+    act(team, task.id, Action.BLOCK, actor, reason="no database")
     kinds = {e.kind: e for e in feed.scan(team.tasks)}
     assert set(kinds) == {"claimed", "blocked"}
     assert "no database" in kinds["blocked"].text
@@ -116,7 +122,7 @@ def test_watch_folders_calls_back_when_a_task_moves(team: Team) -> None:
 def test_feed_sees_a_task_recovered_and_claimed_again_between_two_scans(team: Team) -> None:
     feed, task, actor = claimed(team, "twice")
     feed.scan(team.tasks)
-    team.tasks.recover(task["id"], actor.label, time.time(), "recovered: jerry is gone")
+    team.tasks.recover(task.id, actor.label, time.time(), "recovered: jerry is gone")
     claim(team.tasks, jerry(team, "bob"), time.time(), spread=1)  # same entry in active/
     lines = feed.scan(team.tasks)
     assert [(e.kind, e.worker) for e in lines] == [("recovered", "jerry"), ("claimed", "bob")]

@@ -19,9 +19,10 @@ from kazoo.client import KazooClient
 
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.recovery import sweep
+from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
-from tests.helpers import wait_until
+from tests.helpers import session_of, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -84,15 +85,15 @@ class Rig:
 
     def push(self, title: str, description: str = "", **fields: Any) -> str:
         spec = validate_spec({"title": title, "description": description, **fields}, "t")
-        task_id: str = push(self.team.tasks, [spec], "op", time.time())[0]["id"]
+        task_id: str = push(self.team.tasks, [spec], "op", time.time())[0].id
         return task_id
 
-    def wait_status(self, task_id: str, *statuses: str, timeout: float = 20) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
+    def wait_status(self, task_id: str, *statuses: str, timeout: float = 20) -> Task:
+        def reached() -> Task | None:
             rec = self.team.tasks.get(task_id)
-            return rec if rec["status"] in statuses else None
+            return rec if rec.status in statuses else None
 
-        rec: dict[str, Any] = wait_until(reached, timeout, f"{task_id} to be {statuses}")
+        rec: Task = wait_until(reached, timeout, f"{task_id} to be {statuses}")
         return rec
 
     def records(self) -> list[dict[str, Any]]:
@@ -116,8 +117,8 @@ def test_worker_runs_a_task_end_to_end(rig: Rig) -> None:
     rig.start_worker()
     tid = rig.push("hello", "say hi")
     rec = rig.wait_status(tid, "completed")
-    assert rec["result"].startswith("done: ")
-    session = rec["session"]
+    assert str(rec.result).startswith("done: ")
+    session = session_of(rec)
     assert session["cost_usd"] == 0.0123 and session["num_turns"] == 2
     assert session["exit_code"] == 0 and session["session_id"]
     log = Path(session["log"])
@@ -148,15 +149,15 @@ def test_worker_reports_agent_failures(rig: Rig, mode: str, reason: str) -> None
     rig.start_worker()
     tid = rig.push("x", f"fake-agent:{mode}")
     rec = rig.wait_status(tid, "failed")
-    assert reason in rec["reason"]
+    assert reason in str(rec.reason)
 
 
 def test_worker_keeps_a_bounded_excerpt_of_a_huge_result(rig: Rig) -> None:
     rig.start_worker()
     tid = rig.push("x", "fake-agent:huge=300000")
     rec = rig.wait_status(tid, "completed")
-    assert len(rec["result"].encode()) <= 4096 and "omitted" in rec["result"]
-    assert Path(rec["session"]["log"]).stat().st_size > 300_000
+    assert len(str(rec.result).encode()) <= 4096 and "omitted" in str(rec.result)
+    assert Path(session_of(rec)["log"]).stat().st_size > 300_000
 
 
 def test_task_text_never_reaches_a_shell(rig: Rig, tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ def test_idle_agent_is_stopped_with_its_whole_process_group(rig: Rig, tmp_path: 
     rig.start_worker(FAKE_AGENT_CHILD_PID_FILE=str(pid_file))
     tid = rig.push("x", "fake-agent:spawn-child")
     rec = rig.wait_status(tid, "failed")
-    assert "silent" in rec["reason"]
+    assert "silent" in str(rec.reason)
     grandchild = int(pid_file.read_text())
     wait_until(lambda: not psutil.pid_exists(grandchild), 10, "the grandchild to be gone")
 
@@ -184,7 +185,7 @@ def test_wall_clock_timeout_fails_the_task(rig: Rig) -> None:
     rig.write_team(agent_extra='timeout = "1s"')
     rig.start_worker()
     tid = rig.push("x", "fake-agent:sleep=30")
-    assert "timed out" in rig.wait_status(tid, "failed")["reason"]
+    assert "timed out" in str(rig.wait_status(tid, "failed").reason)
 
 
 def test_a_message_reaches_the_agent_and_is_processed_once(rig: Rig) -> None:
@@ -206,13 +207,13 @@ def test_agent_that_changes_its_task_state_is_not_overwritten(rig: Rig) -> None:
     rig.start_worker()
     tid = rig.push("x", "fake-agent:cli=task-block|--reason|need a key")
     rec = rig.wait_status(tid, "blocked")
-    assert rec["reason"] == "need a key"
+    assert rec.reason == "need a key"
 
     def session_attached() -> bool:
-        return bool((rig.team.tasks.get(tid).get("session") or {}).get("cost_usd"))
+        return bool((rig.team.tasks.get(tid).session or {}).get("cost_usd"))
 
     wait_until(session_attached, 10, "the session record on the blocked task")
-    assert rig.team.tasks.get(tid)["status"] == "blocked"
+    assert rig.team.tasks.get(tid).status == "blocked"
 
 
 def test_retried_task_resumes_its_agent_session(rig: Rig) -> None:
@@ -221,13 +222,13 @@ def test_retried_task_resumes_its_agent_session(rig: Rig) -> None:
 
     rig.start_worker()
     tid = rig.push("x", "fake-agent:fail")
-    first = rig.wait_status(tid, "failed")["session"]["session_id"]
+    first = session_of(rig.wait_status(tid, "failed"))["session_id"]
     op = Actor.operator()
     rig.team.tasks.transition(tid, Change(Action.RETRY, by=op.label, at="x"), op, time.time())
     rec = rig.wait_status(tid, "failed", timeout=20)
     wait_until(lambda: len(rig.records()) >= 2, 10, "the second run")
     assert f"--resume={first}" in rig.records()[-1]["argv"]
-    assert Path(rec["session"]["log"]).name == f"{tid}.2.jsonl"
+    assert Path(session_of(rec)["log"]).name == f"{tid}.2.jsonl"
 
 
 def test_sigterm_mid_run_releases_the_task_without_a_retry(rig: Rig) -> None:
@@ -238,7 +239,7 @@ def test_sigterm_mid_run_releases_the_task_without_a_retry(rig: Rig) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     rec = rig.team.tasks.get(tid)
-    assert rec["status"] == "pending" and rec["retry_count"] == 0
+    assert rec.status == "pending" and rec.retry_count == 0
     assert not psutil.pid_exists(rig.records()[-1]["pid"])
     assert rig.team.registry.ids() == []
 
@@ -249,7 +250,7 @@ def test_sigterm_lets_a_short_run_finish_within_the_grace(rig: Rig) -> None:
     rig.wait_status(tid, "in_progress")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    assert rig.team.tasks.get(tid)["status"] == "completed"
+    assert rig.team.tasks.get(tid).status == "completed"
 
 
 def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
@@ -263,19 +264,17 @@ def test_session_expiry_mid_run_gives_a_stale_result_not_a_double_completion(
         sweep(rig.team.tasks, time.time())
         inst = rig.team.registry.register(Registration("other", "dev", "/", False), time.time())
         other = Actor(label=inst["id"], instance_id=inst["id"], name="other", role="dev")
-        assert claim(rig.team.tasks, other, time.time())["id"] == tid  # type: ignore[index]
+        assert claim(rig.team.tasks, other, time.time()).id == tid  # type: ignore[union-attr]
     finally:
         os.kill(proc.pid, signal.SIGCONT)
-    log = Path(first["session"]["log"])
+    log = Path(session_of(first)["log"])
     wait_until(lambda: "stale result" in log.read_text(), 30, "the stale result in the log")
     rec = rig.team.tasks.get(tid)
-    assert rec["status"] == "claimed" and rec["claimed_by"] == inst["id"]
-    wait_registered_again(rig, first["claimed_by"])
+    assert rec.status == "claimed" and rec.claimed_by == inst["id"]
+    wait_registered_again(rig, str(first.claimed_by))
 
 
-def freeze_until_expired(
-    rig: Rig, description: str
-) -> tuple[subprocess.Popen[str], str, dict[str, Any]]:
+def freeze_until_expired(rig: Rig, description: str) -> tuple[subprocess.Popen[str], str, Task]:
     """A worker (1 s sessions) running a task, SIGSTOPped until its instance is gone; the
     caller sends SIGCONT."""
     proc = rig.start_worker(CO_SESSION_TIMEOUT="1s")
@@ -283,7 +282,7 @@ def freeze_until_expired(
     first = rig.wait_status(tid, "in_progress")
     os.kill(proc.pid, signal.SIGSTOP)  # the worker is cut off; its agent runs on
     wait_until(
-        lambda: rig.team.registry.find(first["claimed_by"]) is None,
+        lambda: rig.team.registry.find(str(first.claimed_by)) is None,
         20,
         "the frozen worker's session to expire",
     )
@@ -338,14 +337,14 @@ def test_a_session_id_the_agent_made_up_is_never_resumed(rig: Rig) -> None:
     bad = "--dangerously-skip-permissions"
     rig.start_worker()
     tid = rig.push("x", f"fake-agent:fail-as={bad}")
-    assert rig.wait_status(tid, "failed")["session"]["session_id"] == bad
+    assert session_of(rig.wait_status(tid, "failed"))["session_id"] == bad
     op = Actor.operator()
     rig.team.tasks.transition(tid, Change(Action.RETRY, by=op.label, at="x"), op, time.time())
     wait_until(lambda: len(rig.records()) >= 2, 20, "the second run")
     argv = rig.records()[-1]["argv"]
     assert bad not in argv and not any(a.startswith("--resume") for a in argv)
     assert any(a.startswith("--session-id=") for a in argv)
-    log = Path(rig.wait_status(tid, "failed")["session"]["log"])
+    log = Path(session_of(rig.wait_status(tid, "failed"))["log"])
     assert log.name == f"{tid}.2.jsonl" and "is not a UUID: not resumed" in log.read_text()
 
 
@@ -383,11 +382,11 @@ def test_session_expiry_mid_run_with_the_claim_not_yet_recovered_does_not_end_th
     finally:
         for p in rig.procs:
             os.kill(p.pid, signal.SIGCONT)
-    log = Path(first["session"]["log"])
+    log = Path(session_of(first)["log"])
     wait_until(lambda: "stale result" in log.read_text(), 30, "the stale result in the log")
-    wait_registered_again(rig, first["claimed_by"])
+    wait_registered_again(rig, str(first.claimed_by))
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    assert rig.team.tasks.get(tid)["claimed_by"] == first["claimed_by"]  # left to the leader
+    assert rig.team.tasks.get(tid).claimed_by == first.claimed_by  # left to the leader
 
 
 def test_a_claim_whose_instance_is_gone_is_not_started_and_does_not_raise(team: Team) -> None:
@@ -402,4 +401,4 @@ def test_a_claim_whose_instance_is_gone_is_not_started_and_does_not_raise(team: 
     assert task is not None
     team.registry.unregister(inst["id"])  # as a session expiry would, before any sweep
     assert Reporter(team, actor, time.time).start(task, {}) is False
-    assert team.tasks.get(task["id"])["status"] == "claimed"
+    assert team.tasks.get(task.id).status == "claimed"

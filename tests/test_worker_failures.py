@@ -12,7 +12,7 @@ from pathlib import Path
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import Action, Change
 from tests.clihelp import BIN
-from tests.helpers import wait_until
+from tests.helpers import session_of, wait_until
 from tests.test_supervisor import TEAM
 from tests.test_worker import Rig, rig  # noqa: F401  (the fixture)
 
@@ -68,7 +68,7 @@ def test_a_worker_under_a_name_registered_by_hand_is_refused_at_once(
 def test_a_session_that_printed_nothing_is_not_resumed(rig: Rig) -> None:  # noqa: F811
     rig.start_worker()
     tid = rig.push("x", "fake-agent:silent")
-    first = rig.wait_status(tid, "failed")["session"]["session_id"]
+    first = session_of(rig.wait_status(tid, "failed"))["session_id"]
     assert first
     op = Actor.operator()
     rig.team.tasks.transition(tid, Change(Action.RETRY, by=op.label, at="x"), op, time.time())
@@ -76,7 +76,7 @@ def test_a_session_that_printed_nothing_is_not_resumed(rig: Rig) -> None:  # noq
     argv = rig.records()[-1]["argv"]
     assert not any(a.startswith("--resume") for a in argv), argv
     assert any(a.startswith("--session-id=") and first not in a for a in argv), argv
-    log = Path(rig.wait_status(tid, "failed")["session"]["log"])
+    log = Path(session_of(rig.wait_status(tid, "failed"))["log"])
     assert "never started: not resumed" in log.read_text()
 
 

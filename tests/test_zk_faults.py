@@ -25,7 +25,7 @@ from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts, list_tasks
 from claude_orchestrator.zk.registry import Actor, Registration
-from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.taskmodel import Action, Change, Task
 from claude_orchestrator.zk.team import Team
 from claude_orchestrator.zk.txn import retrying
 from tests.helpers import claim, wait_until
@@ -38,7 +38,7 @@ def now() -> float:
     return time.time()
 
 
-def add_many(team: Team, n: int, **fields: Any) -> list[TaskRecord]:
+def add_many(team: Team, n: int, **fields: Any) -> list[Task]:
     specs = [validate_spec({"title": f"task {i}", **fields}, "test") for i in range(n)]
     return push(team.tasks, specs, "op", now())
 
@@ -49,13 +49,13 @@ def worker(team: Team, name: str, lease: bool = False) -> Actor:
     return Actor(label=inst["id"], instance_id=inst["id"], name=name, role="developer")
 
 
-def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: Any) -> TaskRecord:
+def act(team: Team, task_id: str, action: Action, actor: Actor, **kw: Any) -> Task:
     ch = Change(action, by=actor.label, at="2026-01-01T00:00:00Z", **kw)
     return team.tasks.transition(task_id, ch, actor, now())
 
 
-def completions(rec: TaskRecord) -> int:
-    return sum(1 for h in rec["history"] if h["to"] == "completed")
+def completions(rec: Task) -> int:
+    return sum(1 for h in rec.history if h.to == "completed")
 
 
 def expire_session(victim: KazooClient, hosts: str, timeout: float = 15.0) -> None:
@@ -93,8 +93,8 @@ def test_expired_session_is_recovered_and_its_late_complete_is_fenced(
     try:
         cut_off = Team(worker_client, TEAM)
         old = worker(cut_off, "old")
-        assert claim(cut_off.tasks, old, now())["id"] == task["id"]  # type: ignore[index]
-        act(cut_off, task["id"], Action.START, old)
+        assert claim(cut_off.tasks, old, now()).id == task.id  # type: ignore[union-attr]
+        act(cut_off, task.id, Action.START, old)
         old_session = worker_client.client_id[0]
 
         expire_session(worker_client, zk_hosts)
@@ -109,20 +109,20 @@ def test_expired_session_is_recovered_and_its_late_complete_is_fenced(
             "the old worker's client to reconnect with a new session",
         )
         with pytest.raises(IdentityError):  # gone, but not yet swept
-            act(cut_off, task["id"], Action.COMPLETE, old, result="stale")
+            act(cut_off, task.id, Action.COMPLETE, old, result="stale")
 
-        assert recovery.sweep(team.tasks, now()).recovered == [task["id"]]
+        assert recovery.sweep(team.tasks, now()).recovered == [task.id]
         new = worker(team, "new")
-        assert claim(team.tasks, new, now())["id"] == task["id"]  # type: ignore[index]
+        assert claim(team.tasks, new, now()).id == task.id  # type: ignore[union-attr]
         with pytest.raises(TaskStateError):
-            act(cut_off, task["id"], Action.COMPLETE, old, result="stale")
-        done = act(team, task["id"], Action.COMPLETE, new, result="fresh")
+            act(cut_off, task.id, Action.COMPLETE, old, result="stale")
+        done = act(team, task.id, Action.COMPLETE, new, result="fresh")
     finally:
         disconnect(worker_client)
 
-    assert done["result"] == "fresh" and done["retry_count"] == 1
-    final = team.tasks.get(task["id"])
-    assert final["status"] == "completed" and final["result"] == "fresh"
+    assert done.result == "fresh" and done.retry_count == 1
+    final = team.tasks.get(task.id)
+    assert final.status == "completed" and final.result == "fresh"
     assert completions(final) == 1 and counts(team.tasks)["completed"] == 1
 
 
@@ -132,11 +132,11 @@ def test_server_restart_keeps_every_task_and_claim(own_server: ZkServer) -> None
     try:
         team = Team(c, "restart")
         tasks = add_many(team, 12)
-        ids = [t["id"] for t in tasks]
+        ids = [t.id for t in tasks]
         cli = worker(team, "cli", lease=True)
         held = [claim(team.tasks, cli, now(), spread=1) for _ in range(5)]
         for rec in held[:2]:
-            act(team, rec["id"], Action.START, cli)  # type: ignore[index]
+            act(team, rec.id, Action.START, cli)  # type: ignore[union-attr]
         act(team, ids[-1], Action.CANCEL, Actor.operator())
         before = {i: team.tasks.get(i) for i in ids}
         before_counts = counts(team.tasks)
@@ -151,23 +151,23 @@ def test_server_restart_keeps_every_task_and_claim(own_server: ZkServer) -> None
         assert team.registry.get(str(cli.instance_id))["kind"] == "lease"
 
         for rec in held:
-            act(team, rec["id"], Action.COMPLETE, cli, result="after restart")  # type: ignore[index]
+            act(team, rec.id, Action.COMPLETE, cli, result="after restart")  # type: ignore[union-attr]
         while (got := claim(team.tasks, cli, now())) is not None:
-            act(team, got["id"], Action.COMPLETE, cli, result="after restart")
+            act(team, got.id, Action.COMPLETE, cli, result="after restart")
         late = add_many(team, 1)[0]
     finally:
         disconnect(c)
 
-    assert late["id"] == "task-0000000013"  # the id counter survived too
+    assert late.id == "task-0000000013"  # the id counter survived too
     check = connect(ZkOptions(own_server.hosts))
     try:
         final = list_tasks(Team(check, "restart").tasks)
     finally:
         disconnect(check)
-    by_id = {r["id"]: r for r in final}
-    assert sorted(by_id) == [*ids, late["id"]]
-    assert [by_id[i]["status"] for i in ids[:-1]] == ["completed"] * 11
-    assert by_id[ids[-1]]["status"] == "cancelled"
+    by_id = {r.id: r for r in final}
+    assert sorted(by_id) == [*ids, late.id]
+    assert [by_id[i].status for i in ids[:-1]] == ["completed"] * 11
+    assert by_id[ids[-1]].status == "cancelled"
     assert all(completions(by_id[i]) == 1 for i in ids[:-1])
 
 
@@ -191,9 +191,9 @@ if not go.wait(60):
     sys.exit("the start gate never opened")
 claimed = []
 while (task := claim_as(team.tasks, inst["id"], time.time())) is not None:
-    claimed.append(task["id"])
+    claimed.append(task.id)
     change = Change(Action.COMPLETE, by=actor.label, at=iso(time.time()), result=name)
-    team.tasks.transition(task["id"], change, actor, time.time())
+    team.tasks.transition(task.id, change, actor, time.time())
 print(json.dumps(claimed))
 disconnect(client)
 """
@@ -202,7 +202,7 @@ disconnect(client)
 @pytest.mark.slow
 def test_racing_processes_claim_every_task_exactly_once(team: Team, zk_hosts: str) -> None:
     total, racers = 200, 4
-    ids = {t["id"] for t in add_many(team, total)}
+    ids = {t.id for t in add_many(team, total)}
     gate = "/start-gate"
     procs = [
         subprocess.Popen(
@@ -231,18 +231,18 @@ def test_racing_processes_claim_every_task_exactly_once(team: Team, zk_hosts: st
     assert counts(team.tasks)["completed"] == total
     for rec in list_tasks(team.tasks):
         assert completions(rec) == 1
-        assert rec["id"] in claimed[rec["result"]]
+        assert rec.id in claimed[str(rec.result)]
 
 
 def test_claim_that_loses_races_still_finds_the_remaining_tasks(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [t["id"] for t in add_many(team, 8)]
+    ids = [t.id for t in add_many(team, 8)]
     me, rival = worker(team, "me"), worker(team, "rival")
     real_attempt = claim_mod._attempt
     steals = {"left": 2}
 
-    def racing(store: Any, entry_path: str, actor: Actor, at: float) -> TaskRecord | None:
+    def racing(store: Any, entry_path: str, actor: Actor, at: float) -> Task | None:
         if steals["left"] and actor is me:
             steals["left"] -= 1  # the rival commits this candidate just before us
             assert real_attempt(store, entry_path, rival, at) is not None
@@ -252,7 +252,7 @@ def test_claim_that_loses_races_still_finds_the_remaining_tasks(
     monkeypatch.setattr(random, "randrange", lambda n: n - 1)  # always skip ahead
     got = claim(team.tasks, me, now(), spread=4)
     assert got is not None, "claim gave up while six tasks were still pending"
-    assert got["id"] not in (ids[0], ids[4])
+    assert got.id not in (ids[0], ids[4])
     now_counts = counts(team.tasks)
     assert (now_counts["pending"], now_counts["active"]) == (5, 3)
 
@@ -288,7 +288,7 @@ def test_acl_refuses_an_unauthenticated_client(secure_team: Team, zk_hosts: str)
     anon = connect(ZkOptions(zk_hosts))
     try:
         for path in (
-            paths.record(task["id"]),
+            paths.record(task.id),
             paths.instance(str(w.instance_id)),
             paths.context_key("key"),
             paths.root,
@@ -300,7 +300,7 @@ def test_acl_refuses_an_unauthenticated_client(secure_team: Team, zk_hosts: str)
         with pytest.raises(NoAuthError):
             anon.delete(f"{paths.queue_any}/{entry}")
         with pytest.raises(NoAuthError):
-            anon.delete(paths.record(task["id"]))
+            anon.delete(paths.record(task.id))
         with pytest.raises(NoAuthError):
             anon.create(f"{paths.queue_any}/1-0000000099")
         with pytest.raises(NoAuthError):
@@ -313,7 +313,7 @@ def test_acl_refuses_an_unauthenticated_client(secure_team: Team, zk_hosts: str)
 
     same_creds = connect(ZkOptions(zk_hosts, auth="user:pw"))
     try:
-        assert Team(same_creds, "secure").tasks.get(task["id"])["title"] == "task 0"
+        assert Team(same_creds, "secure").tasks.get(task.id).title == "task 0"
     finally:
         disconnect(same_creds)
     assert team.tasks.entries(paths.queue_any) == [entry]

@@ -55,8 +55,8 @@ def test_five_250k_tasks_are_pushed_in_batches_that_fit_a_packet(team: Team) -> 
         now(),
     )
     assert time.monotonic() - started < 5
-    assert [t["title"] for t in list_tasks(team.tasks)] == ["t0", "t1", "t2", "t3", "t4"]
-    assert all(len(team.tasks.get(t["id"])["description"]) == BIG for t in pushed)
+    assert [t.title for t in list_tasks(team.tasks)] == ["t0", "t1", "t2", "t3", "t4"]
+    assert all(len(team.tasks.get(t.id).description) == BIG for t in pushed)
 
 
 def test_a_250k_broadcast_to_five_instances_reaches_all_five(team: Team) -> None:
@@ -81,14 +81,14 @@ def test_local_references_across_batches_resolve(team: Team) -> None:
     raw: list[dict[str, Any]] = [{"title": f"t{i}"} for i in range(120)]
     raw[110]["depends_on"] = ["#3", "#60"]
     pushed = push(team.tasks, specs(*raw), "op", now())
-    assert pushed[110]["depends_on"] == [pushed[2]["id"], pushed[59]["id"]]
-    assert [t["id"] for t in pushed] == [f"task-{n:010d}" for n in range(1, 121)]
+    assert pushed[110].depends_on == (pushed[2].id, pushed[59].id)
+    assert [t.id for t in pushed] == [f"task-{n:010d}" for n in range(1, 121)]
 
 
 def test_a_later_batch_failing_names_exactly_what_was_pushed(
     team: Team, client: KazooClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dep = push(team.tasks, specs({"title": "dep"}), "op", now())[0]["id"]
+    dep = push(team.tasks, specs({"title": "dep"}), "op", now())[0].id
     raw: list[dict[str, Any]] = [{"title": f"t{i}"} for i in range(60)]
     raw[55]["depends_on"] = [dep]
     real = push_module._push_batch
@@ -104,7 +104,7 @@ def test_a_later_batch_failing_names_exactly_what_was_pushed(
     committed = [f"task-{n:010d}" for n in range(2, 52)]
     assert caught.value.committed == committed
     assert "pushed 50 of 60 tasks (task-0000000002..task-0000000051)" in str(caught.value)
-    assert [t["id"] for t in list_tasks(team.tasks)] == committed
+    assert [t.id for t in list_tasks(team.tasks)] == committed
 
 
 def test_id_ranges_fold_consecutive_ids() -> None:
@@ -119,7 +119,7 @@ def test_push_past_the_quota_is_refused_naming_it_and_writes_nothing(team: Team)
         push(
             team.tasks, specs({"title": "b", "description": "x" * 6000}), "op", now(), quota=10_000
         )
-    assert [t["title"] for t in list_tasks(team.tasks)] == ["a"] and counter_version(team) == before
+    assert [t.title for t in list_tasks(team.tasks)] == ["a"] and counter_version(team) == before
 
 
 def test_a_multi_batch_push_past_the_quota_writes_nothing(team: Team) -> None:
@@ -154,11 +154,11 @@ def test_the_oldest_finished_tasks_make_room_before_a_push_is_refused(team: Team
     w = member(team, "w")
     claim_as(team.tasks, w, now())
     change = Change(Action.COMPLETE, by=w, at=iso(now()), result="ok")
-    team.tasks.transition(old["id"], change, Actor(label=w, instance_id=w), now())
+    team.tasks.transition(old.id, change, Actor(label=w, instance_id=w), now())
     push(team.tasks, specs({"title": "new", "description": "x" * 6000}), "op", now(), quota=10_000)
-    assert [t["title"] for t in list_tasks(team.tasks)] == ["new"]
+    assert [t.title for t in list_tasks(team.tasks)] == ["new"]
     with pytest.raises(NotFoundError):
-        team.tasks.get(old["id"])
+        team.tasks.get(old.id)
 
 
 def test_a_later_broadcast_batch_failing_names_who_has_the_message(

@@ -16,7 +16,7 @@ from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts
 from claude_orchestrator.zk.registry import Actor, Registration
-from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord
+from claude_orchestrator.zk.taskmodel import Action, Change, Task
 from claude_orchestrator.zk.team import Team
 from tests.helpers import claim, wait_until
 
@@ -27,7 +27,7 @@ def now() -> float:
     return time.time()
 
 
-def add(team: Team, title: str = "t", **fields: Any) -> TaskRecord:
+def add(team: Team, title: str = "t", **fields: Any) -> Task:
     return push(team.tasks, [validate_spec({"title": title, **fields}, "test")], "op", now())[0]
 
 
@@ -39,12 +39,12 @@ def worker(team: Team, name: str = "w1", lease: bool = False, at: float | None =
 
 def act(
     team: Team, task_id: str, action: Action, actor: Actor, at: float | None = None, **kw: Any
-) -> TaskRecord:
+) -> Task:
     ch = Change(action, by=actor.label, at="2026-01-01T00:00:00Z", **kw)
     return team.tasks.transition(task_id, ch, actor, now() if at is None else at)
 
 
-def take(team: Team, actor: Actor, at: float | None = None) -> TaskRecord:
+def take(team: Team, actor: Actor, at: float | None = None) -> Task:
     got = claim(team.tasks, actor, now() if at is None else at, spread=1)
     assert got is not None, "expected a claimable task"
     return got
@@ -85,20 +85,20 @@ def test_sweep_recovers_a_task_of_a_vanished_worker_and_it_keeps_its_place(
 ) -> None:
     first, second, third = add(team, "first"), add(team, "second"), add(team, "third")
     own, dead = dying_worker(clients, "dead")
-    assert take(own, dead)["id"] == first["id"]
-    act(own, first["id"], Action.START, dead)
+    assert take(own, dead).id == first.id
+    act(own, first.id, Action.START, dead)
     stop(own, dead, team)
 
     report = recovery.sweep(team.tasks, now())
-    assert report.recovered == [first["id"]] and report.failed == []
-    back = team.tasks.get(first["id"])
-    assert back["status"] == "pending" and back["retry_count"] == 1
-    assert back["claimed_by"] is None and back["started_at"] is None
-    assert back["history"][-1]["to"] == "pending" and "recovered" in back["history"][-1]["note"]
+    assert report.recovered == [first.id] and report.failed == []
+    back = team.tasks.get(first.id)
+    assert back.status == "pending" and back.retry_count == 1
+    assert back.claimed_by is None and back.started_at is None
+    assert back.history[-1].to == "pending" and "recovered" in str(back.history[-1].note)
 
     alive = worker(team, "alive")
-    got = [take(team, alive)["id"] for _ in range(3)]
-    assert got == [first["id"], second["id"], third["id"]]
+    got = [take(team, alive).id for _ in range(3)]
+    assert got == [first.id, second.id, third.id]
 
 
 def test_sweep_fails_a_task_whose_retries_are_spent(
@@ -110,10 +110,10 @@ def test_sweep_fails_a_task_whose_retries_are_spent(
     stop(own, dead, team)
 
     report = recovery.sweep(team.tasks, now())
-    assert report.failed == [t["id"]] and report.recovered == []
-    failed = team.tasks.get(t["id"])
-    assert failed["status"] == "failed" and failed["retry_count"] == 0
-    assert "max_retries" in failed["reason"]
+    assert report.failed == [t.id] and report.recovered == []
+    failed = team.tasks.get(t.id)
+    assert failed.status == "failed" and failed.retry_count == 0
+    assert "max_retries" in str(failed.reason)
     assert counts(team.tasks)["failed"] == 1 and counts(team.tasks)["active"] == 0
 
 
@@ -126,8 +126,8 @@ def test_sweep_counts_every_recovery_until_the_retries_are_spent(
         take(own, dead)
         stop(own, dead, team)
         recovery.sweep(team.tasks, now())
-    final = team.tasks.get(t["id"])
-    assert final["status"] == "failed" and final["retry_count"] == 2
+    final = team.tasks.get(t.id)
+    assert final.status == "failed" and final.retry_count == 2
 
 
 def test_sweep_is_idempotent(team: Team, clients: Callable[[], KazooClient]) -> None:
@@ -138,14 +138,14 @@ def test_sweep_is_idempotent(team: Team, clients: Callable[[], KazooClient]) -> 
     stop(own, dead, team)
     at = now()
     first = recovery.sweep(team.tasks, at)
-    assert first.recovered == [t["id"]]
+    assert first.recovered == [t.id]
     assert team.tasks.client.exists(team.tasks.paths.inbox(str(dead.instance_id))) is None
-    after_first = (team.tasks.get(t["id"]), counts(team.tasks))
+    after_first = (team.tasks.get(t.id), counts(team.tasks))
 
     second = recovery.sweep(team.tasks, at)
     assert second == recovery.SweepReport()
-    assert (team.tasks.get(t["id"]), counts(team.tasks)) == after_first
-    assert after_first[0]["retry_count"] == 1
+    assert (team.tasks.get(t.id), counts(team.tasks)) == after_first
+    assert after_first[0].retry_count == 1
 
 
 def test_sweep_leaves_tasks_of_live_workers_alone(team: Team) -> None:
@@ -156,7 +156,7 @@ def test_sweep_leaves_tasks_of_live_workers_alone(team: Team) -> None:
     take(team, lease_w)
     report = recovery.sweep(team.tasks, now())
     assert report == recovery.SweepReport()
-    assert team.tasks.get(t["id"])["claimed_by"] == session_w.instance_id
+    assert team.tasks.get(t.id).claimed_by == session_w.instance_id
     assert counts(team.tasks)["active"] == 2
 
 
@@ -168,11 +168,11 @@ def test_sweep_expires_a_lease_past_its_end_and_recovers_its_tasks(team: Team) -
 
     report = recovery.sweep(team.tasks, t0 + 200)
     assert report.expired == [cli.instance_id]
-    assert report.recovered == [t["id"]]
+    assert report.recovered == [t.id]
     assert team.registry.find(str(cli.instance_id)) is None
     with pytest.raises(NotFoundError):
         team.registry.resolve_name("cli")
-    assert team.tasks.get(t["id"])["status"] == "pending"
+    assert team.tasks.get(t.id).status == "pending"
 
 
 def test_heartbeat_extends_the_lease(team: Team) -> None:
@@ -180,13 +180,13 @@ def test_heartbeat_extends_the_lease(team: Team) -> None:
     t = add(team)
     cli = worker(team, "cli", lease=True, at=t0)
     take(team, cli, at=t0)
-    team.registry.heartbeat(str(cli.instance_id), t0 + 60, current_task=t["id"])
+    team.registry.heartbeat(str(cli.instance_id), t0 + 60, current_task=t.id)
 
     report = recovery.sweep(team.tasks, t0 + 100)
     assert report.expired == [] and report.recovered == []
     inst = team.registry.get(str(cli.instance_id))
-    assert inst["current_task"] == t["id"]
-    assert team.tasks.get(t["id"])["claimed_by"] == cli.instance_id
+    assert inst["current_task"] == t.id
+    assert team.tasks.get(t.id).claimed_by == cli.instance_id
     assert recovery.sweep(team.tasks, t0 + 60 + 121).expired == [cli.instance_id]
 
 
@@ -196,8 +196,8 @@ def test_expired_lease_cannot_complete_before_the_sweep_runs(team: Team) -> None
     cli = worker(team, "cli", lease=True, at=t0)
     take(team, cli, at=t0)
     with pytest.raises(IdentityError, match="lease"):
-        act(team, t["id"], Action.COMPLETE, cli, at=t0 + 200)
-    assert team.tasks.get(t["id"])["status"] == "claimed"
+        act(team, t.id, Action.COMPLETE, cli, at=t0 + 200)
+    assert team.tasks.get(t.id).status == "claimed"
 
 
 def test_lease_claim_survives_its_client_and_completes_from_another(
@@ -206,15 +206,15 @@ def test_lease_claim_survives_its_client_and_completes_from_another(
     t = add(team)
     first_call = Team(clients(), TEAM)  # one-shot `claim-task`
     cli = worker(first_call, "cli", lease=True)
-    assert take(first_call, cli)["id"] == t["id"]
+    assert take(first_call, cli).id == t.id
     disconnect(first_call.client)
 
     assert recovery.sweep(team.tasks, now()).recovered == []  # a lease outlives its client
     later_call = Team(clients(), TEAM)  # a later, separate `complete-task -i ID`
     same = Actor(label=str(cli.instance_id), instance_id=cli.instance_id, name="cli")
-    done = act(later_call, t["id"], Action.COMPLETE, same, result="ok")
-    assert done["status"] == "completed" and done["result"] == "ok"
-    assert done["claimed_by"] == cli.instance_id
+    done = act(later_call, t.id, Action.COMPLETE, same, result="ok")
+    assert done.status == "completed" and done.result == "ok"
+    assert done.claimed_by == cli.instance_id
 
 
 def test_old_claimer_is_fenced_after_recovery_and_reclaim(
@@ -226,16 +226,16 @@ def test_old_claimer_is_fenced_after_recovery_and_reclaim(
     stop(own, old, team)
     recovery.sweep(team.tasks, now())
     new = worker(team, "new")
-    assert take(team, new)["id"] == t["id"]
+    assert take(team, new).id == t.id
 
     with pytest.raises(TaskStateError, match="claimed by"):
-        act(team, t["id"], Action.COMPLETE, old, result="stale")
+        act(team, t.id, Action.COMPLETE, old, result="stale")
     for action in (Action.FAIL, Action.BLOCK, Action.START):
         with pytest.raises(TaskStateError):
-            act(team, t["id"], action, old)
-    rec = team.tasks.get(t["id"])
-    assert rec["status"] == "claimed" and rec["claimed_by"] == new.instance_id
-    assert act(team, t["id"], Action.COMPLETE, new, result="fresh")["result"] == "fresh"
+            act(team, t.id, action, old)
+    rec = team.tasks.get(t.id)
+    assert rec.status == "claimed" and rec.claimed_by == new.instance_id
+    assert act(team, t.id, Action.COMPLETE, new, result="fresh").result == "fresh"
 
 
 def test_old_claimer_cannot_complete_a_recovered_pending_task(
@@ -247,8 +247,8 @@ def test_old_claimer_cannot_complete_a_recovered_pending_task(
     stop(own, old, team)
     recovery.sweep(team.tasks, now())
     with pytest.raises(TaskStateError):
-        act(team, t["id"], Action.COMPLETE, old, result="stale")
-    assert team.tasks.get(t["id"])["status"] == "pending"
+        act(team, t.id, Action.COMPLETE, old, result="stale")
+    assert team.tasks.get(t.id).status == "pending"
 
 
 def test_recover_held_requeues_only_that_instances_tasks(
@@ -260,9 +260,9 @@ def test_recover_held_requeues_only_that_instances_tasks(
     take(own, dead)
     take(team, alive)
     got = recovery.recover_held(team.tasks, str(dead.instance_id), now(), "reaped")
-    assert [rec["id"] for rec in got] == [a["id"]] and got[0]["retry_count"] == 1
-    assert team.tasks.get(a["id"])["status"] == "pending"
-    assert team.tasks.get(b["id"])["claimed_by"] == alive.instance_id
+    assert [rec.id for rec in got] == [a.id] and got[0].retry_count == 1
+    assert team.tasks.get(a.id).status == "pending"
+    assert team.tasks.get(b.id).claimed_by == alive.instance_id
     assert recovery.recover_held(team.tasks, str(dead.instance_id), now(), "again") == []
 
 
@@ -274,47 +274,47 @@ def test_a_reaped_worker_is_unregistered_and_its_task_recovered_or_released(
     take(team, worker(team, "w"))
     put_back = recovery.recover_worker if dies else recovery.release_worker
     assert put_back(team.tasks, "w", os.getpid() + 1, now()) == []  # another process's
-    assert put_back(team.tasks, "w", os.getpid(), now()) == [(task["id"], "pending")]
-    rec = team.tasks.get(task["id"])
-    assert rec["retry_count"] == (1 if dies else 0) and team.registry.named("w") is None
+    assert put_back(team.tasks, "w", os.getpid(), now()) == [(task.id, "pending")]
+    rec = team.tasks.get(task.id)
+    assert rec.retry_count == (1 if dies else 0) and team.registry.named("w") is None
     note = "recovered: worker w died (supervisor)" if dies else "released: worker w stopped"
-    assert rec["history"][-1]["note"] == note
+    assert rec.history[-1].note == note
 
 
 def test_sweep_promotes_a_waiting_task_whose_completer_crashed_before_promoting(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dep = add(team, "dep")
-    waiting = add(team, "after", depends_on=[dep["id"]])
+    waiting = add(team, "after", depends_on=[dep.id])
     w = worker(team)
     take(team, w)
     with monkeypatch.context() as m:  # the completer dies between commit and promotion
         m.setattr(team.tasks, "promote_dependents", lambda task_id, now: [])
-        act(team, dep["id"], Action.COMPLETE, w)
-    assert team.tasks.get(waiting["id"])["ready"] is False
+        act(team, dep.id, Action.COMPLETE, w)
+    assert team.tasks.get(waiting.id).ready is False
     assert claim(team.tasks, w, now()) is None
 
-    assert recovery.sweep(team.tasks, now()).promoted == [waiting["id"]]
-    assert team.tasks.get(waiting["id"])["ready"] is True
-    assert take(team, w)["id"] == waiting["id"]
+    assert recovery.sweep(team.tasks, now()).promoted == [waiting.id]
+    assert team.tasks.get(waiting.id).ready is True
+    assert take(team, w).id == waiting.id
     assert recovery.sweep(team.tasks, now()).promoted == []
 
 
 def test_prune_finished_keeps_the_newest_completed(team: Team) -> None:
     w = worker(team)
-    ids = [add(team, f"t{i}")["id"] for i in range(5)]
+    ids = [add(team, f"t{i}").id for i in range(5)]
     for task_id in ids:
         take(team, w)
         act(team, task_id, Action.COMPLETE, w)
-    cancelled = add(team, "dropped")["id"]
+    cancelled = add(team, "dropped").id
     act(team, cancelled, Action.CANCEL, Actor.operator())
 
     assert recovery.prune_finished(team.tasks, keep=3) == 3
     for task_id in ids[:3]:
         with pytest.raises(NotFoundError):
             team.tasks.get(task_id)
-    assert [team.tasks.get(i)["status"] for i in ids[3:]] == ["completed", "completed"]
-    assert team.tasks.get(cancelled)["status"] == "cancelled"
+    assert [team.tasks.get(i).status for i in ids[3:]] == ["completed", "completed"]
+    assert team.tasks.get(cancelled).status == "cancelled"
     assert counts(team.tasks)["completed"] == 2 and counts(team.tasks)["cancelled"] == 1
     recovery.sweep(team.tasks, now(), finished_keep=3)  # nothing beyond 3: nothing pruned
     assert counts(team.tasks)["completed"] == 2 and counts(team.tasks)["cancelled"] == 1

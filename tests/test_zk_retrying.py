@@ -108,7 +108,7 @@ def test_context_delete_rides_out_a_blip(team: Team, monkeypatch: pytest.MonkeyP
 
 def test_task_store_reads_ride_out_a_blip(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     iid = member(team, "ann")
-    tid = push(team.tasks, [validate_spec({"title": "t"}, "t")], "op", time.time())[0]["id"]
+    tid = push(team.tasks, [validate_spec({"title": "t"}, "t")], "op", time.time())[0].id
     change = Change(Action.CLAIM, by=iid, at="2026-01-01T00:00:00Z", claimer=iid)
     team.tasks.transition(tid, change, Actor(iid, iid), time.time())
     active = team.tasks.paths.state_folder("active")

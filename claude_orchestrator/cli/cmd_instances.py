@@ -152,7 +152,7 @@ def unregister(app: App) -> None:
 
     iid = app.require_instance("unregister")
     given = release_held(app.team.tasks, iid, app.now(), "unregistered", iid)
-    released = [rec["id"] for rec in given]
+    released = [rec.id for rec in given]
     inst = app.team.registry.unregister(iid)
     _forget_instance(app, iid)
     out = {"id": iid, "instance_id": iid, "name": inst["name"], "status": "unregistered"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from claude_orchestrator.cli.options import (
     task_id_option,
 )
 from claude_orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from claude_orchestrator.zk.taskmodel import Task
 
 
 @click.command("push-task")
@@ -51,7 +54,7 @@ def push_task(app: App, /, from_file: Any, **fields: Any) -> None:
     _name_instance_assignees(app, specs)
     _check_assignees(app, specs)
     pushed = push(app.team.tasks, specs, app.author(), app.now(), quota)
-    app.emit(_public_list(pushed) if from_file is not None else _public(pushed[0]))
+    app.emit(_public_list(pushed) if from_file is not None else pushed[0].to_dict())
 
 
 def _name_instance_assignees(app: App, specs: list[dict[str, Any]]) -> None:
@@ -116,7 +119,7 @@ def claim_task(app: App) -> None:
 
     iid = app.require_instance("claim-task")
     task = claim_as(app.team.tasks, iid, app.now())
-    app.emit(_public(task) if task else NO_TASKS)
+    app.emit(task.to_dict() if task else NO_TASKS)
 
 
 NO_TASKS = {"status": "no_tasks", "message": "No tasks available to claim"}
@@ -151,7 +154,7 @@ def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> 
     change = Change(
         Action(action), by=actor.label, at=iso(app.now()), result=result, reason=reason, note=reason
     )
-    app.emit(_public(app.team.tasks.transition(task_id, change, actor, app.now())))
+    app.emit(app.team.tasks.transition(task_id, change, actor, app.now()).to_dict())
 
 
 def _unblock_action(app: App, task_id: str) -> str:
@@ -208,7 +211,7 @@ def show_task(app: App, task_id: str) -> None:
     from claude_orchestrator.zk.taskmodel import seq_of
 
     seq_of(task_id)
-    app.emit(_public(app.team.tasks.get(task_id)))
+    app.emit(app.team.tasks.get(task_id).to_dict())
 
 
 @click.command("watch-tasks")
@@ -222,14 +225,8 @@ def watch_tasks(app: App, follow: bool) -> None:
     watch_task_states(app.team.tasks, lambda line: app.emit(line), once=not follow)
 
 
-def _public(rec: dict[str, Any]) -> dict[str, Any]:
-    from claude_orchestrator.zk.taskmodel import public
-
-    return public(rec)
-
-
-def _public_list(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [_public(r) for r in recs]
+def _public_list(tasks: list[Task]) -> list[dict[str, Any]]:
+    return [task.to_dict() for task in tasks]
 
 
 COMMANDS = [

@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from claude_orchestrator.supervisor.snapshot import EventLine
 from claude_orchestrator.zk.paths import ACTIVE, STATUS_FOLDERS
-from claude_orchestrator.zk.taskmodel import HELD, TaskStatus
+from claude_orchestrator.zk.taskmodel import HELD, HistoryEntry, Task, TaskStatus
 
 #: the state folders whose entries are listed (the pending queue's are not)
 WATCHED = STATUS_FOLDERS
@@ -45,25 +45,17 @@ _ARRIVED = {
 _REQUEUED = {TaskStatus.FAILED: "retried", TaskStatus.BLOCKED: "unblocked"}
 
 
-def kind_of(change: Mapping[str, Any]) -> str | None:
+def kind_of(change: HistoryEntry) -> str | None:
     """The event a history entry stands for; None for the ones not worth a line
     (created, claimed → in progress)."""
-    frm, to, note = _status(change.get("from")), _status(change.get("to")), change.get("note")
+    frm, to = change.frm, change.to
     if to is TaskStatus.PENDING:
         if frm in HELD:
-            return "released" if str(note or "").startswith("released") else "recovered"
+            return "released" if (change.note or "").startswith("released") else "recovered"
         return _REQUEUED.get(frm) if frm is not None else None
     if to is TaskStatus.IN_PROGRESS:
         return "unblocked" if frm is TaskStatus.BLOCKED else None
-    return _ARRIVED.get(to) if to is not None else None
-
-
-def _status(value: object) -> TaskStatus | None:
-    """A history entry's ``from`` or ``to``; None for none (created) or one unknown here."""
-    try:
-        return TaskStatus(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    return _ARRIVED.get(to)
 
 
 def worker_of(by: object) -> str | None:
@@ -72,26 +64,26 @@ def worker_of(by: object) -> str | None:
     return match.group("name") if match else None
 
 
-def events_of(rec: Mapping[str, Any], after: float) -> list[EventLine]:
+def events_of(task: Task, after: float) -> list[EventLine]:
     """The events of one task record's history newer than ``after``, oldest first."""
     from claude_orchestrator.zk.codec import parse_iso
 
     out = []
     holder = None  # who held the task: a recovery or release is about that worker
-    for change in rec.get("history") or ():
+    for change in task.history:
         kind = kind_of(change)
-        by = change.get("by")
-        holder = worker_of(by) if _status(change.get("to")) is TaskStatus.CLAIMED else holder
-        at = parse_iso(str(change["at"])) if change.get("at") else 0.0
+        by = change.by
+        holder = worker_of(by) if change.to is TaskStatus.CLAIMED else holder
+        at = parse_iso(change.at) if change.at else 0.0
         if kind is None or at <= after:
             continue
-        note = str(change.get("note") or "")
+        note = change.note or ""
         if not note and kind in ("blocked", "failed"):
-            note = str(rec.get("reason") or "")
-        text = str(rec.get("title") or "") + (f" — {note}" if note else "")
+            note = task.reason or ""
+        text = (task.title or "") + (f" — {note}" if note else "")
         worker = holder if kind in ("recovered", "released") else worker_of(by)
         text += "" if worker or not by else f" (by {by})"
-        out.append(EventLine(at=at, kind=kind, worker=worker, task=rec["id"], text=text))
+        out.append(EventLine(at=at, kind=kind, worker=worker, task=task.id, text=text))
     return out
 
 

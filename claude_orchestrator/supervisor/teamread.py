@@ -16,6 +16,7 @@ from claude_orchestrator.zk.codec import parse_iso
 from claude_orchestrator.zk.paths import ACTIVE, WAITING, TeamPaths
 from claude_orchestrator.zk.query import counts
 from claude_orchestrator.zk.taskmodel import TaskStatus, task_id_of_entry
+from claude_orchestrator.zk.tasks import TaskStore
 
 HEAD = 5
 BLOCKED_SHOWN = 8
@@ -51,20 +52,20 @@ def read_board(team: Any) -> Board:
     )
 
 
-def task_line(store: Any, task_id: str) -> TaskLine | None:
+def task_line(store: TaskStore, task_id: str) -> TaskLine | None:
     try:
-        rec = store.read(task_id)[0]
+        task = store.read(task_id)[0]
     except NotFoundError:
         return None
-    since = rec.get("started_at") or rec.get("claimed_at")
+    since = task.started_at or task.claimed_at
     return TaskLine(
-        id=rec["id"],
-        title=rec["title"],
-        priority=rec["priority"],
-        status=rec["status"],
-        worker=rec.get("claimed_by"),
+        id=task.id,
+        title=task.title,
+        priority=task.priority,
+        status=task.status.value,
+        worker=task.claimed_by,
         since=parse_iso(since) if since else None,
-        reason=rec.get("reason"),
+        reason=task.reason,
     )
 
 

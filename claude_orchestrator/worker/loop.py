@@ -39,7 +39,7 @@ from claude_orchestrator.zk.txn import retrying
 
 if TYPE_CHECKING:
     from claude_orchestrator.spawn.process import ExitInfo
-    from claude_orchestrator.zk.taskmodel import TaskRecord
+    from claude_orchestrator.zk.taskmodel import Task
 
 log = logging.getLogger("claude_orchestrator.worker")
 
@@ -233,28 +233,28 @@ class Worker:
         self._work_on(task)
         return True
 
-    def _work_on(self, task: TaskRecord) -> None:
-        log.info("%s: claimed %s %r", self.ws.name, task["id"], task["title"])
+    def _work_on(self, task: Task) -> None:
+        log.info("%s: claimed %s %r", self.ws.name, task.id, task.title)
         try:
             run, started = self.builder.for_task(task, str(self.actor.instance_id))
         except SpawnError as exc:  # e.g. a prompt no argv or stdin of this agent can carry
-            self.reporter.fail_unstarted(task["id"], str(exc))
+            self.reporter.fail_unstarted(task.id, str(exc))
             return
         if not self.reporter.start(task, started):
             return
-        self.reporter.set_current(task["id"])
+        self.reporter.set_current(task.id)
         try:
             run.start()
         except SpawnError as exc:  # not executable, bad interpreter, work dir gone, …: stop
             # rather than claim the next task to fail it too; the task never started
-            self.reporter.release(task["id"], None, f"released: agent not started ({exc})")
-            back = f"task {task['id']} is pending again (no retry counted)"
+            self.reporter.release(task.id, None, f"released: agent not started ({exc})")
+            back = f"task {task.id} is pending again (no retry counted)"
             raise cannot_start(self.ws.name, exc, back) from None
         except Exception:
-            self.reporter.release(task["id"], None, "the agent could not be started")
+            self.reporter.release(task.id, None, "the agent could not be started")
             raise
         result = run.finish(self.supervise(run))
-        self.reporter.task_done(task["id"], result, released=self._released(result))
+        self.reporter.task_done(task.id, result, released=self._released(result))
         self.reporter.set_current("")
 
     def _released(self, result: SessionResult) -> bool:

@@ -18,7 +18,7 @@ from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
-from claude_orchestrator.zk.taskmodel import Action, Change, TaskRecord, TaskStatus
+from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.worker")
@@ -40,24 +40,21 @@ class Reporter:
     def _change(self, action: Action, **kw: Any) -> Change:
         return Change(action, by=self.actor.label, at=iso(self.clock()), **kw)
 
-    def _apply(self, task_id: str, change: Change) -> TaskRecord:
-        def guard(rec: TaskRecord) -> None:
-            if (
-                rec.get("claimed_by") != self.actor.instance_id
-                or rec["status"] != TaskStatus.IN_PROGRESS
-            ):
+    def _apply(self, task_id: str, change: Change) -> Task:
+        def guard(rec: Task) -> None:
+            if rec.claimed_by != self.actor.instance_id or rec.status is not TaskStatus.IN_PROGRESS:
                 raise _NotMine
 
         return self.team.tasks.transition(task_id, change, self.actor, self.clock(), guard)
 
-    def start(self, task: TaskRecord, session: dict[str, Any]) -> bool:
+    def start(self, task: Task, session: dict[str, Any]) -> bool:
         try:
             change = self._change(Action.START, session=session)
-            self.team.tasks.transition(task["id"], change, self.actor, self.clock())
+            self.team.tasks.transition(task.id, change, self.actor, self.clock())
         except (TaskStateError, NotFoundError, IdentityError) as exc:
             # IdentityError: our instance is gone (session expired); the loop registers again
             # and the leader recovers the claim the old instance left
-            log.warning("%s: could not start: %s", task["id"], exc)
+            log.warning("%s: could not start: %s", task.id, exc)
             return False
         return True
 
@@ -84,7 +81,7 @@ class Reporter:
         iid = str(self.actor.instance_id)
         note = f"released: {self.actor.label} lost track of it (ZooKeeper error)"
         for rec in release_held(self.team.tasks, iid, self.clock(), note, iid):
-            log.warning("%s: released after a ZooKeeper error", rec["id"])
+            log.warning("%s: released after a ZooKeeper error", rec.id)
 
     def release(self, task_id: str, session: dict[str, Any] | None, note: str) -> None:
         try:
@@ -99,7 +96,7 @@ class Reporter:
         for _ in range(HOLD_ATTEMPTS):
             try:
                 rec = self._apply(task_id, self._outcome_change(res, session, released))
-                log.info("%s: %s (%s)", task_id, rec["status"], res.info.description)
+                log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
             except _NotMine:
                 self._attach(task_id, res, session)
             except (TaskStateError, IdentityError) as exc:  # not ours, or we are no longer us
@@ -128,11 +125,11 @@ class Reporter:
 
     def _attach(self, task_id: str, res: SessionResult, session: dict[str, Any]) -> None:
         iid = str(self.actor.instance_id)
-        rec = self.team.tasks.annotate(task_id, iid, {"session": session})
+        rec = self.team.tasks.annotate(task_id, iid, session)
         if rec is None:
             self._stale(res.log_path, task_id, "the claim passed to another instance")
         else:
-            log.info("%s: the agent moved it to %s itself; kept", task_id, rec["status"])
+            log.info("%s: the agent moved it to %s itself; kept", task_id, rec.status.value)
 
     def _stale(self, log_path: Path, task_id: str, why: str) -> None:
         log.warning("%s: stale result not recorded: %s (kept in %s)", task_id, why, log_path)

@@ -14,7 +14,7 @@ from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
 from claude_orchestrator.worker.session import AgentRun
 from claude_orchestrator.worker.settings import WorkerSettings
-from claude_orchestrator.zk.taskmodel import TaskRecord, TaskStatus
+from claude_orchestrator.zk.taskmodel import Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,15 @@ class RunBuilder:
             "work_dir": str(ws.work_dir),
         }
 
-    def for_task(self, task: TaskRecord, instance_id: str) -> tuple[AgentRun, dict[str, Any]]:
+    def for_task(self, task: Task, instance_id: str) -> tuple[AgentRun, dict[str, Any]]:
         """The run for a claimed task, and the ``session`` record to store at start."""
         attempt = claims_of(task)
         session_id, resume, notes = self._session(task)
-        log_path = private_dir(self.ws.sessions_dir) / f"{task['id']}.{attempt}.{self.ext}"
+        log_path = private_dir(self.ws.sessions_dir) / f"{task.id}.{attempt}.{self.ext}"
         prompt = self.task_template.render({**self.identity(instance_id), **_task_values(task)})
         if not self.ws.agent.preset.templated:
-            prompt = task.get("description") or task["title"]
-        env = agent_environment(self.environ, self.ws, instance_id, task["id"])
+            prompt = task.description or task.title
+        env = agent_environment(self.environ, self.ws, instance_id, task.id)
         run = self._run(prompt, env, log_path, session_id, resume, notes)
         started = {
             "log": str(log_path),
@@ -66,24 +66,24 @@ class RunBuilder:
         }
         return run, started
 
-    def _session(self, task: TaskRecord) -> tuple[str | None, bool, tuple[str, ...]]:
+    def _session(self, task: Task) -> tuple[str | None, bool, tuple[str, ...]]:
         """(session id, resume?, notes for the log): a retried task resumes its agent session
         when the agent can resume and the stored id is UUID-shaped (it may come from the
         agent's own output); any other id is never passed on: a new session starts."""
         preset = self.ws.agent.preset
         new = str(uuid.uuid4()) if preset.session_args else None
-        session = task.get("session") or {}
+        session = task.session or {}
         previous = session.get("session_id")
         if not previous or not preset.resume_args:
             return new, False, ()
         if not is_session_id(previous):  # checked first: it may be an option in disguise
             shown = str(previous)[:80]
             note = f"session id {shown!r} is not a UUID: not resumed, a new session starts"
-            log.warning("%s: %s", task["id"], note)
+            log.warning("%s: %s", task.id, note)
             return new, False, (note,)
         if not session_started(session.get("log"), self.ext == "jsonl"):
             note = f"session {previous} never started: not resumed, a new one starts"
-            log.info("%s: %s", task["id"], note)
+            log.info("%s: %s", task.id, note)
             return new, False, (note,)
         return str(previous), True, ()
 
@@ -141,9 +141,9 @@ def session_started(log_path: Any, stream_json: bool) -> bool:
     return False
 
 
-def claims_of(task: TaskRecord) -> int:
+def claims_of(task: Task) -> int:
     """Which attempt this is: how many times the task has been claimed, this one included."""
-    return max(1, sum(1 for h in task.get("history", []) if h.get("to") == TaskStatus.CLAIMED))
+    return max(1, sum(1 for h in task.history if h.to is TaskStatus.CLAIMED))
 
 
 def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,21 +165,21 @@ def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _task_values(task: TaskRecord) -> dict[str, Any]:
-    retries = task.get("retry_count", 0)
+def _task_values(task: Task) -> dict[str, Any]:
+    retries = task.retry_count
     note = (
         ""
         if not retries
         else (
-            f"This is retry {retries} of {task.get('max_retries')}. "
-            f"Last reason: {task.get('reason') or 'unknown'}."
+            f"This is retry {retries} of {task.max_retries}. "
+            f"Last reason: {task.reason or 'unknown'}."
         )
     )
     return {
-        "task_id": task["id"],
-        "title": task["title"],
-        "description": task.get("description") or "",
-        "priority": task.get("priority"),
+        "task_id": task.id,
+        "title": task.title,
+        "description": task.description or "",
+        "priority": task.priority,
         "attempt": claims_of(task),
         "retry_note": note,
     }

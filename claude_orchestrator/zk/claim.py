@@ -25,7 +25,7 @@ from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import (
     Action,
     Change,
-    TaskRecord,
+    Task,
     TaskStatus,
     apply,
     task_id_of_entry,
@@ -48,17 +48,17 @@ def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
     return [p for _, p in sorted(assigned)] + open_
 
 
-def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> TaskRecord | None:
+def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Task | None:
     tok = token()
 
-    def step() -> TaskRecord | None:
+    def step() -> Task | None:
         try:
             rec, version = store.read(task_id_of_entry(entry_path.rsplit("/", 1)[1]))
         except NotFoundError:
             return None
-        if rec.get("_op") == tok:
+        if rec.op == tok:
             return rec
-        if rec["status"] != TaskStatus.PENDING:
+        if rec.status is not TaskStatus.PENDING:
             return None
         return _commit_claim(store, rec, version, actor, now, tok)
 
@@ -66,13 +66,12 @@ def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Tas
 
 
 def _commit_claim(
-    store: TaskStore, rec: TaskRecord, version: int, actor: Actor, now: float, tok: str
-) -> TaskRecord | None:
+    store: TaskStore, rec: Task, version: int, actor: Actor, now: float, tok: str
+) -> Task | None:
     """The store's one commit, fenced by the claimer's instance node: the record set and
     its entry moved from the queue to ``active``; None when another claimer won."""
     change = Change(Action.CLAIM, by=actor.label, at=iso(now), claimer=actor.instance_id)
-    new = apply(rec, change)
-    new["_op"] = tok
+    new = apply(rec, change)._replace(op=tok)
     try:
         return store.commit(rec, version, new, fence=str(actor.instance_id))
     except FenceLost as exc:
@@ -83,7 +82,7 @@ def _commit_claim(
         return None  # another claimer won this one
 
 
-def claim_as(store: TaskStore, instance_id: str, now: float) -> TaskRecord | None:
+def claim_as(store: TaskStore, instance_id: str, now: float) -> Task | None:
     """``claim-task``: one read of the instance (identity, role, lease), one claim pass."""
     inst = store.registry.require_alive(instance_id, now)
     actor = Actor(label=instance_id, instance_id=instance_id, name=inst["name"], role=inst["role"])
@@ -114,7 +113,7 @@ class Claimer:
     def refresh(self) -> None:
         self.stale = True
 
-    def claim(self, now: float) -> TaskRecord | None:
+    def claim(self, now: float) -> Task | None:
         """Claim the next task; None only when a fresh listing has nothing left."""
         while True:
             if self.stale or not self.queue:
@@ -126,7 +125,7 @@ class Claimer:
             if won is not None:
                 return won
 
-    def _try_one(self, now: float) -> TaskRecord | None:
+    def _try_one(self, now: float) -> Task | None:
         """One attempt from the head region; a loss makes the next attempt re-list.
 
         Racers (spread > 1) pick at random among the first ``spread`` entries.

@@ -26,11 +26,11 @@ from claude_orchestrator.errors import (
     SizeLimitError,
     UsageError,
 )
-from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
+from claude_orchestrator.zk.codec import check_size, decode_task, encode_task, iso, token
 from claude_orchestrator.zk.quota import admit, read_usage, usage_data
 from claude_orchestrator.zk.taskmodel import (
     TASK_ID_RE,
-    TaskRecord,
+    Task,
     TaskStatus,
     new_record,
     seq_of,
@@ -122,7 +122,7 @@ def push(
     by: str,
     now: float,
     quota: int = DEFAULT_MAX_TASK_BYTES,
-) -> list[TaskRecord]:
+) -> list[Task]:
     """Push validated specs; '#N' in depends_on names the N-th spec (1-based).
 
     Everything is checked before the first write: references, the size of each task's
@@ -138,14 +138,14 @@ def push(
     if len(batches) > 1:  # one batch is judged by its own commit
         total = sum(record for record, _ in sizes)
         retrying(store.client, lambda: _admit(store, total, quota))
-    pushed: list[TaskRecord] = []
+    pushed: list[Task] = []
     for batch in batches:
         try:
             pushed += _push_batch(store, batch, pushed, by, now, quota)
         except Exception as exc:  # whatever it was, say what had already committed
             if not pushed:
                 raise
-            ids = [r["id"] for r in pushed]
+            ids = [r.id for r in pushed]
             raise PartialWriteError(_partial_message(ids, len(specs), exc), ids) from exc
     return pushed
 
@@ -167,10 +167,10 @@ def _where(spec: dict[str, Any], n: int) -> str:
 def _estimate(store: TaskStore, spec: dict[str, Any], by: str, now: float) -> tuple[int, int]:
     """(bytes of the task's record, bytes its operations add to a multi()), from above."""
     rec = new_record(spec, task_id_for(0), by, iso(now))
-    rec.update(_op=token(), ready=False, depends_on=[task_id_for(0)] * len(rec["depends_on"]))
-    record = len(encode(rec, "task record"))
+    deps = (task_id_for(0),) * len(rec.depends_on)
+    record = len(encode_task(rec._replace(op=token(), ready=False, depends_on=deps)))
     op = len(store.client.chroot) + len(store.paths.tasks) + _OP_OVERHEAD
-    return record, record + 4 * op + 2 * op * len(rec["depends_on"])
+    return record, record + 4 * op + 2 * op * len(deps)
 
 
 def _plan(specs: list[dict[str, Any]], sizes: list[tuple[int, int]]) -> list[list[dict[str, Any]]]:
@@ -203,7 +203,7 @@ def _check_dependencies(store: TaskStore, specs: list[dict[str, Any]]) -> None:
     pending = [(dep, store.client.get_async(store.paths.record(dep))) for dep in named]
     for dep, result in pending:
         try:
-            status = decode(result.get()[0], store.paths.record(dep)).get("status")
+            status = decode_task(result.get()[0], store.paths.record(dep)).status
         except NoNodeError:
             raise NotFoundError(
                 f"{named[dep]}: depends on {dep}, which is not a task of team "
@@ -247,15 +247,15 @@ def id_ranges(ids: list[str]) -> list[str]:
 def _push_batch(
     store: TaskStore,
     batch: list[dict[str, Any]],
-    earlier: list[TaskRecord],
+    earlier: list[Task],
     by: str,
     now: float,
     quota: int,
-) -> list[TaskRecord]:
+) -> list[Task]:
     tok = token()
     state: dict[str, Any] = {"first": None}
 
-    def step() -> list[TaskRecord]:
+    def step() -> list[Task]:
         while True:
             done = _already_pushed(store, state["first"], tok, len(batch))
             if done is not None:
@@ -270,16 +270,14 @@ def _push_batch(
     return retrying(store.client, step)
 
 
-def _already_pushed(
-    store: TaskStore, first: int | None, tok: str, count: int
-) -> list[TaskRecord] | None:
+def _already_pushed(store: TaskStore, first: int | None, tok: str, count: int) -> list[Task] | None:
     if first is None:
         return None
     try:
         rec = store.read(task_id_for(first))[0]
     except NotFoundError:
         return None
-    if rec.get("_op") != tok:
+    if rec.op != tok:
         return None
     return [store.read(task_id_for(first + i))[0] for i in range(count)]
 
@@ -287,22 +285,23 @@ def _already_pushed(
 def _build_batch(
     store: TaskStore,
     batch: list[dict[str, Any]],
-    earlier: list[TaskRecord],
+    earlier: list[Task],
     by: str,
     now: float,
     tok: str,
     quota: int,
-) -> tuple[list[TaskRecord], Txn, int]:
+) -> tuple[list[Task], Txn, int]:
     usage = read_usage(store.client, store.paths)
     first = usage.version + 1
     t = Txn(store.client)
-    records: list[TaskRecord] = []
+    records: list[Task] = []
     stored = 0
     for i, spec in enumerate(batch):
-        rec = new_record(spec, task_id_for(first + i), by, iso(now))
-        rec["_op"] = tok
-        rec["depends_on"] = _resolve_refs(spec.get("depends_on", []), earlier + records)
-        rec["ready"] = _pin_deps(store, t, rec, {r["id"] for r in records})
+        deps = _resolve_refs(spec.get("depends_on", []), earlier + records)
+        rec = new_record(spec, task_id_for(first + i), by, iso(now))._replace(
+            op=tok, depends_on=deps
+        )
+        rec = rec._replace(ready=_pin_deps(store, t, rec, {r.id for r in records}))
         stored += _add_record(store, t, rec)
         records.append(rec)
     data = usage_data(admit(store.client, store.paths, usage, stored, quota))
@@ -311,33 +310,33 @@ def _build_batch(
     return records, t, first
 
 
-def _resolve_refs(deps: list[str], pushed: list[TaskRecord]) -> list[str]:
+def _resolve_refs(deps: list[str], pushed: list[Task]) -> tuple[str, ...]:
     out = []
     for dep in deps:
         m = LOCAL_REF.fullmatch(dep)
-        out.append(pushed[int(m.group(1)) - 1]["id"] if m else dep)
-    return out
+        out.append(pushed[int(m.group(1)) - 1].id if m else dep)
+    return tuple(out)
 
 
-def _pin_deps(store: TaskStore, t: Txn, rec: TaskRecord, in_batch: set[str]) -> bool:
+def _pin_deps(store: TaskStore, t: Txn, rec: Task, in_batch: set[str]) -> bool:
     """Register ``rec`` as a dependent of each unfinished dependency; True if none."""
     ready = True
-    for dep in rec["depends_on"]:
+    for dep in rec.depends_on:
         if dep not in in_batch:
             dep_rec, version = store.read(dep)  # NotFoundError: refuse the whole push
             t.check(store.paths.record(dep), version)
-            if dep_rec["status"] == TaskStatus.COMPLETED:
+            if dep_rec.status is TaskStatus.COMPLETED:
                 continue
-        t.create(store.paths.dependent(dep, rec["id"]))
+        t.create(store.paths.dependent(dep, rec.id))
         ready = False
     return ready
 
 
-def _add_record(store: TaskStore, t: Txn, rec: TaskRecord) -> int:
+def _add_record(store: TaskStore, t: Txn, rec: Task) -> int:
     """Add the record's creates to ``t``; return the bytes the record stores."""
     store.ensure_folder(index_folder(store.paths, rec))
-    data = encode(rec, "task record")
-    t.create(store.paths.record(rec["id"]), data)
+    data = encode_task(rec)
+    t.create(store.paths.record(rec.id), data)
     t.create(index_path(store.paths, rec))
-    t.create(store.paths.dependents(rec["id"]))
+    t.create(store.paths.dependents(rec.id))
     return len(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from claude_orchestrator.errors import NotFoundError, UsageError
 from claude_orchestrator.zk.paths import STATUS_FOLDERS, WAITING
-from claude_orchestrator.zk.taskmodel import TaskRecord, TaskStatus, task_id_of_entry
+from claude_orchestrator.zk.taskmodel import Task, TaskStatus, task_id_of_entry
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.txn import retrying
 
@@ -34,8 +34,8 @@ def list_tasks(
     status: str | None = None,
     assignee: str | None = None,
     chain_id: str | None = None,
-) -> list[TaskRecord]:
-    def step() -> list[TaskRecord]:
+) -> list[Task]:
+    def step() -> list[Task]:
         store.ensure_layout()
         entries = []
         for folder in folders_for(store, status):
@@ -51,18 +51,18 @@ def _read_matching(
     status: str | None,
     assignee: str | None,
     chain_id: str | None,
-) -> list[TaskRecord]:
+) -> list[Task]:
     out = []
     for entry in entries:
         try:
             rec = store.read(task_id_of_entry(entry))[0]
         except NotFoundError:
             continue  # moved on (pruned) between the listing and the read
-        if status and rec["status"] != TaskStatus(status):
+        if status and rec.status is not TaskStatus(status):
             continue
-        if assignee and rec.get("assignee") != assignee and rec.get("claimed_by") != assignee:
+        if assignee and assignee not in (rec.assignee, rec.claimed_by):
             continue
-        if chain_id and rec.get("chain_id") != chain_id:
+        if chain_id and rec.chain_id != chain_id:
             continue
         out.append(rec)
     return out

@@ -24,7 +24,7 @@ from claude_orchestrator.zk.quota import delete_finished
 from claude_orchestrator.zk.registry import is_alive
 from claude_orchestrator.zk.taskmodel import (
     FINAL,
-    TaskRecord,
+    Task,
     TaskStatus,
     seq_of,
     task_id_of_entry,
@@ -89,18 +89,18 @@ def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
             rec = store.read(task_id)[0]
         except NotFoundError:
             continue
-        claimer = rec.get("claimed_by")
+        claimer = rec.claimed_by
         if claimer is None or _alive(store, claimer, now):
             continue
         new = store.recover(task_id, claimer, now, note=f"recovered: claimer {claimer} is gone")
         if new is not None:
-            target = report.recovered if new["status"] == TaskStatus.PENDING else report.failed
+            target = report.recovered if new.status is TaskStatus.PENDING else report.failed
             target.append(task_id)
 
 
 def recover_held(
     store: TaskStore, instance_id: str, now: float, note: str, by: str = "recovery"
-) -> list[TaskRecord]:
+) -> list[Task]:
     """Recover every task a gone instance holds (a retry counted each); what moved on
     meanwhile is skipped."""
     held = [store.recover(t, instance_id, now, note, by) for t in store.held_by(instance_id)]
@@ -109,7 +109,7 @@ def recover_held(
 
 def release_held(
     store: TaskStore, instance_id: str, now: float, note: str, by: str, on_stop: bool = False
-) -> list[TaskRecord]:
+) -> list[Task]:
     """Release every task an instance gives back on purpose (no retry counted); what
     moved on meanwhile is skipped."""
     held = store.held_by(instance_id)
@@ -145,8 +145,8 @@ def _unregister_worker(store: TaskStore, name: str, pid: int) -> str | None:
     return str(inst["id"])
 
 
-def _outcomes(recs: list[TaskRecord]) -> list[tuple[str, str]]:
-    return [(rec["id"], str(rec["status"])) for rec in recs]
+def _outcomes(recs: list[Task]) -> list[tuple[str, str]]:
+    return [(rec.id, rec.status.value) for rec in recs]
 
 
 def _alive(store: TaskStore, instance_id: str, now: float) -> bool:

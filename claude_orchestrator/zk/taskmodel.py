@@ -1,6 +1,7 @@
 """The task record, its states and the one transition table (DESIGN §4).
 
-Pure functions over plain JSON dicts: no ZooKeeper access here, so
+``Task`` is the record, typed and frozen (its JSON form is ``to_dict``; zk/codec.py
+reads and writes it); pure functions over it, no ZooKeeper access here, so
 connection states do not apply. ``apply`` is the only way a record changes
 state; it refuses anything the table does not allow with TaskStateError.
 """
@@ -8,12 +9,11 @@ state; it refuses anything the table does not allow with TaskStateError.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from claude_orchestrator.errors import ConfigError, TaskStateError
-
-TaskRecord = dict[str, Any]
 
 TASK_ID_RE = re.compile(r"task-([0-9]{10})")  # fullmatch only: "$" lets a trailing "\n" in
 HISTORY_KEEP = 50
@@ -95,6 +95,93 @@ class Change(NamedTuple):
     on_stop: bool = False  # RELEASE because the worker was stopped mid-run (bounded)
 
 
+class HistoryEntry(NamedTuple):
+    """One state change in a record's ``history``: ``{at, from, to, by, note}``."""
+
+    at: str
+    frm: TaskStatus | None  # "from"; None for the creation
+    to: TaskStatus
+    by: str
+    note: str | None = None
+    extra: Mapping[str, Any] | None = None  # keys a newer writer added, kept as they were
+
+    def to_dict(self) -> dict[str, Any]:
+        frm = None if self.frm is None else self.frm.value
+        out = {"at": self.at, "from": frm, "to": self.to.value, "by": self.by, "note": self.note}
+        return out if not self.extra else {**out, **self.extra}
+
+
+class Task(NamedTuple):
+    """A task record (DESIGN §4), frozen: a change makes a new one (``apply``, ``_replace``).
+
+    ``op`` and ``releases`` are the internal ``_op`` (the token of the last write, to
+    recognise it after a lost connection) and ``_releases`` (releases on stop so far);
+    ``extra`` keeps the keys this version does not know, so a rewrite does not drop what
+    a newer writer added."""
+
+    id: str
+    title: str
+    description: str
+    priority: int
+    status: TaskStatus
+    assignee: str | None
+    created_by: str
+    created_at: str
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: str | None = None
+    reason: str | None = None
+    retry_count: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    depends_on: tuple[str, ...] = ()
+    ready: bool = True
+    chain_id: str | None = None
+    link: str | None = None
+    session: Mapping[str, Any] | None = None  # {log, session_id, cost_usd, ...} once run
+    history: tuple[HistoryEntry, ...] = ()
+    op: str | None = None
+    releases: int | None = None
+    extra: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the CLI prints it (DESIGN §4's fields, in this order), with the
+        unknown keys it was read with; internal keys (leading '_') left out."""
+        out = {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "priority": self.priority,
+            "status": self.status.value,
+            "assignee": self.assignee,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "claimed_by": self.claimed_by,
+            "claimed_at": self.claimed_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": self.result,
+            "reason": self.reason,
+            "retry_count": self.retry_count,
+            "max_retries": self.max_retries,
+            "depends_on": list(self.depends_on),
+            "ready": self.ready,
+            "chain_id": self.chain_id,
+            "link": self.link,
+            "session": None if self.session is None else dict(self.session),
+            "history": [entry.to_dict() for entry in self.history],
+        }
+        for key, value in (self.extra or {}).items():
+            if not key.startswith("_"):
+                out[key] = value
+        return out
+
+
+#: what an action does to a record beside its history (the new status included)
+Effect = Callable[[Task, Change], Task]
+
+
 def task_id_for(seq: int) -> str:
     return f"task-{seq:010d}"
 
@@ -106,163 +193,136 @@ def seq_of(task_id: str) -> int:
     return int(m.group(1))
 
 
-def entry_name(rec: TaskRecord) -> str:
+def entry_name(task: Task) -> str:
     """Index entry name: priority then FIFO sequence, the same in every folder."""
-    return f"{rec['priority']}-{seq_of(rec['id']):010d}"
+    return f"{task.priority}-{seq_of(task.id):010d}"
 
 
 def task_id_of_entry(entry: str) -> str:
     return "task-" + entry.split("-", 1)[1]
 
 
-def new_record(fields: dict[str, Any], task_id: str, by: str, at: str) -> TaskRecord:
-    rec: TaskRecord = {
-        "id": task_id,
-        "title": fields["title"],
-        "description": fields.get("description") or "",
-        "priority": fields.get("priority", DEFAULT_PRIORITY),
-        "status": TaskStatus.PENDING.value,
-        "assignee": fields.get("assignee"),
-        "created_by": by,
-        "created_at": at,
-        "claimed_by": None,
-        "claimed_at": None,
-        "started_at": None,
-        "finished_at": None,
-        "result": None,
-        "reason": None,
-        "retry_count": 0,
-        "max_retries": fields.get("max_retries", DEFAULT_MAX_RETRIES),
-        "depends_on": list(fields.get("depends_on") or []),
-        "ready": True,
-        "chain_id": fields.get("chain_id"),
-        "link": fields.get("link"),
-        "session": None,
-        "history": [
-            {"at": at, "from": None, "to": TaskStatus.PENDING.value, "by": by, "note": "created"}
-        ],
-    }
-    return rec
+def new_record(fields: Mapping[str, Any], task_id: str, by: str, at: str) -> Task:
+    return Task(
+        id=task_id,
+        title=fields["title"],
+        description=fields.get("description") or "",
+        priority=fields.get("priority", DEFAULT_PRIORITY),
+        status=P,
+        assignee=fields.get("assignee"),
+        created_by=by,
+        created_at=at,
+        max_retries=fields.get("max_retries", DEFAULT_MAX_RETRIES),
+        depends_on=tuple(fields.get("depends_on") or ()),
+        chain_id=fields.get("chain_id"),
+        link=fields.get("link"),
+        history=(HistoryEntry(at, None, P, by, "created"),),
+    )
 
 
-def apply(rec: TaskRecord, change: Change) -> TaskRecord:
+def apply(task: Task, change: Change) -> Task:
     """Return the record after ``change``, or raise TaskStateError."""
-    current = TaskStatus(rec["status"])
-    allowed, target = TRANSITIONS[change.action]
+    current = task.status
+    allowed, _ = TRANSITIONS[change.action]
     if current not in allowed:
         need = " or ".join(sorted(s.value for s in allowed))
         raise TaskStateError(
-            f"cannot {change.action.value} {rec['id']}: it is {current.value} "
+            f"cannot {change.action.value} {task.id}: it is {current.value} "
             f"({change.action.value} needs {need})"
         )
-    new = dict(rec)
-    target = _EFFECTS[change.action](new, change)
-    if change.session is not None:
-        new["session"] = change.session
-    _log(new, change, current, target)
-    new["status"] = target.value
-    return new
+    new = _EFFECTS[change.action](task, change)
+    entry = HistoryEntry(change.at, current, new.status, change.by, change.note)
+    return new._replace(
+        session=task.session if change.session is None else change.session,
+        history=(*task.history, entry)[-HISTORY_KEEP:],
+    )
 
 
-def _log(rec: TaskRecord, change: Change, old: TaskStatus | None, new: TaskStatus) -> None:
-    entry = {
-        "at": change.at,
-        "from": old.value if old else None,
-        "to": new.value,
-        "by": change.by,
-        "note": change.note,
-    }
-    rec["history"] = [*rec.get("history", []), entry][-HISTORY_KEEP:]
+def _claim(task: Task, ch: Change) -> Task:
+    return task._replace(
+        status=C, claimed_by=ch.claimer, claimed_at=ch.at, started_at=None, finished_at=None
+    )
 
 
-def _claim(rec: TaskRecord, ch: Change) -> TaskStatus:
-    rec.update(claimed_by=ch.claimer, claimed_at=ch.at, started_at=None, finished_at=None)
-    return C
+def _start(task: Task, ch: Change) -> Task:
+    return task._replace(status=IP, started_at=ch.at)
 
 
-def _start(rec: TaskRecord, ch: Change) -> TaskStatus:
-    rec["started_at"] = ch.at
-    return IP
-
-
-def _finish(target: TaskStatus) -> Any:
-    def effect(rec: TaskRecord, ch: Change) -> TaskStatus:
-        rec["finished_at"] = ch.at
-        if ch.result is not None:
-            rec["result"] = ch.result
-        if ch.reason is not None or target is TaskStatus.COMPLETED:
-            rec["reason"] = ch.reason  # a completed task keeps no stale block reason
-        return target
+def _finish(target: TaskStatus) -> Effect:
+    def effect(task: Task, ch: Change) -> Task:
+        result = task.result if ch.result is None else ch.result
+        # a completed task keeps no stale block reason
+        keep = ch.reason is None and target is not TaskStatus.COMPLETED
+        reason = task.reason if keep else ch.reason
+        return task._replace(status=target, finished_at=ch.at, result=result, reason=reason)
 
     return effect
 
 
-def _requeue(count_retry: bool) -> Any:
-    def effect(rec: TaskRecord, ch: Change) -> TaskStatus:
-        if count_retry:
-            _count_retry(rec)
-        rec.update(claimed_by=None, claimed_at=None, started_at=None, finished_at=None)
-        if ch.reason is not None:
-            rec["reason"] = ch.reason
-        return P
-
-    return effect
-
-
-def _count_retry(rec: TaskRecord) -> None:
-    if rec["retry_count"] >= rec["max_retries"]:
-        raise TaskStateError(
-            f"cannot retry {rec['id']}: its {rec['max_retries']} retries are spent"
+def _requeue(count_retry: bool) -> Effect:
+    def effect(task: Task, ch: Change) -> Task:
+        retries = _counted_retry(task) if count_retry else task.retry_count
+        return task._replace(
+            status=P,
+            retry_count=retries,
+            claimed_by=None,
+            claimed_at=None,
+            started_at=None,
+            finished_at=None,
+            reason=task.reason if ch.reason is None else ch.reason,
         )
-    rec["retry_count"] += 1
+
+    return effect
 
 
-def unblock_action(rec: TaskRecord, instance_id: str | None) -> Action:
+def _counted_retry(task: Task) -> int:
+    if task.retry_count >= task.max_retries:
+        raise TaskStateError(f"cannot retry {task.id}: its {task.max_retries} retries are spent")
+    return task.retry_count + 1
+
+
+def unblock_action(task: Task, instance_id: str | None) -> Action:
     """``task-unblock`` by the claimer resumes the task for itself; by anyone else it
     goes back to the queue."""
-    mine = instance_id is not None and rec.get("claimed_by") == instance_id
-    return Action.RESUME if mine and rec["status"] == B else Action.UNBLOCK
+    mine = instance_id is not None and task.claimed_by == instance_id
+    return Action.RESUME if mine and task.status is B else Action.UNBLOCK
 
 
-def _resume(rec: TaskRecord, ch: Change) -> TaskStatus:
-    if rec.get("started_at") is None:
-        rec["started_at"] = ch.at
-    return IP
+def _resume(task: Task, ch: Change) -> Task:
+    return task._replace(
+        status=IP, started_at=ch.at if task.started_at is None else task.started_at
+    )
 
 
-def _block(rec: TaskRecord, ch: Change) -> TaskStatus:
-    if ch.reason is not None:
-        rec["reason"] = ch.reason
-    return B
+def _block(task: Task, ch: Change) -> Task:
+    return task._replace(status=B, reason=task.reason if ch.reason is None else ch.reason)
 
 
-def _recover(rec: TaskRecord, ch: Change) -> TaskStatus:
-    if rec["retry_count"] >= rec["max_retries"]:
-        rec["finished_at"] = ch.at
-        rec["reason"] = ch.reason or "claimer vanished and max_retries is spent"
-        return F
-    return _requeue(True)(rec, ch)  # type: ignore[no-any-return]
+def _recover(task: Task, ch: Change) -> Task:
+    if task.retry_count >= task.max_retries:
+        reason = ch.reason or "claimer vanished and max_retries is spent"
+        return task._replace(status=F, finished_at=ch.at, reason=reason)
+    return _requeue(True)(task, ch)
 
 
-def _release(rec: TaskRecord, ch: Change) -> TaskStatus:
+def _release(task: Task, ch: Change) -> Task:
     """Given back on purpose. On stop, free the first FREE_RELEASES times, then it counts a retry
     (and fails the task once they are spent), like a recovery."""
-    if ch.on_stop:
-        rec["_releases"] = rec.get("_releases", 0) + 1
-    if not ch.on_stop or rec["_releases"] <= FREE_RELEASES:
-        return _requeue(False)(rec, ch)  # type: ignore[no-any-return]
-    note = f"released on stop {rec['_releases']} times (only {FREE_RELEASES} are free)"
-    return _recover(rec, Change(ch.action, ch.by, ch.at, ch.note, reason=ch.reason or note))
+    if not ch.on_stop:
+        return _requeue(False)(task, ch)
+    released = task._replace(releases=(task.releases or 0) + 1)
+    if released.releases is not None and released.releases <= FREE_RELEASES:
+        return _requeue(False)(released, ch)
+    note = f"released on stop {released.releases} times (only {FREE_RELEASES} are free)"
+    return _recover(released, ch._replace(reason=ch.reason or note))
 
 
-def _cancel(rec: TaskRecord, ch: Change) -> TaskStatus:
-    rec["finished_at"] = ch.at
-    if ch.reason is not None:
-        rec["reason"] = ch.reason
-    return TaskStatus.CANCELLED
+def _cancel(task: Task, ch: Change) -> Task:
+    reason = task.reason if ch.reason is None else ch.reason
+    return task._replace(status=TaskStatus.CANCELLED, finished_at=ch.at, reason=reason)
 
 
-_EFFECTS: dict[Action, Any] = {
+_EFFECTS: dict[Action, Effect] = {
     Action.CLAIM: _claim,
     Action.START: _start,
     Action.COMPLETE: _finish(TaskStatus.COMPLETED),
@@ -275,8 +335,3 @@ _EFFECTS: dict[Action, Any] = {
     Action.RELEASE: _release,
     Action.CANCEL: _cancel,
 }
-
-
-def public(rec: TaskRecord) -> TaskRecord:
-    """The record as the CLI prints it: internal keys (leading '_') removed."""
-    return {k: v for k, v in rec.items() if not k.startswith("_")}

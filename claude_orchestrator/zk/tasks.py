@@ -17,14 +17,14 @@ again under a new id no longer passes the fencing check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.security import OPEN_ACL_UNSAFE
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
-from claude_orchestrator.zk.codec import decode, encode, iso, token
+from claude_orchestrator.zk.codec import decode, decode_task, encode_task, iso, token
 from claude_orchestrator.zk.paths import ACTIVE, ROOT, WAITING, TeamPaths, child
 from claude_orchestrator.zk.registry import Actor, Registry, alive
 from claude_orchestrator.zk.taskmodel import (
@@ -32,7 +32,7 @@ from claude_orchestrator.zk.taskmodel import (
     OWNER_ACTIONS,
     Action,
     Change,
-    TaskRecord,
+    Task,
     TaskStatus,
     apply,
     entry_name,
@@ -56,15 +56,13 @@ class FenceLost(Exception):
     """The fencing instance node is gone: the actor's identity, and so its claim, ended."""
 
 
-def index_folder(paths: TeamPaths, rec: TaskRecord) -> str:
+def index_folder(paths: TeamPaths, task: Task) -> str:
     """The folder that holds a record's index entry, from its state alone."""
-    return paths.index_folder(
-        TaskStatus(rec["status"]), rec.get("ready", True), rec.get("assignee")
-    )
+    return paths.index_folder(task.status, task.ready, task.assignee)
 
 
-def index_path(paths: TeamPaths, rec: TaskRecord) -> str:
-    return child(index_folder(paths, rec), entry_name(rec))
+def index_path(paths: TeamPaths, task: Task) -> str:
+    return child(index_folder(paths, task), entry_name(task))
 
 
 class TaskStore:
@@ -78,7 +76,7 @@ class TaskStore:
         #: held tasks this process wrote last, with the version its write made: a worker's
         #: next transition of one writes on it without reading (a stale one fails its
         #: version check and the transition reads as usual)
-        self._known: dict[str, tuple[TaskRecord, int]] = {}
+        self._known: dict[str, tuple[Task, int]] = {}
 
     # -- layout ---------------------------------------------------------
     def ensure_layout(self) -> None:
@@ -117,19 +115,19 @@ class TaskStore:
             self.client.ensure_path(path)
 
     # -- reads ----------------------------------------------------------
-    def read(self, task_id: str) -> tuple[TaskRecord, int]:
+    def read(self, task_id: str) -> tuple[Task, int]:
         """The record and its version (the version is the task's lock)."""
         return retrying(self.client, lambda: self._read(task_id))
 
-    def _read(self, task_id: str) -> tuple[TaskRecord, int]:
+    def _read(self, task_id: str) -> tuple[Task, int]:
         path = self.paths.record(task_id)
         try:
             data, stat = self.client.get(path)
         except NoNodeError:
             raise NotFoundError(f"no task {task_id} in team '{self.paths.team}'") from None
-        return decode(data, path), stat.version
+        return decode_task(data, path), stat.version
 
-    def get(self, task_id: str) -> TaskRecord:
+    def get(self, task_id: str) -> Task:
         return self.read(task_id)[0]
 
     def entries(self, folder: str) -> list[str]:
@@ -170,25 +168,25 @@ class TaskStore:
         change: Change,
         actor: Actor,
         now: float,
-        guard: Callable[[TaskRecord], None] | None = None,
-    ) -> TaskRecord:
+        guard: Callable[[Task], None] | None = None,
+    ) -> Task:
         """Apply one state change as one transaction; re-read and re-decide on a race."""
         tok = token()
 
         quick = actor.session_bound and actor.instance_id is not None
         owner = actor.instance_id if change.action in OWNER_ACTIONS and not quick else None
 
-        def step() -> TaskRecord:
+        def step() -> Task:
             known = self._known.pop(task_id, None) if quick else None
             rec, version, inst = (*known, None) if known else self._read_with(task_id, owner)
-            if rec.get("_op") == tok:
+            if rec.op == tok:
                 return rec  # our write landed before the connection dropped
             if guard is not None:
                 guard(rec)
             return self._commit_change(rec, version, change, actor, now, tok, inst)
 
         new = _until_settled(lambda: retrying(self.client, step))
-        if new["status"] == TaskStatus.COMPLETED:
+        if new.status is TaskStatus.COMPLETED:
             self._promote_after(task_id, now)
         return new
 
@@ -202,7 +200,7 @@ class TaskStore:
 
     def _read_with(
         self, task_id: str, instance_id: str | None
-    ) -> tuple[TaskRecord, int, dict[str, Any] | None]:
+    ) -> tuple[Task, int, dict[str, Any] | None]:
         """The record, and the acting instance's record when an owner acts, in one round
         trip (the fence needs both)."""
         if instance_id is None:
@@ -218,32 +216,31 @@ class TaskStore:
             inst = decode(inst_reply.get()[0], inst_path)
         except NoNodeError:
             inst = None
-        return decode(data, self.paths.record(task_id)), stat.version, inst
+        return decode_task(data, self.paths.record(task_id)), stat.version, inst
 
     def _commit_change(
         self,
-        rec: TaskRecord,
+        rec: Task,
         version: int,
         change: Change,
         actor: Actor,
         now: float,
         tok: str,
         inst: dict[str, Any] | None,
-    ) -> TaskRecord:
+    ) -> Task:
         fence = self._fence(rec, change, actor, now, inst)
-        new = apply(rec, change)
-        new["_op"] = tok
+        new = apply(rec, change)._replace(op=tok)
         try:
             return self.commit(rec, version, new, fence)
         except FenceLost as exc:
             raise TaskStateError(
-                f"{rec['id']}: the claim of {rec.get('claimed_by')} is no longer valid "
+                f"{rec.id}: the claim of {rec.claimed_by} is no longer valid "
                 "(its session or lease ended); result not recorded"
             ) from exc
 
     def _fence(
         self,
-        rec: TaskRecord,
+        rec: Task,
         change: Change,
         actor: Actor,
         now: float,
@@ -253,11 +250,11 @@ class TaskStore:
         with the task's): return its id to check."""
         if change.action not in OWNER_ACTIONS:
             return None
-        claimer = rec.get("claimed_by")
+        claimer = rec.claimed_by
         if claimer is not None and claimer != actor.instance_id:
             who = actor.instance_id or actor.label
             raise TaskStateError(
-                f"cannot {change.action.value} {rec['id']}: it is claimed by {claimer}, not {who}"
+                f"cannot {change.action.value} {rec.id}: it is claimed by {claimer}, not {who}"
             )
         if actor.instance_id is not None and claimer is not None and not actor.session_bound:
             alive(inst, actor.instance_id, now)
@@ -265,12 +262,12 @@ class TaskStore:
 
     def commit(
         self,
-        old: TaskRecord,
+        old: Task,
         version: int,
-        new: TaskRecord,
+        new: Task,
         fence: str | None = None,
         if_ready: bool = False,
-    ) -> TaskRecord:
+    ) -> Task:
         """Write ``new`` over ``old`` (read at ``version``) as one transaction, the one way
         a task's record changes: the check of the ``fence`` instance node when given, the
         versions of the dependencies when ``new`` is pending (its ``ready`` comes from
@@ -283,13 +280,13 @@ class TaskStore:
         t = Txn(self.client)
         if fence is not None:
             t.check(self.paths.instance(fence))
-        if new["status"] == TaskStatus.PENDING:
-            new = {**new, "ready": self._deps_ready(new, t)}
-            if if_ready and not new["ready"]:
+        if new.status is TaskStatus.PENDING:
+            new = new._replace(ready=self._deps_ready(new, t))
+            if if_ready and not new.ready:
                 return old
         old_path, new_path = index_path(self.paths, old), index_path(self.paths, new)
         at = len(t.ops)
-        t.set_data(self.paths.record(new["id"]), encode(new, "task record"), version)
+        t.set_data(self.paths.record(new.id), encode_task(new), version)
         if old_path != new_path:
             self.ensure_folder(index_folder(self.paths, new))
             t.delete(old_path)
@@ -302,23 +299,23 @@ class TaskStore:
             raise Reread from exc
         return new
 
-    def remember(self, rec: TaskRecord, version: int) -> None:
+    def remember(self, rec: Task, version: int) -> None:
         """Keep what this process just wrote to a held task (see ``_known``)."""
-        if TaskStatus(rec["status"]) in HELD:
-            self._known[rec["id"]] = (rec, version)
+        if rec.status in HELD:
+            self._known[rec.id] = (rec, version)
         else:
-            self._known.pop(rec["id"], None)
+            self._known.pop(rec.id, None)
 
-    def _deps_ready(self, rec: TaskRecord, t: Txn) -> bool:
+    def _deps_ready(self, rec: Task, t: Txn) -> bool:
         """True when every dependency is completed; pins the versions read."""
         ready = True
-        for dep in rec.get("depends_on") or []:
+        for dep in rec.depends_on:
             try:
                 dep_rec, dep_version = self._read(dep)
             except NotFoundError:
                 continue  # pruned after it finished: counts as done
             t.check(self.paths.record(dep), dep_version)
-            ready = ready and dep_rec["status"] == TaskStatus.COMPLETED
+            ready = ready and dep_rec.status is TaskStatus.COMPLETED
         return ready
 
     # -- dependencies ---------------------------------------------------
@@ -336,26 +333,25 @@ class TaskStore:
                 rec, version = self._read(task_id)
             except NotFoundError:
                 return False
-            if rec["status"] != TaskStatus.PENDING or rec.get("ready", True):
+            if rec.status is not TaskStatus.PENDING or rec.ready:
                 return False
-            new = self.commit(rec, version, {**rec, "_op": token()}, if_ready=True)
-            return bool(new["ready"])
+            return self.commit(rec, version, rec._replace(op=token()), if_ready=True).ready
 
         return _until_settled(lambda: retrying(self.client, step))
 
-    def annotate(self, task_id: str, claimer: str, fields: dict[str, Any]) -> TaskRecord | None:
-        """Set informational fields (e.g. ``session``) without a state change.
+    def annotate(self, task_id: str, claimer: str, session: Mapping[str, Any]) -> Task | None:
+        """Attach an agent session's record without a state change.
 
         Only while ``claimer`` still holds the claim (whatever state its agent moved
         the task to); None when someone else owns the task now.
         """
 
-        def step() -> TaskRecord | None:
+        def step() -> Task | None:
             rec, version = self._read(task_id)
-            if rec.get("claimed_by") != claimer:
+            if rec.claimed_by != claimer:
                 return None
             try:
-                return self.commit(rec, version, {**rec, **fields, "_op": token()}, claimer)
+                return self.commit(rec, version, rec._replace(session=session, op=token()), claimer)
             except FenceLost:
                 return None
 
@@ -367,7 +363,7 @@ class TaskStore:
         for entry in self.entries(self.paths.state_folder(ACTIVE)):
             task_id = task_id_of_entry(entry)
             try:
-                if self.read(task_id)[0].get("claimed_by") == instance_id:
+                if self.read(task_id)[0].claimed_by == instance_id:
                     held.append(task_id)
             except NotFoundError:  # moved on meanwhile
                 continue
@@ -375,7 +371,7 @@ class TaskStore:
 
     def recover(
         self, task_id: str, claimer: str, now: float, note: str, by: str = "recovery"
-    ) -> TaskRecord | None:
+    ) -> Task | None:
         """Recover a task whose claimer is gone (died, lease ran out): back to pending
         with a retry counted, or failed when its retries are spent. None when the task
         has moved on meanwhile; safe to repeat."""
@@ -390,18 +386,16 @@ class TaskStore:
         note: str,
         by: str = "recovery",
         on_stop: bool = False,
-    ) -> TaskRecord | None:
+    ) -> Task | None:
         """Release a task its claimer gives back on purpose (stopped, unregistered, lost
         track of it): back to pending with no retry counted (``on_stop``: only the first
         FREE_RELEASES times). None when the task has moved on meanwhile; safe to repeat."""
         change = Change(Action.RELEASE, by=by, at=iso(now), note=note, on_stop=on_stop)
         return self._put_back(task_id, claimer, change, now)
 
-    def _put_back(
-        self, task_id: str, claimer: str, change: Change, now: float
-    ) -> TaskRecord | None:
-        def guard(rec: TaskRecord) -> None:
-            if rec.get("claimed_by") != claimer or TaskStatus(rec["status"]) not in HELD:
+    def _put_back(self, task_id: str, claimer: str, change: Change, now: float) -> Task | None:
+        def guard(rec: Task) -> None:
+            if rec.claimed_by != claimer or rec.status not in HELD:
                 raise _AlreadyHandled
 
         try:

@@ -76,8 +76,14 @@ class TaskWatcher:
             return None
         if folder == self._active:
             self._watch_record(task_id)
-        line = {k: rec.get(k) for k in ("id", "status", "title", "claimed_by", "ready")}
-        return {"fp": f"{folder}|{rec['status']}", "line": line}
+        line = {
+            "id": rec.id,
+            "status": rec.status.value,
+            "title": rec.title,
+            "claimed_by": rec.claimed_by,
+            "ready": rec.ready,
+        }
+        return {"fp": f"{folder}|{rec.status.value}", "line": line}
 
     def _watch_record(self, task_id: str) -> None:
         from kazoo.recipe.watchers import DataWatch
