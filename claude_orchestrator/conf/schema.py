@@ -7,7 +7,6 @@ raises is a ConfigError of the form ``<file>:<line>: <dotted key>: <what is wron
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ def toml_type_name(value: object) -> str:
 
 def describe_unknown(key: str, valid: Sequence[str], kind: str = "key") -> str:
     """'unknown key' plus the closest valid key, or the list of valid keys."""
+    import difflib  # only for a team file with a mistake in it
+
     close = difflib.get_close_matches(key, valid, n=1)
     if close:
         return f"unknown {kind}; did you mean '{close[0]}'?"
