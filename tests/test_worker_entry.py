@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,53 @@ def test_only_the_supervisors_argv_takes_the_lean_way(
 def test_shell_completion_is_left_to_click() -> None:
     argv = ["worker", "--name", "w1"]
     assert lean_args(argv, {"_CLAUDE_ORCHESTRATOR_COMPLETE": "bash_complete"}) is None
+
+
+def _in_a_lean_process(code: str) -> str:
+    """Run ``code`` in a new interpreter after the lean entry's ``lighten()``."""
+    prelude = "from claude_orchestrator.cli.workerentry import lighten; lighten()\n"
+    p = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return p.stdout.strip()
+
+
+def test_the_builtin_digests_are_the_ones_openssl_gives() -> None:
+    """The team's ACL ids and the agents' derived credential are the same either way."""
+    from claude_orchestrator.conf.credentials import agent_credential, digest_id
+
+    lean = _in_a_lean_process(
+        "import sys\n"
+        "from claude_orchestrator.conf.credentials import agent_credential, digest_id\n"
+        "assert sys.modules['_hashlib'] is None\n"
+        "print(digest_id('team:pw'), agent_credential('team:pw'))\n"
+    )
+    assert lean == f"{digest_id('team:pw')} {agent_credential('team:pw')}"
+
+
+def test_ssl_loads_when_kazoo_first_names_it() -> None:
+    """kazoo names ``ssl.SSLError`` only when a socket call fails: the real module then."""
+    out = _in_a_lean_process(
+        textwrap.dedent(
+            """
+            import sys
+            from kazoo.handlers import utils
+            assert type(sys.modules["ssl"]).__name__ == "_Deferred"
+            try:
+                raise OSError("connection reset")
+            except utils.ssl.SSLError:
+                print("an OSError taken for an SSLError")
+            except OSError:
+                real = sys.modules["ssl"]
+                print(type(real).__name__, utils.ssl.SSLError is real.SSLError)
+            """
+        )
+    )
+    assert out == "module True"
 
 
 def _team_file(root: Path, hosts: str, agent: str = str(FAKE_AGENT)) -> Path:
