@@ -56,6 +56,17 @@ def test_only_the_supervisors_argv_takes_the_lean_way(
     assert lean_args(argv, {}) == parsed
 
 
+def test_the_supervisors_own_argv_takes_it() -> None:
+    """If worker_argv ever grows a flag, this says the lean way no longer applies."""
+    from claude_orchestrator.supervisor.procs import cli_argv, worker_argv
+
+    skip = len(cli_argv())
+    with_file = worker_argv(Path("/t/team.toml"), "w1")[skip:]
+    without = worker_argv(None, "w1", "builder")[skip:]
+    assert lean_args(with_file, {}) == LeanArgs("/t/team.toml", "w1", None)
+    assert lean_args(without, {}) == LeanArgs(None, "w1", "builder")
+
+
 def test_shell_completion_is_left_to_click() -> None:
     argv = ["worker", "--name", "w1"]
     assert lean_args(argv, {"_CLAUDE_ORCHESTRATOR_COMPLETE": "bash_complete"}) is None
