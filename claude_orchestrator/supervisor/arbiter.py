@@ -60,6 +60,7 @@ from claude_orchestrator.supervisor.startstop import (
     zk_options,
 )
 from claude_orchestrator.supervisor.states import ProcState
+from claude_orchestrator.supervisor.stuck import StuckWatch
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.client import connect, disconnect
@@ -92,10 +93,11 @@ class Supervisor:
         self.on_ready = on_ready
         self.embedded: EmbeddedZk | None = None
         self.team: Team | None = None
+        self.heartbeats: lanejobs.HeartbeatReader | None = None  # the lane's
         self.hosts = cfg.zk.hosts if cfg.zk else ""
         self.run_files = RunFiles(cfg.team.state_dir)
         self.sweep_due = 0.0
-        self.stuck_due = time.monotonic() + cfg.stuck_after / 3
+        self.stuck = StuckWatch(cfg.stuck_after)
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
@@ -133,6 +135,7 @@ class Supervisor:
         client = connect(opts)
         client.add_listener(lambda state: self.post(ev.Conn(str(state))))
         self.team = team = Team(client, self.cfg.team_name)
+        self.heartbeats = lanejobs.HeartbeatReader(team)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
         self.leadership.acquire()
@@ -193,8 +196,8 @@ class Supervisor:
             log.exception("supervisor step failed")
 
     def _wait_time(self) -> float:
-        dues = [self.sweep_due, self.stuck_due]
-        dues += [d for d in (self.pool.next_due(),) if d is not None]
+        dues = [self.sweep_due]
+        dues += [d for d in (self.pool.next_due(), self.stuck.next_due()) if d is not None]
         if self.publisher is not None and self.publisher.pending_due is not None:
             dues.append(self.publisher.pending_due)
         return max(0.0, min(dues) - time.monotonic())
@@ -205,6 +208,7 @@ class Supervisor:
         elif isinstance(event, ev.ChildExit):
             self.apply(self.pool.on_exit(event.name, event.child, event.info))
         elif isinstance(event, ev.InstancesChanged):
+            self.changed()
             self._check_registered()
             self.sweep_due = min(self.sweep_due, time.monotonic() + 0.05)
         elif isinstance(event, ev.TasksChanged):
@@ -229,6 +233,7 @@ class Supervisor:
             elif isinstance(effect, Changed):
                 changed = True
         if changed:
+            self.stuck.track(self.pool.in_state(S.RUNNING), time.monotonic())
             self.run_files.write_workers(self.pool.slots)
             self.changed()
 
@@ -239,9 +244,7 @@ class Supervisor:
             self.sweep_due = now + self.cfg.sweep_every
             self._sweep()
             self._run_control()  # also prunes replies nobody collected (control.py)
-        if self.stuck_due <= now:
-            self.stuck_due = now + min(10.0, self.cfg.stuck_after / 3)
-            self._check_stuck()
+        self._check_stuck(self.stuck.take_due(now))
 
     # -- ZooKeeper work, on the lane (lanejobs.py) -----------------------------
     def _put_back(self, effect: PutBack) -> None:
@@ -256,15 +259,17 @@ class Supervisor:
             done = self._on_loop(lambda pids: self.apply(self.pool.registered(pids)))
             self.lane.submit(lanejobs.registered_pids(self.team, names, done), key="registered")
 
-    def _check_stuck(self) -> None:
+    def _check_stuck(self, due: list[tuple[str, int]]) -> None:
         """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
-        exit path then restarts it and recovers what it held."""
-        running = self.pool.in_state(S.RUNNING)
-        if self.team is not None and running:
-            done = self._on_loop(
-                lambda ages: self.apply(self.pool.kill_silent(ages, self.cfg.stuck_after))
-            )
-            self.lane.submit(lanejobs.heartbeat_ages(self.team, running, done), key="stuck")
+        exit path then restarts it and recovers what it held. Each is looked at when it
+        would be stuck (stuck.py)."""
+        if self.heartbeats is not None and due:
+            done = self._on_loop(self._heartbeats_read)
+            self.lane.submit(lanejobs.heartbeat_ages(self.heartbeats, due, done))
+
+    def _heartbeats_read(self, ages: dict[tuple[str, int], float | None]) -> None:
+        ages = self.stuck.seen(ages, time.monotonic())
+        self.apply(self.pool.kill_silent(ages, self.cfg.stuck_after))
 
     def _sweep(self) -> None:
         if self.team is not None and self.leadership is not None:
@@ -373,7 +378,7 @@ class Supervisor:
         running = [row.name for row, up in rows if up]
         leadership, managed, feed = self.leadership, self.cfg.spawn_workers, publisher.feed
         publisher.maybe_publish(
-            meta, rows, lambda: read_team(team, leadership, running, managed, feed), then
+            meta, rows, partial(read_team, team, leadership, running, managed, feed), then
         )
 
     def changed(self) -> None:

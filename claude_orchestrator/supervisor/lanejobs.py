@@ -11,11 +11,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kazoo.exceptions import NoNodeError
+from kazoo.recipe.watchers import DataWatch
+
 from claude_orchestrator.spawn.kill import kill_session
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.effects import PutBack
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.taskevents import watch_folders
+from claude_orchestrator.zk.codec import decode, parse_iso
 from claude_orchestrator.zk.recovery import recover_worker, release_worker
 from claude_orchestrator.zk.recovery import sweep as sweep_tasks
 from claude_orchestrator.zk.team import Team
@@ -42,18 +46,48 @@ def registered_pids(team: Team, names: list[str], done: Callable[[dict[str, int]
     return lambda: done(team.registry.pids(names))
 
 
+class HeartbeatReader:
+    """How old running workers' last heartbeats are, in one read each: the instance id a
+    worker process registered as is resolved from its name once, then kept (the lane's)."""
+
+    def __init__(self, team: Team) -> None:
+        self.team = team
+        self.ids: dict[str, tuple[int, str]] = {}  # worker name -> (its pid, instance id)
+
+    def ages(self, running: list[tuple[str, int]]) -> dict[tuple[str, int], float | None]:
+        """One pipelined round of reads for the workers whose instance id is known."""
+        now = time.time()
+        paths = self.team.registry.paths
+        asked = {
+            (name, pid): self.team.client.get_async(paths.instance(self.ids[name][1]))
+            for name, pid in running
+            if self.ids.get(name, (None,))[0] == pid
+        }
+        return {key: self._age(key, asked.get(key), now) for key in running}
+
+    def _age(self, key: tuple[str, int], asked: Any, now: float) -> float | None:
+        try:
+            inst = decode(asked.get()[0]) if asked else self.team.registry.named(key[0])
+        except NoNodeError:
+            inst = None
+        if inst is None or inst.get("pid") != key[1]:
+            self.ids.pop(key[0], None)
+            return None
+        self.ids[key[0]] = (key[1], str(inst["id"]))
+        beat = inst.get("heartbeat_at")
+        return now - parse_iso(beat) if isinstance(beat, str) else None
+
+
 def heartbeat_ages(
-    team: Team,
+    reader: HeartbeatReader,
     running: list[tuple[str, int]],
     done: Callable[[dict[tuple[str, int], float | None]], None],
 ) -> Job:
     """How old each running worker's last heartbeat is (None: not known)."""
 
     def job() -> None:
-        if not team.client.connected:
-            return
-        now = time.time()
-        done({(n, p): team.registry.heartbeat_age(n, p, now) for n, p in running})
+        if reader.team.client.connected:
+            done(reader.ages(running))
 
     return job
 
@@ -88,5 +122,7 @@ def reply(
 
 def watch_task_folders(team: Team, changed: Callable[[], None]) -> None:
     """Not a job: set at start-up, before the loop runs. ``changed`` is called from
-    kazoo's thread whenever a task state folder changes."""
+    kazoo's thread whenever a task state folder changes or tasks are pushed (each push
+    batch sets the task counter)."""
     watch_folders(team.client, team.tasks, changed)
+    DataWatch(team.client, team.tasks.paths.counter, lambda _data, _stat: changed())

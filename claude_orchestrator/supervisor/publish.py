@@ -70,11 +70,16 @@ def read_team(
     running: list[str],
     managed: bool,
     feed: TaskEventFeed,
+    last: Reading | None = None,
 ) -> Reading:
-    """Runs on the lane: everything a snapshot needs from ZooKeeper."""
+    """Runs on the lane: everything a snapshot needs from ZooKeeper. With ``last`` (nothing
+    was marked changed since it was read: a keepalive), only leadership is read again: every
+    change to the rest is watched (task folders, pushes, instances; lanejobs.py)."""
     if not team.client.connected:
         return Reading()
     leader = bool(leadership is not None and leadership.is_leader())
+    if last is not None and last.connected:
+        return replace(last, leader=leader, found=())
     instances = {name: team.registry.named(name) or {} for name in running}
     unmanaged = None if managed else tuple(instance_rows(team, time.time()))
     board = read_board(team)
@@ -168,12 +173,16 @@ class Publisher:
         self.watchers: list[Callable[[Snapshot], None]] = []
         self.feed = TaskEventFeed()  # the lane's cursor over the state folders
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
+        self.last: Reading | None = None  # the last full reading (the loop's)
+        self.marked = True  # something changed since the last full reading was asked for
+        self.full_pending = False  # a full reading is on its way (a keepalive waits for it)
 
     def baseline(self) -> None:
         """Before the loop runs (ZooKeeper calls are fine here): the folders as they are."""
         self.feed.scan(self.team.tasks)
 
     def mark(self) -> None:
+        self.marked = True
         due = time.monotonic() + PUBLISH_GAP
         if self.pending_due is None or self.pending_due > due:
             self.pending_due = due
@@ -186,18 +195,21 @@ class Publisher:
         self,
         meta: Meta,
         rows: list[tuple[WorkerRow, bool]],
-        reader: Callable[[], Reading],
+        reader: Callable[[Reading | None], Reading],
         then: Callable[[], None] | None = None,
     ) -> None:
         now = time.monotonic()
         if self.pending_due is None or self.pending_due > now:
             return
-        # Republished even when nothing changes, so `ps` can tell a silent supervisor.
+        # Republished even when nothing changes, so `ps` can tell a silent supervisor; such
+        # a keepalive reads again only what no watch reports (``read_team``).
         self.pending_due = now + (REFRESH if self.watchers else KEEPALIVE)
+        last = None if self.marked or self.full_pending else self.last
+        self.marked, self.full_pending = False, last is None
 
         def read() -> None:
-            reading = reader()
-            self.post(Call(partial(self._built, meta, rows, reading, then)))
+            reading = reader(last)
+            self.post(Call(partial(self._built, meta, rows, reading, then, full=last is None)))
 
         self.lane.submit(read, key="publish")
 
@@ -207,8 +219,11 @@ class Publisher:
         rows: list[tuple[WorkerRow, bool]],
         reading: Reading,
         then: Callable[[], None] | None,
+        full: bool,
     ) -> None:
         """On the loop: show the new task events, build the snapshot, hand it to the lane."""
+        self.last = reading
+        self.full_pending = self.full_pending and not full
         for line in self.marks.fresh(reading.found):
             self.emit_line(line)
         events = tuple(sorted(self.events, key=lambda line: line.at))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -44,7 +44,7 @@ class WorkerRow:
     instance_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
     @classmethod
     def from_dict(cls, data: Data) -> WorkerRow:
@@ -77,7 +77,7 @@ class TaskLine:
     reason: str | None = None  # why it is blocked or failed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
     @classmethod
     def from_dict(cls, data: Data) -> TaskLine:
@@ -103,7 +103,7 @@ class EventLine:
     text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
     @classmethod
     def from_dict(cls, data: Data) -> EventLine:
@@ -178,8 +178,19 @@ class Snapshot:
         )
 
 
+def _flat(record: WorkerRow | TaskLine | EventLine) -> dict[str, Any]:
+    """A flat record's fields as a dict (``asdict`` without its deep copy: every field here
+    is a plain value, and a supervisor of fifty workers serialises its rows every publish)."""
+    return {name: getattr(record, name) for name in _FIELDS[type(record)]}
+
+
 def _tasks(data: Data, key: str) -> tuple[TaskLine, ...]:
     return tuple(TaskLine.from_dict(t) for t in data.get(key) or ())
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in (WorkerRow, TaskLine, EventLine)
+}
 
 
 def _required(data: Data, key: str) -> Any:

@@ -164,10 +164,13 @@ def remove_stale_inboxes(store: TaskStore) -> list[str]:
 
 
 def prune_finished(store: TaskStore, keep: int) -> int:
-    """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence)."""
+    """Delete the oldest completed/cancelled tasks beyond ``keep`` (by sequence). The
+    folders are listed only when their sizes (one ``exists`` each) say there is excess."""
+    folders = [store.paths.index_folder(status) for status in FINAL]
+    if sum(_size(store, folder) for folder in folders) <= keep:
+        return 0
     entries: list[tuple[int, str]] = []
-    for status in FINAL:
-        folder = store.paths.index_folder(status)
+    for folder in folders:
         entries += [(seq_of(task_id_of_entry(e)), child(folder, e)) for e in store.entries(folder)]
     entries.sort()
     excess = entries[: max(0, len(entries) - keep)]
@@ -175,3 +178,8 @@ def prune_finished(store: TaskStore, keep: int) -> int:
         task_id = task_id_of_entry(path.rsplit("/", 1)[1])
         retrying(store.client, partial(delete_finished, store.client, store.paths, path, task_id))
     return len(excess)
+
+
+def _size(store: TaskStore, folder: str) -> int:
+    stat = retrying(store.client, lambda: store.client.exists(folder))
+    return int(stat.numChildren) if stat is not None else 0

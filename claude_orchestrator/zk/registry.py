@@ -81,6 +81,9 @@ class Registry:
         #: next heartbeat writes on it without reading (a stale one fails its version check,
         #: is dropped, and the beat reads as usual)
         self._written: dict[str, tuple[dict[str, Any], int]] = {}
+        #: instances seen to be session-bound (ephemeral nodes): they hold no lease, so the
+        #: sweep reads each once, not every time (an idle leader's sweep stays cheap)
+        self._session_bound: set[str] = set()
 
     def register(self, reg: Registration, now: float) -> dict[str, Any]:
         require_name("name", reg.name)  # both become node names; checked by callers too
@@ -171,12 +174,6 @@ class Registry:
             if inst is not None and isinstance(inst.get("pid"), int):
                 out[name] = int(inst["pid"])
         return out
-
-    def heartbeat_age(self, name: str, pid: int, now: float) -> float | None:
-        """Seconds since the instance ``pid`` registered as ``name`` last beat; None if unknown."""
-        inst = self.named_by(name, pid)
-        beat = inst.get("heartbeat_at") if inst else None
-        return now - parse_iso(beat) if isinstance(beat, str) else None
 
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
         return alive(self.find(instance_id), instance_id, now)
@@ -298,8 +295,12 @@ class Registry:
 
     def expire_leases(self, now: float) -> list[str]:
         """Unregister every lease-held instance whose lease has run out."""
+        ids = self.ids()
+        self._session_bound.intersection_update(ids)
         expired = []
-        for iid in self.ids():
+        for iid in ids:
+            if iid in self._session_bound:
+                continue
             if retrying(self.client, partial(self._expire, iid, now)):
                 expired.append(iid)
         return expired
@@ -310,6 +311,9 @@ class Registry:
         try:
             data, stat = self.client.get(self.paths.instance(instance_id))
         except NoNodeError:
+            return False
+        if stat.ephemeralOwner:
+            self._session_bound.add(instance_id)
             return False
         inst = decode(data, self.paths.instance(instance_id))
         return not is_alive(inst, now) and self._remove(inst, stat.version)
