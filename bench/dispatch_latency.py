@@ -74,9 +74,9 @@ def _run(team: Team, tasks: int) -> dict[str, Any]:
         rec = push(team.tasks, [spec], "bench", time.time())[0]
         task_id = rec.id
         done = poll(lambda: _finished(team, task_id))  # noqa: B023 - polled before the loop moves on
-        created = parse_iso(done["created_at"])
-        claimed.append(parse_iso(done["claimed_at"]) - created)
-        started.append(parse_iso(done["started_at"]) - created)
+        created = parse_iso(done.created_at)
+        claimed.append(parse_iso(str(done.claimed_at)) - created)
+        started.append(parse_iso(str(done.started_at)) - created)
     return {"push_to_claimed": summary(claimed), "push_to_started": summary(started)}
 
 

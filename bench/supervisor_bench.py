@@ -104,7 +104,7 @@ def requeue_cycle(b: Bench, team: Team) -> float:
     spec = validate_spec({"title": "long", "description": "fake-agent:sleep=60"}, "bench")
     tid = push(team.tasks, [spec], "bench", time.time())[0].id
     rec = poll(lambda: (r := team.tasks.get(tid)).status == "in_progress" and r)
-    holder = rec["claimed_by"].rsplit("-", 1)[0]
+    holder = str(rec.claimed_by).rsplit("-", 1)[0]
     os.kill(b.workers()[holder], signal.SIGKILL)
     t0 = time.perf_counter()
     poll(lambda: team.tasks.get(tid).retry_count == 1)
