@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
-from kazoo.security import OPEN_ACL_UNSAFE
+from kazoo.exceptions import KazooException, NoNodeError
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.zk.codec import decode, decode_task, encode_task, iso, token
-from claude_orchestrator.zk.paths import ACTIVE, ROOT, WAITING, TeamPaths, child
+from claude_orchestrator.zk.layout import Layout
+from claude_orchestrator.zk.paths import ACTIVE, WAITING, TeamPaths, child
 from claude_orchestrator.zk.registry import Actor, Registry, alive
 from claude_orchestrator.zk.taskmodel import (
     HELD,
@@ -38,7 +38,7 @@ from claude_orchestrator.zk.taskmodel import (
     entry_name,
     task_id_of_entry,
 )
-from claude_orchestrator.zk.txn import Txn, TxnConflict, ensure_folders, retrying
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -72,47 +72,19 @@ class TaskStore:
         self.registry = Registry(client, team)
         #: False for read-only commands: the store never creates a folder (docs/cli.md)
         self.create = create
-        self._ensured: set[str] = set()
+        self.layout = Layout(client, self.paths, create)
         #: held tasks this process wrote last, with the version its write made: a worker's
         #: next transition of one writes on it without reading (a stale one fails its
         #: version check and the transition reads as usual)
         self._known: dict[str, tuple[Task, int]] = {}
 
-    # -- layout ---------------------------------------------------------
+    # -- layout (zk/layout.py) -------------------------------------------
     def ensure_layout(self) -> None:
-        """Create the team's folders once; the counter node is made last, as a marker."""
-        if self.paths.counter in self._ensured or not self.create:
-            return
-        retrying(self.client, self._ensure_layout)
-        self._ensured.update(self.paths.folders())  # made before the counter, the marker
-        self._ensured.add(self.paths.counter)
-
-    def _ensure_layout(self) -> None:
-        if self.client.exists(self.paths.counter) is None:
-            self._ensure_shared_root()
-            ensure_folders(self.client, self.paths.folders())
-            self.client.ensure_path(self.paths.counter)
-
-    def _ensure_shared_root(self) -> None:
-        """/claude-orchestrator is shared by teams that may use different credentials:
-        it stays world-open; each team's own tree carries the team's ACL."""
-        if self.client.exists(ROOT) is None:
-            try:
-                self.client.create(ROOT, acl=OPEN_ACL_UNSAFE)
-            except NodeExistsError:
-                pass
+        self.layout.ensure()
 
     def ensure_folder(self, path: str) -> None:
         """Create ``path`` if missing; a read-only store raises NoNodeError instead."""
-        if path not in self._ensured:
-            retrying(self.client, lambda: self._ensure_folder(path))
-            self._ensured.add(path)
-
-    def _ensure_folder(self, path: str) -> None:
-        if self.client.exists(path) is None:
-            if not self.create:
-                raise NoNodeError(path)
-            self.client.ensure_path(path)
+        self.layout.folder(path)
 
     # -- reads ----------------------------------------------------------
     def read(self, task_id: str) -> tuple[Task, int]:
