@@ -69,6 +69,15 @@ def test_expiry_spares_a_lease_renewed_since_it_was_read(team: Team) -> None:
     assert team.registry.find(iid) is not None
 
 
+def test_expiry_tells_when_the_next_lease_runs_out(team: Team) -> None:
+    lease_holder(team, "old")
+    lease_holder(team, "new", at=T0 + 20)
+    assert team.registry.expire_leases(T0 + 1) == []
+    assert team.registry.next_lease_end == pytest.approx(T0 + LEASE)  # the leader sweeps then
+    assert len(team.registry.expire_leases(T0 + LEASE + 1)) == 1
+    assert team.registry.next_lease_end == pytest.approx(T0 + 20 + LEASE)
+
+
 def test_sending_skips_expired_recipients_and_refuses_a_single_one(team: Team) -> None:
     old = lease_holder(team, "old")
     new = lease_holder(team, "new", at=T0 + 20)

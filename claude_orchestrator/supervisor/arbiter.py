@@ -5,17 +5,14 @@ returns effects; the ``Supervisor`` routes events to it, applies its effects
 and owns ZooKeeper — leadership, the published snapshot (publish.py), control
 (control.py, commands.py) and putting dead workers' tasks back.
 
-One loop owns all state (STYLE 3): the workers' exit callbacks (spawn's
-``Child``), ZooKeeper watches and signal handlers only post events to its
-queue. Backoff restarts, stop deadlines and the periodic sweep are due-times
-the loop computes its wait from — there is no polling tick; a reaped worker is
-respawned the moment its exit is posted.
-
-After start-up the loop never calls ZooKeeper itself: kazoo blocks a call
-made while disconnected until the reconnect, so every ZooKeeper step runs on
-the ZooKeeper lane (zklane.py, the jobs in lanejobs.py) and hands back what
-changes state as a ``Call`` event. Reaping, respawning, killing agents,
-signals and ``down`` go on through a ZooKeeper outage.
+One loop owns all state (STYLE 3): exit callbacks, watches and signal handlers
+only post events to its queue. Backoffs, stop deadlines, sweeps and heartbeat
+looks are due-times it computes its wait from — no polling tick; a reaped worker
+is respawned the moment its exit is posted. After start-up the loop never calls
+ZooKeeper (kazoo blocks a call made while disconnected): every ZooKeeper step
+runs on the lane (zklane.py, lanejobs.py) and hands back what changes state as a
+``Call`` event, so reaping, respawning, signals and ``down`` go on through an
+outage.
 
 Connection states: SUSPENDED — workers keep running (they are our children,
 not ZooKeeper's); sweeping stops while we are not connected and leading.
@@ -273,7 +270,14 @@ class Supervisor:
 
     def _sweep(self) -> None:
         if self.team is not None and self.leadership is not None:
-            self.lane.submit(lanejobs.sweep(self.team, self.leadership), key="sweep")
+            done = self._on_loop(self._swept)
+            self.lane.submit(lanejobs.sweep(self.team, self.leadership, done), key="sweep")
+
+    def _swept(self, lease_end: float | None) -> None:
+        """Sweep again when the next lease runs out (DESIGN: on lease expiry)."""
+        if lease_end is not None:
+            at = time.monotonic() + max(0.0, lease_end - time.time()) + 0.05
+            self.sweep_due = min(self.sweep_due, at)
 
     def _on_loop(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
         """A callback for a lane job that runs ``fn`` with its result on the loop."""

@@ -92,12 +92,14 @@ def heartbeat_ages(
     return job
 
 
-def sweep(team: Team, leadership: Leadership) -> Job:
-    """The leader's sweep (zk/recovery.py); its recoveries show as task events."""
+def sweep(team: Team, leadership: Leadership, done: Callable[[float | None], None]) -> Job:
+    """The leader's sweep (zk/recovery.py); its recoveries show as task events. ``done``
+    gets the earliest lease end it saw (epoch seconds): the next sweep is due then."""
 
     def job() -> None:
         if leadership.is_leader():
             sweep_tasks(team.tasks, time.time())
+            done(team.registry.next_lease_end)
 
     return job
 

@@ -84,6 +84,9 @@ class Registry:
         #: instances seen to be session-bound (ephemeral nodes): they hold no lease, so the
         #: sweep reads each once, not every time (an idle leader's sweep stays cheap)
         self._session_bound: set[str] = set()
+        #: the earliest lease end the last ``expire_leases`` saw among those it kept (epoch
+        #: seconds; None: no lease): the leader sweeps again then (DESIGN: on lease expiry)
+        self.next_lease_end: float | None = None
 
     def register(self, reg: Registration, now: float) -> dict[str, Any]:
         require_name("name", reg.name)  # both become node names; checked by callers too
@@ -297,6 +300,7 @@ class Registry:
         """Unregister every lease-held instance whose lease has run out."""
         ids = self.ids()
         self._session_bound.intersection_update(ids)
+        self.next_lease_end = None
         expired = []
         for iid in ids:
             if iid in self._session_bound:
@@ -316,7 +320,18 @@ class Registry:
             self._session_bound.add(instance_id)
             return False
         inst = decode(data, self.paths.instance(instance_id))
-        return not is_alive(inst, now) and self._remove(inst, stat.version)
+        if is_alive(inst, now):
+            self._note_lease_end(inst)
+            return False
+        return self._remove(inst, stat.version)
+
+    def _note_lease_end(self, inst: dict[str, Any]) -> None:
+        end = inst.get("lease_expires_at")
+        if isinstance(end, str):
+            at = parse_iso(end)
+            self.next_lease_end = (
+                at if self.next_lease_end is None else min(at, self.next_lease_end)
+            )
 
 
 def alive(inst: dict[str, Any] | None, instance_id: str, now: float) -> dict[str, Any]:
