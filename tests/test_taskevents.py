@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from claude_orchestrator.supervisor.snapshot import EventLine
@@ -10,7 +9,6 @@ from claude_orchestrator.supervisor.taskevents import (
     EventMarks,
     TaskEventFeed,
     kind_of,
-    watch_folders,
 )
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.push import push, validate_spec
@@ -109,14 +107,22 @@ def test_feed_reports_blocked_reason(team: Team) -> None:
     assert "no database" in kinds["blocked"].text
 
 
-def test_watch_folders_calls_back_when_a_task_moves(team: Team) -> None:
-    fired = threading.Event()
-    watch_folders(team.client, team.tasks, fired.set)
-    wait_until(fired.is_set, 5, "the first call")
-    fired.clear()
+def test_a_scan_watches_its_folders_once(team: Team) -> None:
+    fired: list[object] = []
+    feed = TaskEventFeed(changed=fired.append)
+    team.tasks.ensure_layout()
+    feed.scan(team.tasks)
     add(team, "t")
-    claim(team.tasks, jerry(team), time.time(), spread=1)
-    wait_until(fired.is_set, 5, "a call after the claim")
+    actor = jerry(team)
+    claim(team.tasks, actor, time.time(), spread=1)  # into active: the watch fires
+    wait_until(lambda: len(fired) == 1, 5, "a call after the claim")
+    task = add(team, "u")
+    claim(team.tasks, actor, time.time(), spread=1)
+    act(team, task.id, Action.START, actor)
+    assert len(fired) == 1  # one-shot: nothing more until the next scan
+    feed.scan(team.tasks)
+    act(team, task.id, Action.COMPLETE, actor)
+    wait_until(lambda: len(fired) >= 2, 5, "a call after the next scan's change")
 
 
 def test_feed_sees_a_task_recovered_and_claimed_again_between_two_scans(team: Team) -> None:

@@ -143,7 +143,7 @@ class Supervisor:
         self.publisher = Publisher(team, self.lane, self.post, self.emit_line, path)
         self.publisher.watchers.extend(self.snapshot_watchers)
         self.publisher.baseline()
-        lanejobs.watch_task_folders(team, lambda: self.post(ev.TasksChanged()))
+        lanejobs.watch_pushes(team, lambda: self.post(ev.TasksChanged()))
         self.control = ControlServer(
             client, self.cfg.team_name, lambda: self.post(ev.ControlPending())
         )
@@ -372,7 +372,7 @@ class Supervisor:
 
     def _publish(self, then: Callable[[], None] | None = None) -> None:
         publisher, team = self.publisher, self.team
-        if publisher is None or team is None:
+        if publisher is None or team is None or not publisher.due():
             return
         host = socket.gethostname()
         meta = Meta(

@@ -26,7 +26,7 @@ class InstancesChanged:
 
 @dataclass(frozen=True)
 class TasksChanged:
-    """The active folder changed: a task was claimed or finished."""
+    """Tasks were pushed (the task counter changed)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from claude_orchestrator.spawn.kill import kill_session
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.effects import PutBack
 from claude_orchestrator.supervisor.leadership import Leadership
-from claude_orchestrator.supervisor.taskevents import watch_folders
 from claude_orchestrator.zk.codec import decode, parse_iso
 from claude_orchestrator.zk.recovery import recover_worker, release_worker
 from claude_orchestrator.zk.recovery import sweep as sweep_tasks
@@ -122,9 +121,8 @@ def reply(
     return job
 
 
-def watch_task_folders(team: Team, changed: Callable[[], None]) -> None:
+def watch_pushes(team: Team, changed: Callable[[], None]) -> None:
     """Not a job: set at start-up, before the loop runs. ``changed`` is called from
-    kazoo's thread whenever a task state folder changes or tasks are pushed (each push
-    batch sets the task counter)."""
-    watch_folders(team.client, team.tasks, changed)
+    kazoo's thread whenever tasks are pushed (each push batch sets the task counter);
+    the state folders are watched by the publisher's scans (taskevents.py)."""
     DataWatch(team.client, team.tasks.paths.counter, lambda _data, _stat: changed())

@@ -171,14 +171,17 @@ class Publisher:
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
-        self.feed = TaskEventFeed()  # the lane's cursor over the state folders
+        # the lane's cursor over the state folders; its listings' watches ask for a publish
+        self.feed = TaskEventFeed(changed=lambda _event: post(Call(self.mark)))
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
         self.last: Reading | None = None  # the last full reading (the loop's)
         self.marked = True  # something changed since the last full reading was asked for
         self.full_pending = False  # a full reading is on its way (a keepalive waits for it)
 
     def baseline(self) -> None:
-        """Before the loop runs (ZooKeeper calls are fine here): the folders as they are."""
+        """Before the loop runs (ZooKeeper calls are fine here): the folders as they are,
+        and the first watches on them (a folder must exist for its listing to set one)."""
+        self.team.tasks.ensure_layout()
         self.feed.scan(self.team.tasks)
 
     def mark(self) -> None:
@@ -190,6 +193,9 @@ class Publisher:
     def record(self, line: EventLine) -> None:
         self.events.append(line)
         self.mark()
+
+    def due(self) -> bool:
+        return self.pending_due is not None and self.pending_due <= time.monotonic()
 
     def maybe_publish(
         self,

@@ -8,13 +8,14 @@ entries of the state folders (``active``, ``blocked``, ``failed``, ``completed``
 ``cancelled``) are listed in one round trip, and only the tasks whose entry moved
 (arrived, left, or changed folder) since the last scan are read, and the active
 tasks whose record version changed (one pipelined ``exists`` for all of them: a task
-recovered and claimed again between two scans never leaves ``active``). A child
-watch on those folders asks the loop for a publish (and so a scan) as soon as one
-changes.
+recovered and claimed again between two scans never leaves ``active``). The scan's
+own listing sets a one-shot watch on those folders, which asks the loop for a
+publish (and so a scan) as soon as one changes.
 
 Runs on the ZooKeeper lane (the scan) and kazoo's event thread (the watch, which
 only calls back). SUSPENDED: the scan waits in its kazoo call like every lane job.
-LOST: kazoo's ChildrenWatch re-reads after the new session, which calls back again.
+LOST (and any disconnect): kazoo drops the watches; the supervisor publishes, and so
+scans and sets them again, on every reconnect.
 """
 
 from __future__ import annotations
@@ -91,8 +92,15 @@ class TaskEventFeed:
     """The records that moved since the last scan, as their events since ``since`` (some
     maybe shown already: ``EventMarks`` keeps each once); its state belongs to the lane."""
 
-    def __init__(self, since: float | None = None) -> None:
+    def __init__(
+        self, since: float | None = None, changed: Callable[[Any], None] | None = None
+    ) -> None:
         self.since = time.time() if since is None else since
+        #: called (from kazoo's thread) once a folder listed by the last scan changes: each
+        #: scan's listing sets a one-shot watch, so a busy team costs one event per folder
+        #: per scan, not one listing per change (kazoo drops the watches on a disconnect:
+        #: the owner scans again on reconnecting)
+        self.changed = changed
         self.where: dict[str, str] | None = None  # index entry -> watched folder
         self.versions: dict[str, int] = {}  # active task id -> its record's version
 
@@ -100,7 +108,7 @@ class TaskEventFeed:
         """List the watched folders, read the tasks that moved, return their new events."""
         from claude_orchestrator.zk.taskmodel import task_id_of_entry
 
-        listings = store.entries_of([store.paths.state_folder(n) for n in WATCHED])
+        listings = store.entries_of([store.paths.state_folder(n) for n in WATCHED], self.changed)
         where = {e: name for name, entries in zip(WATCHED, listings, strict=True) for e in entries}
         before, self.where = self.where, where
         active = [task_id_of_entry(e) for e, name in where.items() if name == ACTIVE]
@@ -160,17 +168,3 @@ def _versions(store: Any, task_ids: list[str]) -> dict[str, int]:
         if stat is not None:
             out[task_id] = stat.version
     return out
-
-
-def watch_folders(client: Any, store: Any, changed: Callable[[], None]) -> None:
-    """Call ``changed`` (from kazoo's thread) whenever a watched folder's entries change."""
-    from kazoo.recipe.watchers import ChildrenWatch
-
-    for name in WATCHED:
-        folder = store.paths.state_folder(name)
-        store.ensure_folder(folder)
-
-        def fire(_children: list[str]) -> None:
-            changed()
-
-        ChildrenWatch(client, folder, fire, send_event=False)

@@ -97,9 +97,13 @@ class Worker:
         self.team = Team(client, self.ws.team)
         check_team_tree(client, self.ws.team, self.ws.zk)  # open or foreign ACLs: refuse
         self.register()
-        self.arm(self.team.tasks.paths.queue_any, "queue")
-        self.arm(self.team.tasks.paths.queue_name(self.ws.name), "queue")
-        self.arm(self.team.tasks.paths.queue_role(self.ws.role), "queue")
+        paths = self.team.tasks.paths
+        for folder in (
+            paths.queue_any,
+            paths.queue_name(self.ws.name),
+            paths.queue_role(self.ws.role),
+        ):
+            self.team.tasks.ensure_folder(folder)  # a listing's watch needs the folder there
 
     def register(self) -> None:
         team = self._team()
@@ -109,7 +113,8 @@ class Worker:
         self.actor = Actor(
             label=iid, instance_id=iid, name=self.ws.name, role=self.ws.role, session_bound=True
         )
-        self.claimer = Claimer(team.tasks, self.actor)
+        # the queue watch is set by the claimer's own listings (zk/claim.py)
+        self.claimer = Claimer(team.tasks, self.actor, on_change=self._queue_changed)
         self.reporter = Reporter(team, self.actor, self.clock)
         self.arm(team.inboxes.paths.unread(iid), "inbox")
         log.info("%s registered as %s (role %s)", self.ws.name, iid, self.ws.role)
@@ -145,6 +150,10 @@ class Worker:
             self.events.put(Wake(reason))
 
         ChildrenWatch(team.client, path, fire)
+
+    def _queue_changed(self, _event: Any) -> None:
+        """kazoo's thread: a queue folder changed since the claimer last listed it."""
+        self.events.put(Wake("queue"))
 
     def shutdown(self) -> None:
         team, self.team = self.team, None

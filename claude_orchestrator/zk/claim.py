@@ -17,6 +17,8 @@ gone, so its claims fail the instance check until it registers again.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk.codec import iso, token
@@ -34,13 +36,16 @@ from claude_orchestrator.zk.tasks import FenceLost, Reread, TaskStore
 from claude_orchestrator.zk.txn import retrying
 
 
-def candidates(store: TaskStore, name: str, role: str | None) -> list[str]:
-    """Queue entry paths in claim order: assigned (name, role) first, then anyone's."""
+def candidates(
+    store: TaskStore, name: str, role: str | None, watch: Callable[[Any], None] | None = None
+) -> list[str]:
+    """Queue entry paths in claim order: assigned (name, role) first, then anyone's.
+    ``watch``: a one-shot watch on each queue folder, set by the same listing."""
     paths = store.paths
     folders = [paths.queue_name(name), paths.queue_any]
     if role:
         folders.append(paths.queue_role(role))
-    listed = store.entries_of(folders)
+    listed = store.entries_of(folders, watch)
     assigned = [(e, child(folders[0], e)) for e in listed[0]]
     if role:
         assigned += [(e, child(folders[2], e)) for e in listed[2]]
@@ -94,17 +99,28 @@ class Claimer:
     """Claims for one long-lived, session-bound claimer without re-listing each time.
 
     It keeps the candidate list it read last and walks it; a stale entry costs
-    one failed read. ``refresh()`` (called from a ChildrenWatch on the queue
-    folders, or when the list runs out) makes the next claim re-list, so a new
-    higher-priority task is seen after the watch fires.
+    one failed read. ``refresh()`` makes the next claim re-list, so a new
+    higher-priority task is seen. With ``on_change`` (kazoo's client), each
+    listing also sets a one-shot watch on the queue folders that calls it: a
+    claimer hears of a queue change at most once per listing — never while it
+    is busy and already knows its list is stale — instead of re-listing on every
+    change as a ChildrenWatch would. kazoo drops such watches on a disconnect:
+    the owner calls ``refresh()`` on every reconnect, and the next claim's
+    listing sets them again.
     """
 
     def __init__(
-        self, store: TaskStore, actor: Actor, spread: int = 4, head_first: bool = False
+        self,
+        store: TaskStore,
+        actor: Actor,
+        spread: int = 4,
+        head_first: bool = False,
+        on_change: Callable[[Any], None] | None = None,
     ) -> None:
         if actor.instance_id is None or actor.name is None:
             raise IdentityError("claiming needs an instance identity")
         self.store, self.actor, self.spread = store, actor, spread
+        self.on_change = on_change
         self.queue: list[str] = []
         self.stale = True
         # head_first: take the head (strict claim order) until a race is lost, then spread
@@ -118,7 +134,8 @@ class Claimer:
         while True:
             if self.stale or not self.queue:
                 self.stale = False
-                self.queue = candidates(self.store, str(self.actor.name), self.actor.role)
+                name, role = str(self.actor.name), self.actor.role
+                self.queue = candidates(self.store, name, role, self.on_change)
                 if not self.queue:
                     return None
             won = self._try_one(now)

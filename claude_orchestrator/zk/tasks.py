@@ -113,12 +113,20 @@ class TaskStore:
 
         return retrying(self.client, step)
 
-    def entries_of(self, folders: list[str]) -> list[list[str]]:
-        """Several listings in one round trip (pipelined), each sorted; missing → []."""
-        return retrying(self.client, lambda: self._entries_of(folders))
+    def entries_of(
+        self, folders: list[str], watch: Callable[[Any], None] | None = None
+    ) -> list[list[str]]:
+        """Several listings in one round trip (pipelined), each sorted; missing → [].
+        ``watch`` (kazoo's client only): a one-shot watch on each folder listed."""
+        return retrying(self.client, lambda: self._entries_of(folders, watch))
 
-    def _entries_of(self, folders: list[str]) -> list[list[str]]:
-        pending = [self.client.get_children_async(f) for f in folders]
+    def _entries_of(
+        self, folders: list[str], watch: Callable[[Any], None] | None
+    ) -> list[list[str]]:
+        if watch is None:
+            pending = [self.client.get_children_async(f) for f in folders]
+        else:
+            pending = [self.client.get_children_async(f, watch=watch) for f in folders]
         out = []
         for result in pending:
             try:
