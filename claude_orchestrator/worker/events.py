@@ -17,6 +17,7 @@ class Wake:
     """Something may be claimable or readable: re-read (level-triggered)."""
 
     reason: str
+    path: str | None = None  # the folder whose watch fired, when known
 
 
 @dataclass(frozen=True)

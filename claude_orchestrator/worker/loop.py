@@ -26,6 +26,7 @@ from kazoo.exceptions import KazooException
 
 from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
+from claude_orchestrator.worker.nameholder import running_holder
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult, cannot_start
@@ -69,6 +70,7 @@ class Worker:
         self.team: Team | None = None
         self.actor = Actor(label=ws.name)
         self.claimer: Claimer | None = None
+        self.current_set = False  # the instance still names the last task as current
         # the agent's exit is posted by its Child: no waiter thread of ours
         self.builder = RunBuilder(ws, self.environ, lambda info: self.events.put(AgentExited(info)))
         self.watched: set[str] = set()
@@ -151,9 +153,9 @@ class Worker:
 
         ChildrenWatch(team.client, path, fire)
 
-    def _queue_changed(self, _event: Any) -> None:
+    def _queue_changed(self, event: Any) -> None:
         """kazoo's thread: a queue folder changed since the claimer last listed it."""
-        self.events.put(Wake("queue"))
+        self.events.put(Wake("queue", getattr(event, "path", None)))
 
     def shutdown(self) -> None:
         team, self.team = self.team, None
@@ -238,6 +240,9 @@ class Worker:
             self.needs_check = True
             return False
         if task is None:
+            if self.current_set:
+                self.reporter.set_current("")
+                self.current_set = False
             return False
         self._work_on(task)
         return True
@@ -264,7 +269,9 @@ class Worker:
             raise
         result = run.finish(self.supervise(run))
         self.reporter.task_done(task.id, result, released=self._released(result))
-        self.reporter.set_current("")
+        # the instance's current task is cleared once the queue is found empty: with more
+        # work waiting, the next task's start overwrites it (one write per task, not two)
+        self.current_set = True
 
     def _released(self, result: SessionResult) -> bool:
         """A run cut short because we are stopping (our stop, or the group's TERM from
@@ -352,7 +359,7 @@ class Worker:
         elif isinstance(ev, Wake) and ev.reason == "inbox":
             self.inbox_dirty = True
         elif isinstance(ev, Wake) and ev.reason == "queue" and self.claimer is not None:
-            self.claimer.refresh()
+            self.claimer.refresh(ev.path)
 
     def _on_connection(self, state: str) -> None:
         if state == "SUSPENDED":
@@ -369,30 +376,3 @@ class Worker:
         if self.team is None:
             raise IdentityError("the worker is not connected")
         return self.team
-
-
-def running_holder(team: Team, name: str) -> str | None:
-    """Who holds ``name`` when waiting cannot help: a live process on this host other than
-    this one, or an instance registered by hand (lease-held). None for what may be an old
-    session of ours that has yet to expire."""
-    import socket
-
-    from kazoo.exceptions import NoNodeError
-
-    try:
-        holder = team.client.get(team.registry.paths.name(name))[0].decode()
-    except NoNodeError:
-        return None
-    inst = team.registry.find(holder) or {}
-    if inst.get("lease_s"):  # lease-held: a 'register' by hand, never an old worker session
-        return f"instance {holder}, registered by hand"
-    pid = inst.get("pid")
-    if inst.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return f"instance {holder}, pid {pid}"

@@ -22,7 +22,7 @@ from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
 from claude_orchestrator.zk.codec import iso, token
-from claude_orchestrator.zk.paths import child
+from claude_orchestrator.zk.paths import TeamPaths, child
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import (
     Action,
@@ -36,18 +36,15 @@ from claude_orchestrator.zk.tasks import FenceLost, Reread, TaskStore
 from claude_orchestrator.zk.txn import retrying
 
 
-def candidates(
-    store: TaskStore, name: str, role: str | None, watch: Callable[[Any], None] | None = None
-) -> list[str]:
-    """Queue entry paths in claim order: assigned (name, role) first, then anyone's.
-    ``watch``: a one-shot watch on each queue folder, set by the same listing."""
-    paths = store.paths
-    folders = [paths.queue_name(name), paths.queue_any]
-    if role:
-        folders.append(paths.queue_role(role))
-    listed = store.entries_of(folders, watch)
+def queue_folders(paths: TeamPaths, name: str, role: str | None) -> list[str]:
+    """The folders a claimer takes from: its name's, anyone's, its role's."""
+    return [paths.queue_name(name), paths.queue_any, *([paths.queue_role(role)] if role else [])]
+
+
+def in_claim_order(folders: list[str], listed: list[list[str]]) -> list[str]:
+    """Queue entry paths in claim order: assigned (name, role) first, then anyone's."""
     assigned = [(e, child(folders[0], e)) for e in listed[0]]
-    if role:
+    if len(folders) > 2:
         assigned += [(e, child(folders[2], e)) for e in listed[2]]
     open_ = [child(folders[1], e) for e in listed[1]]
     return [p for _, p in sorted(assigned)] + open_
@@ -101,12 +98,14 @@ class Claimer:
     It keeps the candidate list it read last and walks it; a stale entry costs
     one failed read. ``refresh()`` makes the next claim re-list, so a new
     higher-priority task is seen. With ``on_change`` (kazoo's client), each
-    listing also sets a one-shot watch on the queue folders that calls it: a
-    claimer hears of a queue change at most once per listing — never while it
-    is busy and already knows its list is stale — instead of re-listing on every
-    change as a ChildrenWatch would. kazoo drops such watches on a disconnect:
-    the owner calls ``refresh()`` on every reconnect, and the next claim's
-    listing sets them again.
+    listing also sets a one-shot watch on the folders listed that calls it with
+    the event: the owner passes the event's folder to ``refresh`` and only that
+    folder is listed again (the others are known unchanged: their watch has not
+    fired). A claimer hears of a folder's change at most once per listing — never
+    again while it is busy and already knows the folder is stale — instead of
+    re-listing on every change as a ChildrenWatch would. kazoo drops such
+    watches on a disconnect: the owner calls ``refresh()`` on every reconnect,
+    and the next claim lists every folder, setting them again.
     """
 
     def __init__(
@@ -121,26 +120,42 @@ class Claimer:
             raise IdentityError("claiming needs an instance identity")
         self.store, self.actor, self.spread = store, actor, spread
         self.on_change = on_change
+        self.folders = queue_folders(store.paths, str(actor.name), actor.role)
+        self.listed: dict[str, list[str]] = {}  # folder -> its entries at its last listing
+        self.dirty = set(self.folders)  # folders to list again (all of them without watches)
         self.queue: list[str] = []
         self.stale = True
         # head_first: take the head (strict claim order) until a race is lost, then spread
         self.contended = not head_first
 
-    def refresh(self) -> None:
+    def refresh(self, folder: str | None = None) -> None:
+        """The next claim lists ``folder`` again (its watch fired), or every folder."""
         self.stale = True
+        self.dirty.update([folder] if folder in self.folders else self.folders)
 
     def claim(self, now: float) -> Task | None:
-        """Claim the next task; None only when a fresh listing has nothing left."""
+        """Claim the next task; None only when a fresh view has nothing left."""
         while True:
             if self.stale or not self.queue:
                 self.stale = False
-                name, role = str(self.actor.name), self.actor.role
-                self.queue = candidates(self.store, name, role, self.on_change)
+                self.queue = self._candidates()
                 if not self.queue:
                     return None
             won = self._try_one(now)
             if won is not None:
                 return won
+
+    def _candidates(self) -> list[str]:
+        """List the folders that may have changed (every one without watches); the rest
+        are as last listed."""
+        dirty = [f for f in self.folders if f in self.dirty or self.on_change is None]
+        if dirty:
+            for folder, entries in zip(
+                dirty, self.store.entries_of(dirty, self.on_change), strict=True
+            ):
+                self.listed[folder] = entries
+            self.dirty.difference_update(dirty)
+        return in_claim_order(self.folders, [self.listed[f] for f in self.folders])
 
     def _try_one(self, now: float) -> Task | None:
         """One attempt from the head region; a loss makes the next attempt re-list.
@@ -153,7 +168,11 @@ class Claimer:
         """
         spread = self.spread if self.contended else 1
         i = random.randrange(min(spread, len(self.queue))) if spread > 1 else 0
-        won = _attempt(self.store, self.queue.pop(i), self.actor, now)
+        entry = self.queue.pop(i)
+        won = _attempt(self.store, entry, self.actor, now)
+        # won or lost, its folder changed: list it again before walking it anew (the
+        # watch's event is on its way, but this claim does not wait for it)
+        self.dirty.add(entry.rsplit("/", 1)[0])
         if won is None:
             self.stale = self.contended = True
         else:
