@@ -1,10 +1,12 @@
 """Publishing the supervisor's snapshot: ``supervisors/<host>`` (ephemeral JSON).
 
 ``ps`` and the dashboard read it. Changes are batched: at most one write per
-PUBLISH_GAP; while a dashboard watches, it is refreshed every REFRESH
+PUBLISH_GAP while a dashboard watches (UNWATCHED_GAP otherwise: a busy team's
+publishes are most of its supervisor's ZooKeeper work, and ``ps`` does not
+need them faster); while a dashboard watches, it is refreshed every REFRESH
 seconds so task counts stay current, and every KEEPALIVE seconds otherwise
 (``ps`` calls an older snapshot stale). A change in the task state folders
-asks for a publish at once, so a task event shows within PUBLISH_GAP.
+asks for a publish at once, so a task event shows within that gap.
 
 One publish is three steps, each where it belongs: the ZooKeeper lane reads
 (``read_team``: instances, leadership, the task board, the task records that
@@ -36,6 +38,7 @@ from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.team import Team
 
 PUBLISH_GAP = 0.25
+UNWATCHED_GAP = 1.0
 REFRESH = 2.0
 EVENTS_KEPT = 50
 
@@ -186,7 +189,7 @@ class Publisher:
 
     def mark(self) -> None:
         self.marked = True
-        due = time.monotonic() + PUBLISH_GAP
+        due = time.monotonic() + (PUBLISH_GAP if self.watchers else UNWATCHED_GAP)
         if self.pending_due is None or self.pending_due > due:
             self.pending_due = due
 

@@ -34,11 +34,10 @@ class Board(NamedTuple):
 
 def read_board(team: Any) -> Board:
     store = team.tasks
-    head = []
-    for folder in store.pending_folders():
-        if folder == store.paths.state_folder(WAITING):
-            continue
-        head += [(e, task_id_of_entry(e)) for e in store.entries(folder)[:HEAD]]
+    queues = [f for f in store.pending_folders() if f != store.paths.state_folder(WAITING)]
+    head = [
+        (e, task_id_of_entry(e)) for entries in store.entries_of(queues) for e in entries[:HEAD]
+    ]
     pending = [task_line(store, tid) for _, tid in sorted(head)[:HEAD]]
     active = store.entries(store.paths.state_folder(ACTIVE))
     running = [task_line(store, task_id_of_entry(e)) for e in active]
