@@ -251,19 +251,35 @@ def test_old_claimer_cannot_complete_a_recovered_pending_task(
     assert team.tasks.get(t.id).status == "pending"
 
 
-def test_recover_held_requeues_only_that_instances_tasks(
-    team: Team, clients: Callable[[], KazooClient]
+@pytest.mark.parametrize("known_id", [True, False])
+def test_recover_worker_requeues_only_that_instances_tasks(
+    team: Team, clients: Callable[[], KazooClient], known_id: bool
 ) -> None:
-    a, b = add(team, "a"), add(team, "b")
+    a, b, c = add(team, "a"), add(team, "b"), add(team, "c")
     own, dead = dying_worker(clients, "dead")
     alive = worker(team, "alive")
-    take(own, dead)
-    take(team, alive)
-    got = recovery.recover_held(team.tasks, str(dead.instance_id), now(), "reaped")
-    assert [rec.id for rec in got] == [a.id] and got[0].retry_count == 1
-    assert team.tasks.get(a.id).status == "pending"
+    take(own, dead)  # a: its current task
+    own.registry.heartbeat(str(dead.instance_id), now(), a.id)
+    take(team, alive)  # b
+    take(own, dead)  # c: claimed, not current yet
+    iid = str(dead.instance_id) if known_id else None
+    got = recovery.recover_worker(team.tasks, "dead", os.getpid(), now(), iid)
+    assert sorted(got) == sorted([(a.id, "pending"), (c.id, "pending")])
+    assert team.tasks.get(a.id).retry_count == 1 and team.tasks.get(c.id).retry_count == 1
     assert team.tasks.get(b.id).claimed_by == alive.instance_id
-    assert recovery.recover_held(team.tasks, str(dead.instance_id), now(), "again") == []
+    assert team.registry.find(str(dead.instance_id)) is None  # unregistered after
+    assert recovery.recover_worker(team.tasks, "dead", os.getpid(), now(), iid) == []
+
+
+def test_a_stale_current_task_is_left_alone(team: Team) -> None:
+    done, held = add(team, "done"), add(team, "held")
+    w = worker(team, "w")
+    take(team, w)
+    act(team, done.id, Action.COMPLETE, w)  # the worker died before clearing current_task
+    team.registry.heartbeat(str(w.instance_id), now(), done.id)
+    take(team, w)
+    assert recovery.recover_worker(team.tasks, "w", os.getpid(), now()) == [(held.id, "pending")]
+    assert team.tasks.get(done.id).status == "completed"
 
 
 @pytest.mark.parametrize("dies", [True, False])

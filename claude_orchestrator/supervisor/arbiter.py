@@ -14,10 +14,9 @@ runs on the lane (zklane.py, lanejobs.py) and hands back what changes state as a
 ``Call`` event, so reaping, respawning, signals and ``down`` go on through an
 outage.
 
-Connection states: SUSPENDED — workers keep running (they are our children,
-not ZooKeeper's); sweeping stops while we are not connected and leading.
-After a reconnect the supervisor re-checks leadership (re-contends if its
-node went with a lost session), re-publishes its snapshot and sweeps.
+Connection states: SUSPENDED — workers keep running (they are our children);
+sweeping stops while not connected and leading. After a reconnect: leadership
+re-checked (re-contended if the node went with a lost session), republished, swept.
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ class Supervisor:
         self.on_ready = on_ready
         self.embedded: EmbeddedZk | None = None
         self.team: Team | None = None
-        self.heartbeats: lanejobs.HeartbeatReader | None = None  # the lane's
+        self.instance_ids: lanejobs.InstanceIds | None = None  # the lane's
         self.hosts = cfg.zk.hosts if cfg.zk else ""
         self.run_files = RunFiles(cfg.team.state_dir)
         self.sweep_due = 0.0
@@ -132,7 +131,7 @@ class Supervisor:
         client = connect(opts)
         client.add_listener(lambda state: self.post(ev.Conn(str(state))))
         self.team = team = Team(client, self.cfg.team_name)
-        self.heartbeats = lanejobs.HeartbeatReader(team)
+        self.instance_ids = lanejobs.InstanceIds(team)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
         self.leadership.acquire()
@@ -245,24 +244,25 @@ class Supervisor:
 
     # -- ZooKeeper work, on the lane (lanejobs.py) -----------------------------
     def _put_back(self, effect: PutBack) -> None:
-        if self.team is not None:
+        if self.instance_ids is not None:
             killed = self._on_loop(partial(self.emit, "killed", effect.name))
-            self.lane.submit(lanejobs.put_back(self.team, effect, killed), urgent=True)
+            self.lane.submit(lanejobs.put_back(self.instance_ids, effect, killed), urgent=True)
 
     def _check_registered(self) -> None:
         """Which STARTING workers have registered: read on the lane, applied on the loop."""
         names = [name for name, _ in self.pool.in_state(S.STARTING)]
-        if self.team is not None and names:
+        if self.instance_ids is not None and names:
             done = self._on_loop(lambda pids: self.apply(self.pool.registered(pids)))
-            self.lane.submit(lanejobs.registered_pids(self.team, names, done), key="registered")
+            job = lanejobs.registered_pids(self.instance_ids, names, done)
+            self.lane.submit(job, key="registered")
 
     def _check_stuck(self, due: list[tuple[str, int]]) -> None:
         """A worker alive but silent (its loop's heartbeat stopped) is killed; the normal
         exit path then restarts it and recovers what it held. Each is looked at when it
         would be stuck (stuck.py)."""
-        if self.heartbeats is not None and due:
+        if self.instance_ids is not None and due:
             done = self._on_loop(self._heartbeats_read)
-            self.lane.submit(lanejobs.heartbeat_ages(self.heartbeats, due, done))
+            self.lane.submit(lanejobs.heartbeat_ages(self.instance_ids, due, done))
 
     def _heartbeats_read(self, ages: dict[tuple[str, int], float | None]) -> None:
         ages = self.stuck.seen(ages, time.monotonic())

@@ -26,32 +26,50 @@ from claude_orchestrator.zk.team import Team
 Job = Callable[[], None]
 
 
-def put_back(team: Team, effect: PutBack, killed: Callable[[str], None]) -> Job:
-    """Make sure nothing of a dead worker's session still runs, then remove its instance
-    and put its tasks back: recovered after a crash, released after a stop we asked for.
+def put_back(ids: InstanceIds, effect: PutBack, killed: Callable[[str], None]) -> Job:
+    """Make sure nothing of a dead worker's session still runs, then put its tasks back —
+    recovered after a crash, released after a stop we asked for — and remove its instance.
     What happened to its tasks shows as task events, from their history."""
     put = recover_worker if effect.counted else release_worker
 
     def job() -> None:
         for agent in kill_session(effect.pid):  # whatever the quick pass missed or forked
             killed(f"pid {agent} outlived it")
-        put(team.tasks, effect.name, effect.pid, time.time())
+        iid = ids.known(effect.name, effect.pid)
+        put(ids.team.tasks, effect.name, effect.pid, time.time(), iid)
 
     return job
 
 
-def registered_pids(team: Team, names: list[str], done: Callable[[dict[str, int]], None]) -> Job:
-    """The pid each of ``names`` registered with."""
-    return lambda: done(team.registry.pids(names))
+def registered_pids(
+    ids: InstanceIds, names: list[str], done: Callable[[dict[str, int]], None]
+) -> Job:
+    """The pid each of ``names`` registered with (their instance ids are kept)."""
+
+    def job() -> None:
+        pids = {}
+        for name in names:
+            inst = ids.team.registry.named(name)
+            if inst is not None and isinstance(inst.get("pid"), int):
+                pids[name] = int(inst["pid"])
+                ids.ids[name] = (pids[name], str(inst["id"]))
+        done(pids)
+
+    return job
 
 
-class HeartbeatReader:
-    """How old running workers' last heartbeats are, in one read each: the instance id a
-    worker process registered as is resolved from its name once, then kept (the lane's)."""
+class InstanceIds:
+    """The instance id each worker process registered as, resolved from its name once and
+    then kept (the lane's): a heartbeat look or a dead worker's put-back reads its instance
+    in one read, not two."""
 
     def __init__(self, team: Team) -> None:
         self.team = team
         self.ids: dict[str, tuple[int, str]] = {}  # worker name -> (its pid, instance id)
+
+    def known(self, name: str, pid: int) -> str | None:
+        pid_iid = self.ids.get(name)
+        return pid_iid[1] if pid_iid is not None and pid_iid[0] == pid else None
 
     def ages(self, running: list[tuple[str, int]]) -> dict[tuple[str, int], float | None]:
         """One pipelined round of reads for the workers whose instance id is known."""
@@ -78,7 +96,7 @@ class HeartbeatReader:
 
 
 def heartbeat_ages(
-    reader: HeartbeatReader,
+    reader: InstanceIds,
     running: list[tuple[str, int]],
     done: Callable[[dict[tuple[str, int], float | None]], None],
 ) -> Job:

@@ -14,7 +14,9 @@ stops; the next sweep starts over. LOST: nothing is held by the sweep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
@@ -98,15 +100,6 @@ def recover_orphans(store: TaskStore, now: float, report: SweepReport) -> None:
             target.append(task_id)
 
 
-def recover_held(
-    store: TaskStore, instance_id: str, now: float, note: str, by: str = "recovery"
-) -> list[Task]:
-    """Recover every task a gone instance holds (a retry counted each); what moved on
-    meanwhile is skipped."""
-    held = [store.recover(t, instance_id, now, note, by) for t in store.held_by(instance_id)]
-    return [rec for rec in held if rec is not None]
-
-
 def release_held(
     store: TaskStore, instance_id: str, now: float, note: str, by: str, on_stop: bool = False
 ) -> list[Task]:
@@ -117,32 +110,62 @@ def release_held(
     return [rec for rec in released if rec is not None]
 
 
-def recover_worker(store: TaskStore, name: str, pid: int, now: float) -> list[tuple[str, str]]:
-    """The supervisor's fast path for a worker that died: unregister the instance that
-    process ``pid`` registered as ``name`` and recover its tasks, now."""
-    iid = _unregister_worker(store, name, pid)
-    if iid is None:
-        return []
+def recover_worker(
+    store: TaskStore, name: str, pid: int, now: float, instance_id: str | None = None
+) -> list[tuple[str, str]]:
+    """The supervisor's fast path for a worker that died: recover the tasks of the instance
+    that process ``pid`` registered as ``name`` (``instance_id``: its id, when known),
+    then unregister it."""
     note = f"recovered: worker {name} died (supervisor)"
-    return _outcomes(recover_held(store, iid, now, note, "supervisor"))
+
+    def put(task_id: str, iid: str) -> Task | None:
+        return store.recover(task_id, iid, now, note, "supervisor")
+
+    return _put_back_worker(store, name, pid, instance_id, put)
 
 
-def release_worker(store: TaskStore, name: str, pid: int, now: float) -> list[tuple[str, str]]:
-    """For a worker stopped on purpose: unregister its instance and release its tasks
+def release_worker(
+    store: TaskStore, name: str, pid: int, now: float, instance_id: str | None = None
+) -> list[tuple[str, str]]:
+    """For a worker stopped on purpose: release its tasks, then unregister its instance
     (free only the first few times a task stops its worker: ``FREE_RELEASES``)."""
-    iid = _unregister_worker(store, name, pid)
-    if iid is None:
-        return []
     note = f"released: worker {name} stopped"
-    return _outcomes(release_held(store, iid, now, note, "supervisor", on_stop=True))
+
+    def put(task_id: str, iid: str) -> Task | None:
+        return store.release(task_id, iid, now, note, "supervisor", on_stop=True)
+
+    return _put_back_worker(store, name, pid, instance_id, put)
 
 
-def _unregister_worker(store: TaskStore, name: str, pid: int) -> str | None:
-    inst = store.registry.named_by(name, pid)
+def _put_back_worker(
+    store: TaskStore,
+    name: str,
+    pid: int,
+    instance_id: str | None,
+    put: Callable[[str, str], Task | None],
+) -> list[tuple[str, str]]:
+    """The task its instance names as current first (one read of the record, one write:
+    the re-queue a crash waits for), then whatever else it holds (a claim not started
+    yet), then the instance goes (a new process of the worker registers only after)."""
+    inst = _instance_of(store, name, pid, instance_id)
     if inst is None:
-        return None
-    store.registry.unregister(str(inst["id"]))
-    return str(inst["id"])
+        return []
+    iid = str(inst["id"])
+    current = inst.get("current_task")
+    first = [put(current, iid)] if isinstance(current, str) and current else []
+    rest = [put(task_id, iid) for task_id in store.held_by(iid)]
+    store.registry.unregister(iid)
+    return _outcomes([rec for rec in [*first, *rest] if rec is not None])
+
+
+def _instance_of(
+    store: TaskStore, name: str, pid: int, instance_id: str | None
+) -> dict[str, Any] | None:
+    """The instance ``pid`` registered as ``name``: by its id when known (one read)."""
+    inst = store.registry.find(instance_id) if instance_id else None
+    if inst is not None and inst.get("pid") == pid:
+        return inst
+    return store.registry.named_by(name, pid)
 
 
 def _outcomes(recs: list[Task]) -> list[tuple[str, str]]:

@@ -169,15 +169,6 @@ class Registry:
         inst = self.named(name)
         return inst if inst is not None and inst.get("pid") == pid else None
 
-    def pids(self, names: list[str]) -> dict[str, int]:
-        """name → pid of the process registered under it (only for the given names)."""
-        out = {}
-        for name in names:
-            inst = self.named(name)
-            if inst is not None and isinstance(inst.get("pid"), int):
-                out[name] = int(inst["pid"])
-        return out
-
     def require_alive(self, instance_id: str, now: float) -> dict[str, Any]:
         return alive(self.find(instance_id), instance_id, now)
 
