@@ -102,7 +102,9 @@ def kill_cycle(b: Bench, team: Team, name: str) -> tuple[float, float]:
 
 
 def requeue_cycle(b: Bench, team: Team) -> float:
-    spec = validate_spec({"title": "long", "description": "fake-agent:sleep=60"}, "bench")
+    # long enough to be killed in the middle of, short enough not to hold a worker after the
+    # cancel below (the agent of a cancelled task runs on until it ends)
+    spec = validate_spec({"title": "long", "description": "fake-agent:sleep=3"}, "bench")
     tid = push(team.tasks, [spec], "bench", time.time())[0].id
     rec = poll(lambda: (r := team.tasks.get(tid)).status == "in_progress" and r)
     holder = str(rec.claimed_by).rsplit("-", 1)[0]
@@ -124,10 +126,8 @@ def throughput(team: Team, tasks: int) -> dict[str, Any]:
     completed folder (polling would spend the cores the team is measured on)."""
     from kazoo.recipe.watchers import ChildrenWatch
 
-    from claude_orchestrator.zk.taskmodel import TaskStatus
-
     spec = validate_spec({"title": "fast", "description": "quick"}, "bench")
-    completed = team.tasks.paths.index_folder(TaskStatus.COMPLETED)
+    completed = team.tasks.paths.state_folder("completed")
     before = len(team.tasks.entries(completed))
     all_done = threading.Event()
 
@@ -146,6 +146,10 @@ def throughput(team: Team, tasks: int) -> dict[str, Any]:
     return {"tasks": tasks, "seconds": round(took, 2), "tasks_per_s": round(tasks / took, 1)}
 
 
+def _instances(team: Team) -> list[dict[str, Any]]:
+    return [team.registry.find(i) or {} for i in team.registry.ids()]
+
+
 def four_workers(kills: int, tasks: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="co-sup-") as tmp:
         b = Bench(Path(tmp), 4)
@@ -154,6 +158,7 @@ def four_workers(kills: int, tasks: int) -> dict[str, Any]:
         try:
             cycles = [kill_cycle(b, team, f"w{1 + i % 4}") for i in range(kills)]
             requeue = [requeue_cycle(b, team) for _ in range(kills)]
+            poll(lambda: not any(i.get("current_task") for i in _instances(team)), 60, 0.1)
             tp = throughput(team, tasks)
         finally:
             disconnect(client)

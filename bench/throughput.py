@@ -8,7 +8,9 @@ Both run the fake agent (tests/fake_agent.py, mode ``succeed``) 4-wide on the sa
 - **bare**: 4 threads, each starting the agent N/4 times in a row with the argv and stdin a
   worker gives it and reading its output to the end — no ZooKeeper, no bookkeeping.
 
-Prints one JSON object with both rates and their ratio (issue 9 §7: target ≥ 0.9).
+Prints one JSON object with both rates, their ratio (issue 9 §7: target ≥ 0.9) and the team's
+CPU per task by process (supervisor, workers, agents, ZooKeeper: the agents' share is what
+the bare loop spends too).
 
     .venv/bin/python bench/throughput.py [--tasks 200] [--width 4]
 """
@@ -26,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import header
@@ -37,15 +41,34 @@ AGENT_ARGS = ["-p", "--output-format", "stream-json", "--verbose"]
 
 
 def team_rate(tasks: int, width: int) -> dict[str, Any]:
+    """The team's rate, and where its CPU went per task: the supervisor, the workers
+    themselves, their agents (reaped children) and the ZooKeeper server."""
     with tempfile.TemporaryDirectory(prefix="co-tp-") as tmp:
         b = Bench(Path(tmp), width)
         timed_up(b)
         team, client = b.team()
         try:
-            return throughput(team, tasks)
+            before = cpu_split(b)
+            rate = throughput(team, tasks)
+            after = cpu_split(b)
+            per_task = {k: round(1000 * (after[k] - before[k]) / tasks, 2) for k in before}
+            return {**rate, "cpu_ms_per_task": per_task}
         finally:
             disconnect(client)
             b.cli("down")
+
+
+def cpu_split(b: Bench) -> dict[str, float]:
+    """CPU seconds so far of the supervisor, the workers, their reaped agents, ZooKeeper."""
+    sup = psutil.Process(b.supervisor_pid())
+    workers = [psutil.Process(pid).cpu_times() for pid in b.workers().values()]
+    java = [p.cpu_times() for p in sup.children() if p.name() == "java"]
+    return {
+        "supervisor": sum(sup.cpu_times()[:2]),
+        "workers": sum(w.user + w.system for w in workers),
+        "agents": sum(w.children_user + w.children_system for w in workers),
+        "zookeeper": sum(j.user + j.system for j in java),
+    }
 
 
 def run_agent(cwd: str) -> None:
