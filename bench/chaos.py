@@ -40,6 +40,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chaos_checks import (
@@ -61,10 +63,11 @@ from bench.chaos_team import (
     sigkill,
     stop_all,
 )
-from bench.common import header, poll
+from bench.common import header, poll, summary
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.supervisor.zkserver import ZkServer
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.codec import parse_iso
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.query import counts
@@ -105,6 +108,7 @@ class Chaos:
         self.rng = random.Random(seed)
         self.ledger = ledger
         self.stats: Counter[str] = Counter()
+        self.busy_kills: list[tuple[float, str]] = []  # (when, worker name): killed mid-task
         self.ids: list[str] = []
         self.rows: list[dict[str, Any]] = []
         self.records: dict[str, Task | None] = {}
@@ -175,8 +179,12 @@ class Chaos:
             busy = set(s.sessions.values())
             pool = [p for p in grown if p.pid in busy] or grown
         victim = self.rng.choice(pool) if pool else None
+        name = worker_name(victim) if kind == "worker" and victim is not None else ""
+        at = time.time()
         if victim is None or not sigkill(victim):
             return False
+        if name and victim.pid in s.sessions.values():
+            self.busy_kills.append((at, name))
         self.stats[f"{kind}_kills"] += 1
         self.stats["kills_during_a_task"] += kind == "agent" or victim.pid in s.sessions.values()
         return True
@@ -358,6 +366,33 @@ def run(root: Path, plan: Plan, seed: int) -> tuple[Chaos | None, Ledger, float]
 
 
 # -- the report -----------------------------------------------------------------------------
+def worker_name(proc: psutil.Process) -> str:
+    try:
+        argv = proc.cmdline()  # ... worker --name NAME
+    except psutil.Error:
+        return ""
+    return str(argv[-1]) if argv else ""
+
+
+def requeue_latencies(kills: list[tuple[float, str]], recs: list[Task]) -> dict[str, float]:
+    """Kill of a busy worker → the supervisor's recovery of its task, from the task's history
+    (the entry is stamped as the recovery starts, after the dead worker's session is gone; the
+    commit follows within a round trip)."""
+    recovered: dict[str, list[float]] = {}
+    for rec in recs:
+        for entry in rec.history:
+            note = entry.note or ""
+            if note.startswith("recovered: worker ") and note.endswith(" died (supervisor)"):
+                name = note[len("recovered: worker ") : -len(" died (supervisor)")]
+                recovered.setdefault(name, []).append(parse_iso(entry.at))
+    samples = []
+    for at, name in kills:
+        later = [t for t in recovered.get(name, []) if t >= at]
+        if later:
+            samples.append(min(later) - at)
+    return summary(samples) if samples else {"n": 0}
+
+
 def report(
     chaos: Chaos | None, ledger: Ledger, plan: Plan, seed: int, took: float
 ) -> dict[str, Any]:
@@ -369,6 +404,7 @@ def report(
         out |= {
             "phases": chaos.rows,
             "stats": dict(chaos.stats),
+            "requeue_after_worker_kill": requeue_latencies(chaos.busy_kills, recs),
             "tasks": {
                 "pushed": len(chaos.ids),
                 "completed": sum(r.status == "completed" for r in recs),
