@@ -8,9 +8,10 @@ Both run the fake agent (tests/fake_agent.py, mode ``succeed``) 4-wide on the sa
 - **bare**: 4 threads, each starting the agent N/4 times in a row with the argv and stdin a
   worker gives it and reading its output to the end — no ZooKeeper, no bookkeeping.
 
-Prints one JSON object with both rates, their ratio (issue 9 §7: target ≥ 0.9) and the team's
-CPU per task by process (supervisor, workers, agents, ZooKeeper: the agents' share is what
-the bare loop spends too).
+kazoo's ``LockingQueue`` recipe, 4 consumer processes on the same agent, runs too, for
+comparison. Prints one JSON object with the rates, their ratios (issue 9 §7: target ≥ 0.9)
+and the team's CPU per task by process (supervisor, workers, agents, ZooKeeper: the agents'
+share is what the bare loop spends too).
 
     .venv/bin/python bench/throughput.py [--tasks 200] [--width 4]
 """
@@ -32,9 +33,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import header
+from kazoo.recipe.queue import LockingQueue
+
+from bench.common import header, private_server
 from bench.supervisor_bench import FAKE_AGENT, Bench, throughput, timed_up
-from claude_orchestrator.zk.client import disconnect
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 
 #: what the claude preset passes (conf/agents.py), with the prompt on stdin
 AGENT_ARGS = ["-p", "--output-format", "stream-json", "--verbose"]
@@ -94,19 +97,55 @@ def bare_rate(tasks: int, width: int) -> dict[str, Any]:
     return {"tasks": tasks, "seconds": round(took, 2), "tasks_per_s": round(tasks / took, 1)}
 
 
+def locking_queue_rate(tasks: int, width: int) -> dict[str, Any]:
+    """kazoo's ``LockingQueue`` recipe as the coordination: ``width`` consumer processes,
+    each taking an item, running the agent on it, then consuming it."""
+    with private_server() as server, tempfile.TemporaryDirectory(prefix="co-lq-") as cwd:
+        client = connect(ZkOptions(server.hosts))
+        queue = LockingQueue(client, "/bench-queue")
+        for i in range(tasks):
+            queue.put(str(i).encode())
+        argv = [sys.executable, __file__, "--consume", server.hosts, "--cwd", cwd]
+        start = time.perf_counter()
+        consumers = [subprocess.Popen(argv) for _ in range(width)]
+        for proc in consumers:
+            proc.wait()
+        took = time.perf_counter() - start
+        disconnect(client)
+    return {"tasks": tasks, "seconds": round(took, 2), "tasks_per_s": round(tasks / took, 1)}
+
+
+def consume(hosts: str, cwd: str) -> None:
+    """One LockingQueue consumer: until the queue is empty."""
+    client = connect(ZkOptions(hosts))
+    queue = LockingQueue(client, "/bench-queue")
+    while queue.get(timeout=1) is not None:
+        run_agent(cwd)
+        queue.consume()
+    disconnect(client)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--width", type=int, default=4)
+    parser.add_argument("--consume", help=argparse.SUPPRESS)  # a LockingQueue consumer
+    parser.add_argument("--cwd", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.consume:
+        consume(args.consume, args.cwd)
+        return
     bare = bare_rate(args.tasks, args.width)
     team = team_rate(args.tasks, args.width)
+    recipe = locking_queue_rate(args.tasks, args.width)
     report = {
         **header(),
         "width": args.width,
         "bare_loop": bare,
         "team": team,
+        "kazoo_locking_queue": recipe,
         "team_over_bare": round(team["tasks_per_s"] / bare["tasks_per_s"], 3),
+        "locking_queue_over_bare": round(recipe["tasks_per_s"] / bare["tasks_per_s"], 3),
     }
     print(json.dumps(report, indent=2))
 
