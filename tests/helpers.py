@@ -43,3 +43,16 @@ def session_of(task: Task) -> Mapping[str, Any]:
     """The session record a run attached to ``task`` (there must be one)."""
     assert task.session is not None, f"{task.id} has no session record"
     return task.session
+
+
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited: gone, or a zombie (an orphan's reaping is init's,
+    which takes up to seconds here; the process itself is over)."""
+    import psutil
+
+    from claude_orchestrator.spawn.exited import running
+
+    try:
+        return not running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True

@@ -22,7 +22,7 @@ from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
-from tests.helpers import wait_until
+from tests.helpers import exited, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -250,12 +250,12 @@ def test_supervisor_killed_and_started_again_replaces_its_workers(project: Proje
     rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
     sup_pid = json.loads((project.root / ".claude-orchestrator/run/supervisor.pid").read_text())
     os.kill(sup_pid, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(sup_pid), 10, "the supervisor gone")
+    wait_until(lambda: exited(sup_pid), 10, "the supervisor gone")
     project.ok("up", "-d")
     new = wait_until(lambda: running(project, "w1", "w2"), 40, "workers replaced")
     for name in ("w1", "w2"):
         assert new[name]["pid"] != rows[name]["pid"]
-        assert not psutil.pid_exists(rows[name]["pid"])
+        assert exited(rows[name]["pid"])
     workers = [p for p in project.our_processes() if "worker" in p.cmdline()]
     assert len(workers) == 2
 
@@ -265,11 +265,11 @@ def test_down_without_a_supervisor_cleans_up(project: Project) -> None:
     rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
     sup_pid = json.loads((project.root / ".claude-orchestrator/run/supervisor.pid").read_text())
     os.kill(sup_pid, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(sup_pid), 10, "the supervisor gone")
+    wait_until(lambda: exited(sup_pid), 10, "the supervisor gone")
     out = project.ok("down", "--timeout", "5s")
     assert sorted(out["stopped"]) == ["w1", "w2"] and out["zookeeper"] == "stopped"
     for row in rows.values():
-        assert not psutil.pid_exists(row["pid"])
+        assert exited(row["pid"])
     assert project.our_processes() == []
 
 
@@ -305,7 +305,7 @@ def test_stuck_worker_is_killed_and_restarted(project: Project) -> None:
 
     new = wait_until(replaced, 30, "the stuck worker replaced")
     assert new["w2"]["pid"] == rows["w2"]["pid"]
-    assert not psutil.pid_exists(rows["w1"]["pid"])
+    assert exited(rows["w1"]["pid"])
 
 
 def test_up_ps_down_against_an_external_zookeeper(project: Project, zk_hosts: str) -> None:

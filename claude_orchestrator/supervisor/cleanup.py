@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 from claude_orchestrator.conf.layout import workers_run_file
+from claude_orchestrator.spawn.exited import wait_exited
 from claude_orchestrator.spawn.kill import kill_group, signal_group
 from claude_orchestrator.supervisor.runfiles import read_json
 
@@ -50,8 +51,7 @@ def stop_groups(pids: dict[str, int], timeout: float) -> list[str]:
             procs.append(psutil.Process(pid))
         except psutil.NoSuchProcess:
             continue
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
+    for proc in wait_exited(procs, timeout):  # orphans: a zombie has exited (init reaps it)
         kill_group(proc.pid)
     for pid in pids.values():
         kill_group(pid)  # whatever of each group outlived its leader

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import psutil
 
 from claude_orchestrator.conf.layout import workers_run_file
 from claude_orchestrator.errors import OrchestratorError
+from claude_orchestrator.spawn.exited import wait_exited
 from claude_orchestrator.supervisor import cleanup
 from claude_orchestrator.supervisor.runfiles import (
     RunFiles,
@@ -55,27 +55,13 @@ def stop_supervisor(state_dir: Path, pid: int, timeout: float) -> dict[str, Any]
 
 def _wait_gone(pid: int, timeout: float) -> None:
     """Until ``pid`` has exited. A zombie has: ``up -d`` detached the supervisor, so its
-    parent is gone and only init's reaping is left, which takes up to seconds; waiting for
-    the pid itself to vanish (``psutil.Process.wait``) would wait for that too."""
+    parent is gone and only init's reaping is left (spawn/exited.py)."""
     try:
         proc = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
-    deadline = time.monotonic() + timeout
-    pause = 0.001
-    while _running(proc):
-        if time.monotonic() >= deadline:
-            raise OrchestratorError(f"the supervisor (pid {pid}) did not stop in time")
-        time.sleep(pause)  # no event tells another process's exit: poll, backing off
-        pause = min(pause * 2, 0.05)
-
-
-def _running(proc: psutil.Process) -> bool:
-    """Not exited: the same process (not one that reused its pid) and not a zombie."""
-    try:
-        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
+    if wait_exited([proc], timeout):
+        raise OrchestratorError(f"the supervisor (pid {pid}) did not stop in time")
 
 
 def clean_up(

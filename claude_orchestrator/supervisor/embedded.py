@@ -95,15 +95,17 @@ def stop_recorded_server(state_dir: Path) -> bool:
 
 
 def _terminate(pid: int, timeout: float = 10.0) -> None:
-    """TERM the server, KILL it if it is still there after ``timeout``."""
+    """TERM the server, KILL it if it is still there after ``timeout`` (an adopted server
+    is not our child: it has exited once it is a zombie, spawn/exited.py)."""
     import psutil
+
+    from claude_orchestrator.spawn.exited import wait_exited
 
     try:
         proc = psutil.Process(pid)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout)
-    except psutil.TimeoutExpired:
-        proc.kill()
+        if wait_exited([proc], timeout):
+            proc.kill()
     except psutil.NoSuchProcess:
         pass
 
