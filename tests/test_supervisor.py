@@ -133,7 +133,7 @@ def test_killed_worker_is_replaced_and_its_task_requeued(project: Project) -> No
     rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
     team, client = project.team()
     try:
-        pushed = project.ok("push-task", "--title", "slow", "--description", "fake-agent:sleep=3")
+        pushed = project.ok("push-task", "--title", "slow", "--description", "fake-agent:sleep=1.5")
         tid = pushed["id"]
 
         def in_progress() -> Task | None:
