@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.conf.team import DEFAULT_ZOOKEEPER_HEAP
@@ -73,6 +74,8 @@ def four_letter(port: int, word: str, timeout: float = 0.5) -> str:
 class ZkServer:
     """One standalone server on 127.0.0.1:port with its data in ``data_dir``."""
 
+    main_class: ClassVar[str] = MAIN_CLASS  # what the JVM runs (a quorum member differs)
+
     data_dir: Path
     port: int = 0
     tick_ms: int = 2000
@@ -111,7 +114,7 @@ class ZkServer:
             "-Dzookeeper.admin.enableServer=false",
             "-cp",
             find_classpath(),
-            MAIN_CLASS,
+            self.main_class,
             str(cfg),
         )
         log = self.data_dir / "zookeeper.log"
