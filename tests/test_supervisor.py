@@ -19,6 +19,7 @@ import pytest
 
 from claude_orchestrator.conf.serverproof import MAIN_CLASS
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.taskmodel import Task
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import BIN
@@ -423,3 +424,19 @@ def test_leader_recovers_tasks_of_an_expired_lease(project: Project, zk_hosts: s
         leader.send_signal(signal.SIGTERM)
         assert leader.wait(30) == 0
         reading.join(10)
+
+
+def test_a_host_name_of_our_own_reaches_workers_snapshot_and_control(project: Project) -> None:
+    project.ok("up", "-d", CO_HOST="build-1")
+    rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
+    assert {row["host"] for row in rows.values()} == {"build-1"}
+    team, client = project.team()
+    try:
+        assert client.get_children(TeamPaths("sup").supervisors) == ["build-1"]
+        instances = [team.registry.find(i) or {} for i in team.registry.ids()]
+        assert {inst.get("host") for inst in instances} == {"build-1"}
+    finally:
+        disconnect(client)
+    out = project.ok("restart", "w1", CO_HOST="build-1")  # this host's supervisor answers
+    assert out["restarted"] == ["w1"]
+    assert project.ok("config", CO_HOST="build-1")["host"] == "build-1"

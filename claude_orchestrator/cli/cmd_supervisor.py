@@ -49,7 +49,8 @@ def _control(
     require_supervisor(app.team.client, app.settings.team)  # none at all: say so at once
     if agents is not None:
         checked_agents(app.settings, agents)
-    reply = ControlClient(app.team.client, app.settings.team).request(command, args, timeout)
+    s = app.settings
+    reply = ControlClient(app.team.client, s.team, s.host).request(command, args, timeout)
     if "error" in reply:
         raise OrchestratorError(str(reply["error"]))
     return reply

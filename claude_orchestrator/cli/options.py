@@ -59,6 +59,12 @@ GLOBAL_OPTIONS = [
         metavar="NAME",
         help="Team name (env CO_TEAM).",
     ),
+    _opt(
+        "--host",
+        key="host",
+        metavar="NAME",
+        help="This host's name in the team (env CO_HOST; default: the machine's hostname).",
+    ),
     _opt("--json/--no-json", key="json", default=None, help="Machine-readable output, or not."),
     _opt(
         "--connect-timeout",

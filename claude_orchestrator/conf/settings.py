@@ -54,6 +54,9 @@ class Settings(NamedTuple):
     sources: Mapping[str, str] = MappingProxyType({})
     #: ``CO_STUCK_AFTER``: a worker whose loop has not beaten for this long is restarted
     stuck_after: float = DEFAULT_STUCK_AFTER
+    #: ``--host`` / ``CO_HOST``: which host this process is, for the team (default: the
+    #: machine's hostname); two supervisors on one machine can play two hosts (docs/hosts.md)
+    host: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for ``config``, with the password masked."""
@@ -67,6 +70,7 @@ class Settings(NamedTuple):
             "connect_timeout": self.connect_timeout,
             "session_timeout": self.session_timeout,
             "state_dir": str(self.state_dir),
+            "host": self.host,
             "sources": dict(self.sources),
         }
 
@@ -101,6 +105,7 @@ def resolve_settings(
         embedded_running=server is not None,
         sources=src,
         stuck_after=_env_duration(env, "CO_STUCK_AFTER", DEFAULT_STUCK_AFTER),
+        host=_resolve_host(flags, env, src),
     )
 
 
@@ -142,6 +147,17 @@ def _resolve_team(
     ) or ("default", "default")
     src["team"] = label if config.path is not None or label != "team file" else "default"
     return _checked_name(label, value)
+
+
+def _resolve_host(flags: Mapping[str, Any], env: Mapping[str, str], src: dict[str, str]) -> str:
+    given = _first(("--host", flags.get("host")), ("CO_HOST", env.get("CO_HOST")))
+    if given is None:
+        import socket
+
+        src["host"] = "the machine's hostname"
+        return socket.gethostname()
+    src["host"] = given[0]
+    return _checked_name(*given)
 
 
 def _checked_name(label: str, value: Any) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -80,7 +79,7 @@ class Supervisor:
         # on a lock the loop holds inside get() (queue.Queue's can).
         self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
         self.spawner = WorkerSpawner(
-            cfg.team, cfg.team_file, cfg.env, self.post, cfg.team_name, cfg.auth
+            cfg.team, cfg.team_file, cfg.env, self.post, cfg.team_name, cfg.auth, cfg.host
         )
         self.pool = WorkerPool(cfg.team.workers, self.spawner, SystemClock(), cfg.down_timeout)
         self.stopping = False
@@ -133,18 +132,19 @@ class Supervisor:
         self.team = team = Team(client, self.cfg.team_name)
         self.instance_ids = lanejobs.InstanceIds(team)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
-        self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout)
+        host = self.cfg.host_name
+        self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout, host)
         self.leadership.acquire()
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
             self.emit("stopped", None, f"replaced leftover workers: {', '.join(leftovers)}")
-        path = TeamPaths(self.cfg.team_name).supervisor(socket.gethostname())
+        path = TeamPaths(self.cfg.team_name).supervisor(host)
         self.publisher = Publisher(team, self.lane, self.post, self.emit_line, path)
         self.publisher.watchers.extend(self.snapshot_watchers)
         self.publisher.baseline()
         lanejobs.watch_pushes(team, lambda: self.post(ev.TasksChanged()))
         self.control = ControlServer(
-            client, self.cfg.team_name, lambda: self.post(ev.ControlPending())
+            client, self.cfg.team_name, lambda: self.post(ev.ControlPending()), host=host
         )
         self.control.arm()
         names = team.registry.paths.names
@@ -374,7 +374,7 @@ class Supervisor:
         publisher, team = self.publisher, self.team
         if publisher is None or team is None or not publisher.due():
             return
-        host = socket.gethostname()
+        host = self.cfg.host_name
         meta = Meta(
             self.cfg.team_name, host, os.getpid(), self.hosts, self.embedded is not None, self.name
         )

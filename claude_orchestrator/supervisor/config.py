@@ -26,3 +26,10 @@ class SupervisorConfig:
     stuck_after: float = 90.0  # a RUNNING worker whose heartbeat is older is killed
     connect_timeout: float = 10.0
     session_timeout: float = 10.0
+    host: str = ""  # this host's name in the team (settings: --host, CO_HOST, the hostname)
+
+    @property
+    def host_name(self) -> str:
+        import socket
+
+        return self.host or socket.gethostname()

@@ -138,9 +138,10 @@ class ControlServer:
         team: str,
         notify: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
+        host: str | None = None,
     ) -> None:
         self.client = client
-        self.host = socket.gethostname()
+        self.host = host or socket.gethostname()
         self.paths = TeamPaths(team)
         self.folder = self.paths.control_host(self.host)
         self.notify = notify

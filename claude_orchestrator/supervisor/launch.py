@@ -35,6 +35,7 @@ def supervisor_config(
         session_timeout=s.session_timeout,
         stuck_after=s.stuck_after,
         auth=auth,
+        host=s.host,
     )
 
 

@@ -32,11 +32,13 @@ class AlreadyRunningError(OrchestratorError):
 
 
 class Leadership:
-    def __init__(self, client: KazooClient, team: str, session_timeout: float) -> None:
+    def __init__(
+        self, client: KazooClient, team: str, session_timeout: float, host: str | None = None
+    ) -> None:
         self.client = client
         self.path = TeamPaths(team).leader
         self.session_timeout = session_timeout
-        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.me = {"host": host or socket.gethostname(), "pid": os.getpid()}
 
     def acquire(self, deadline_s: float | None = None) -> None:
         """Become leader, waiting out a dead predecessor's session; refuse a live one."""

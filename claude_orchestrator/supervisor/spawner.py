@@ -31,6 +31,7 @@ class WorkerSpawner:
         post: Callable[[ev.Event], None],
         team_name: str,
         auth: str | None = None,
+        host: str = "",
     ) -> None:
         self.team = team  # replaced at reload
         self.team_file = team_file
@@ -38,6 +39,7 @@ class WorkerSpawner:
         self.post = post
         self.team_name = team_name
         self.auth = auth
+        self.host = host  # given by --host / CO_HOST: the workers are that host's too
         self.hosts = ""  # set once ZooKeeper is there
 
     def spawn(self, spec: WorkerSpec) -> Child:
@@ -48,6 +50,7 @@ class WorkerSpawner:
             "CO_TEAM": self.team_name,
             "CO_INSTANCE_ID": "",
             **({"CO_ZK_AUTH": self.auth} if self.auth else {}),  # the team's own
+            **({"CO_HOST": self.host} if self.host else {}),
         }
         name = spec.name
         child_spec = ChildSpec(

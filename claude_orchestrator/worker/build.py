@@ -52,4 +52,5 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         grace=flags.grace if flags.grace is not None else 30.0,
         heartbeat_every=min(10.0, s.stuck_after / 3),
         credential_vars=(team.auth.removeprefix("env:"),) if team.auth else (),
+        host=s.host,
     )

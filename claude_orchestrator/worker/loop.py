@@ -109,7 +109,8 @@ class Worker:
 
     def register(self) -> None:
         team = self._team()
-        reg = Registration(self.ws.name, self.ws.role, str(self.ws.work_dir), session_bound=True)
+        ws = self.ws
+        reg = Registration(ws.name, ws.role, str(ws.work_dir), session_bound=True, host=ws.host)
         inst = self._register_retrying(reg)
         iid = inst["id"]
         self.actor = Actor(
@@ -128,7 +129,7 @@ class Worker:
             try:
                 return self._team().registry.register(reg, self.clock())
             except IdentityError:
-                holder = running_holder(self._team(), reg.name)
+                holder = running_holder(self._team(), reg.name, self.ws.host)
                 if holder is not None:  # another worker runs under this name: waiting cannot help
                     raise IdentityError(
                         f"the name '{reg.name}' is taken by a live instance ({holder}): "

@@ -7,7 +7,7 @@ import os
 from claude_orchestrator.zk.team import Team
 
 
-def running_holder(team: Team, name: str) -> str | None:
+def running_holder(team: Team, name: str, host: str = "") -> str | None:
     """Who holds ``name`` when waiting cannot help: a live process on this host other than
     this one, or an instance registered by hand (lease-held). None for what may be an old
     session of ours that has yet to expire."""
@@ -23,7 +23,8 @@ def running_holder(team: Team, name: str) -> str | None:
     if inst.get("lease_s"):  # lease-held: a 'register' by hand, never an old worker session
         return f"instance {holder}, registered by hand"
     pid = inst.get("pid")
-    if inst.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+    mine = host or socket.gethostname()
+    if inst.get("host") != mine or not isinstance(pid, int) or pid == os.getpid():
         return None
     try:
         os.kill(pid, 0)

@@ -26,6 +26,7 @@ class WorkerSettings:
     reconcile_s: float = 30.0  # periodic re-read even when no watch fired
     heartbeat_every: float = 10.0  # the loop's proof of life (see supervisor stuck detection)
     credential_vars: tuple[str, ...] = ()  # variables holding the team credential: never passed on
+    host: str = ""  # this host's name in the team (settings.host); "" for the hostname
 
     @property
     def sessions_dir(self) -> Path:

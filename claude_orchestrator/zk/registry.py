@@ -55,6 +55,7 @@ class Registration(NamedTuple):
     work_dir: str
     session_bound: bool
     lease_s: float = DEFAULT_LEASE_S
+    host: str | None = None  # this host's name in the team; None: the machine's hostname
 
 
 def is_alive(inst: dict[str, Any], now: float) -> bool:
@@ -100,7 +101,7 @@ class Registry:
             "id": f"{reg.name}-{token()[:8]}",
             "name": reg.name,
             "role": reg.role,
-            "host": socket.gethostname(),
+            "host": reg.host or socket.gethostname(),
             "pid": os.getpid(),
             "work_dir": reg.work_dir,
             "kind": "session" if reg.session_bound else "lease",
