@@ -430,6 +430,13 @@ def test_a_host_name_of_our_own_reaches_workers_snapshot_and_control(project: Pr
     project.ok("up", "-d", CO_HOST="build-1")
     rows = wait_until(lambda: running(project, "w1", "w2"), 20, "workers running")
     assert {row["host"] for row in rows.values()} == {"build-1"}
+
+    def with_instances() -> dict[str, dict[str, Any]]:
+        now = project.ps()
+        ids = {n: str(now.get(n, {}).get("instance_id") or "") for n in ("w1", "w2")}
+        return now if all(iid.startswith(f"{n}-") for n, iid in ids.items()) else {}
+
+    wait_until(with_instances, 10, "each row with its own instance's id")
     team, client = project.team()
     try:
         assert client.get_children(TeamPaths("sup").supervisors) == ["build-1"]

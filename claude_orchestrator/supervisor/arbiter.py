@@ -371,18 +371,18 @@ class Supervisor:
             ready()
 
     def _publish(self, then: Callable[[], None] | None = None) -> None:
-        publisher, team = self.publisher, self.team
-        if publisher is None or team is None or not publisher.due():
+        publisher, ids = self.publisher, self.instance_ids
+        if publisher is None or ids is None or not publisher.due():
             return
         host = self.cfg.host_name
         meta = Meta(
             self.cfg.team_name, host, os.getpid(), self.hosts, self.embedded is not None, self.name
         )
         rows = worker_rows(self.pool.slots.values(), host)
-        running = [row.name for row, up in rows if up]
+        running = [(row.name, row.pid) for row, up in rows if up and row.pid is not None]
         leadership, managed, feed = self.leadership, self.cfg.spawn_workers, publisher.feed
         publisher.maybe_publish(
-            meta, rows, partial(read_team, team, leadership, running, managed, feed), then
+            meta, rows, partial(read_team, ids, leadership, running, managed, feed), then
         )
 
     def changed(self) -> None:

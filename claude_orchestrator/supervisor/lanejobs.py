@@ -60,8 +60,8 @@ def registered_pids(
 
 class InstanceIds:
     """The instance id each worker process registered as, resolved from its name once and
-    then kept (the lane's): a heartbeat look or a dead worker's put-back reads its instance
-    in one read, not two."""
+    then kept (the lane's): a heartbeat look, a snapshot or a dead worker's put-back reads
+    its instance in one read, not two, and several in one pipelined round."""
 
     def __init__(self, team: Team) -> None:
         self.team = team
@@ -71,18 +71,19 @@ class InstanceIds:
         pid_iid = self.ids.get(name)
         return pid_iid[1] if pid_iid is not None and pid_iid[0] == pid else None
 
-    def ages(self, running: list[tuple[str, int]]) -> dict[tuple[str, int], float | None]:
-        """One pipelined round of reads for the workers whose instance id is known."""
-        now = time.time()
+    def records(self, running: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+        """The instance record of each (name, pid) still registered by that process: one
+        pipelined round of reads for those whose id is known, a lookup by name otherwise."""
         paths = self.team.registry.paths
         asked = {
             (name, pid): self.team.client.get_async(paths.instance(self.ids[name][1]))
             for name, pid in running
-            if self.ids.get(name, (None,))[0] == pid
+            if self.known(name, pid)
         }
-        return {key: self._age(key, asked.get(key), now) for key in running}
+        found = {key: self._record(key, asked.get(key)) for key in running}
+        return {key: inst for key, inst in found.items() if inst is not None}
 
-    def _age(self, key: tuple[str, int], asked: Any, now: float) -> float | None:
+    def _record(self, key: tuple[str, int], asked: Any) -> dict[str, Any] | None:
         try:
             inst = decode(asked.get()[0]) if asked else self.team.registry.named(key[0])
         except NoNodeError:
@@ -91,20 +92,25 @@ class InstanceIds:
             self.ids.pop(key[0], None)
             return None
         self.ids[key[0]] = (key[1], str(inst["id"]))
-        beat = inst.get("heartbeat_at")
-        return now - parse_iso(beat) if isinstance(beat, str) else None
+        return inst
+
+    def ages(self, running: list[tuple[str, int]]) -> dict[tuple[str, int], float | None]:
+        """How long ago each worker last beat (None: not known)."""
+        now, records = time.time(), self.records(running)
+        beats = {key: records.get(key, {}).get("heartbeat_at") for key in running}
+        return {key: now - parse_iso(b) if isinstance(b, str) else None for key, b in beats.items()}
 
 
 def heartbeat_ages(
-    reader: InstanceIds,
+    ids: InstanceIds,
     running: list[tuple[str, int]],
     done: Callable[[dict[tuple[str, int], float | None]], None],
 ) -> Job:
     """How old each running worker's last heartbeat is (None: not known)."""
 
     def job() -> None:
-        if reader.team.client.connected:
-            done(reader.ages(running))
+        if ids.team.client.connected:
+            done(ids.ages(running))
 
     return job
 

@@ -28,6 +28,7 @@ from typing import Any
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
 from claude_orchestrator.supervisor.events import Call, Event
+from claude_orchestrator.supervisor.lanejobs import InstanceIds
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.snapshot import KEEPALIVE, EventLine, Snapshot, WorkerRow
@@ -68,9 +69,9 @@ class Reading:
 
 
 def read_team(
-    team: Team,
+    ids: InstanceIds,
     leadership: Leadership | None,
-    running: list[str],
+    running: list[tuple[str, int]],
     managed: bool,
     feed: TaskEventFeed,
     last: Reading | None = None,
@@ -78,12 +79,13 @@ def read_team(
     """Runs on the lane: everything a snapshot needs from ZooKeeper. With ``last`` (nothing
     was marked changed since it was read: a keepalive), only leadership is read again: every
     change to the rest is watched (task folders, pushes, instances; lanejobs.py)."""
+    team = ids.team
     if not team.client.connected:
         return Reading()
     leader = bool(leadership is not None and leadership.is_leader())
     if last is not None and last.connected:
         return replace(last, leader=leader, found=())
-    instances = {name: team.registry.named(name) or {} for name in running}
+    instances = {name: inst for (name, _), inst in ids.records(running).items()}
     unmanaged = None if managed else tuple(instance_rows(team, time.time()))
     board = read_board(team)
     found = tuple(feed.scan(team.tasks))
