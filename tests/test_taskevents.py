@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from claude_orchestrator.supervisor.snapshot import EventLine
@@ -117,8 +118,14 @@ def test_a_scan_watches_its_folders_once(team: Team) -> None:
     claim(team.tasks, actor, time.time(), spread=1)  # into active: the watch fires
     wait_until(lambda: len(fired) == 1, 5, "a call after the claim")
     task = add(team, "u")
-    claim(team.tasks, actor, time.time(), spread=1)
-    act(team, task.id, Action.START, actor)
+    claim(team.tasks, actor, time.time(), spread=1)  # active changes again
+    # a barrier: ZooKeeper sends a session's events in order and kazoo calls back in order,
+    # so once a watch set after the claim has fired, any event of the claim has come too
+    barrier = threading.Event()
+    marker = f"{team.tasks.paths.root}/barrier"
+    team.client.exists(marker, watch=lambda _event: barrier.set())
+    team.client.create(marker)
+    wait_until(barrier.is_set, 5, "the barrier's event")
     assert len(fired) == 1  # one-shot: nothing more until the next scan
     feed.scan(team.tasks)
     act(team, task.id, Action.COMPLETE, actor)
