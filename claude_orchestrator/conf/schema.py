@@ -59,10 +59,14 @@ class Source:
     locator: Locator
 
     def error(self, path: KeyPath, what: str) -> ConfigError:
+        return ConfigError(f"{self.where(path)}: {what}")
+
+    def where(self, path: KeyPath) -> str:
+        """``<file>:<line>: <dotted key>`` (no key for the file as a whole): an error's prefix."""
         line = self.locator.line_of(path)
         if not path:
-            return ConfigError(f"{self.name}:{line}: {what}")
-        return ConfigError(f"{self.name}:{line}: {format_key(path)}: {what}")
+            return f"{self.name}:{line}"
+        return f"{self.name}:{line}: {format_key(path)}"
 
 
 class Section:
@@ -81,6 +85,10 @@ class Section:
 
     def error(self, key: str | int, what: str) -> ConfigError:
         return self.source.error((*self.path, key), what)
+
+    def where(self, key: str | int) -> str:
+        """Where ``key`` of this table is, as an error names it (``<file>:<line>: <key>``)."""
+        return self.source.where((*self.path, key))
 
     def _get(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
         """The value under ``key`` (None when absent), refused unless it is a ``kind``."""

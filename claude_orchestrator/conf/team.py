@@ -4,6 +4,11 @@
 checks every key, and the result is plain data. Anything wrong — a syntax error, an unknown key,
 a value of the wrong type or outside its choices, a duplicate worker, a missing directory — is a
 ConfigError that names the file, the line and the key.
+
+Hosts (docs/hosts.md): a worker runs on the host its ``host`` names, else on ``[team]
+default_host``; in a team that names no host at all it runs wherever ``up`` runs. A worker placed
+on a host may have a work dir that exists only there, so its own ``work_dir`` is checked by
+``TeamConfig.on_host``, when the supervisor of that host takes its share, instead of at load.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.conf.layout import state_dir_of
-from claude_orchestrator.conf.names import NAME_RULE, is_valid_name
+from claude_orchestrator.conf.names import NAME_RULE, is_valid_name, shown
 from claude_orchestrator.conf.textfile import read_text
 from claude_orchestrator.errors import ConfigError
 
@@ -50,9 +55,10 @@ TEAM_KEYS = (
     "zookeeper_heap",
     "insecure",
     "max_task_bytes",
+    "default_host",
 )
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
-WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas")
+WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas", "host")
 
 _AUTH_FORM = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 # The embedded server's JVM heap (-Xmx): see docs/supervisor.md for how it relates to the quotas.
@@ -65,6 +71,7 @@ _HEAP_MIB = (128, 64 * 1024)
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
+_NONE_UNCHECKED: Mapping[str, str] = MappingProxyType({})
 
 
 class AgentConfig(NamedTuple):
@@ -87,6 +94,9 @@ class WorkerSpec(NamedTuple):
     agent: str
     restart: RestartMode = DEFAULT_RESTART
     env: Mapping[str, str] = _EMPTY_ENV
+    #: the host whose supervisor runs it: its own ``host``, else ``[team] default_host``;
+    #: None in a team that names no host: it runs wherever ``up`` runs
+    host: str | None = None
 
 
 class TeamConfig(NamedTuple):
@@ -106,10 +116,31 @@ class TeamConfig(NamedTuple):
     #: embedded server gets no generated credential (DESIGN §3.9's explicit opt-out)
     insecure: bool = False
     max_task_bytes: int = DEFAULT_MAX_TASK_BYTES
+    #: ``[team] default_host``: where the workers without their own ``host`` run
+    default_host: str | None = None
+    #: worker name -> where its own ``work_dir`` is given (``<file>:<line>: <key>``), for the
+    #: workers placed on a host: their work dir is checked by ``on_host``, not at load
+    unchecked_work_dirs: Mapping[str, str] = _NONE_UNCHECKED
 
     @property
     def state_dir(self) -> Path:
         return state_dir_of(self.root)
+
+    @property
+    def names_hosts(self) -> bool:
+        """True when the team places its workers on hosts (``host`` or ``default_host``);
+        false for a single-host team, whose workers all run wherever ``up`` runs."""
+        return any(spec.host is not None for spec in self.workers)
+
+    def on_host(self, host: str) -> TeamConfig:
+        """The team as the supervisor of ``host`` runs it: only the workers placed on
+        ``host``, and those placed nowhere (a team that names no host keeps them all).
+        Their work dirs must exist here: ConfigError naming the file, the line, the key
+        and the worker otherwise."""
+        workers = tuple(spec for spec in self.workers if spec.host in (None, host))
+        for spec in workers:
+            _check_placed_work_dir(spec, self.unchecked_work_dirs.get(spec.name))
+        return self._replace(workers=workers, unchecked_work_dirs=_NONE_UNCHECKED)
 
     def find_worker(self, name: str) -> WorkerSpec | None:
         return next((spec for spec in self.workers if spec.name == name), None)
@@ -120,6 +151,14 @@ class TeamConfig(NamedTuple):
             return spec
         known = ", ".join(spec.name for spec in self.workers) or "none"
         raise ConfigError(f"no worker named {name!r} in team {self.name!r} (known: {known})")
+
+
+def _check_placed_work_dir(spec: WorkerSpec, where: str | None) -> None:
+    """The work dir of a worker placed on this host, given at ``where`` and not checked at
+    load (None: it was)."""
+    problem = None if where is None else _directory_problem(spec.work_dir)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem} (worker {spec.name!r}, host {spec.host!r})")
 
 
 def team_from_defaults(root: Path) -> TeamConfig:
@@ -183,7 +222,9 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         root=root,
         work_dir=_directory(team, "work_dir", root, default=root),
         agent=_agent_name(team, agents, default=DEFAULT_AGENT),
+        host=_host(team, "default_host"),
     )
+    workers = _read_workers(top, agents, defaults)
     return TeamConfig(
         path=path,
         root=root,
@@ -193,12 +234,14 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         work_dir=defaults.work_dir,
         agent=defaults.agent,
         agents=agents,
-        workers=_read_workers(top, agents, defaults),
+        workers=workers.specs,
         zookeeper_heap=_zookeeper_heap(team),
         insecure=team.boolean("insecure", default=False),
         max_task_bytes=team.integer(
             "max_task_bytes", default=DEFAULT_MAX_TASK_BYTES, minimum=MIN_MAX_TASK_BYTES
         ),
+        default_host=defaults.host,
+        unchecked_work_dirs=workers.unchecked_work_dirs,
     )
 
 
@@ -251,35 +294,80 @@ def _agent_name(table: Section, agents: Mapping[str, AgentConfig], default: str)
     return name
 
 
-def _directory(table: Section, key: str, root: Path, default: Path) -> Path:
-    """A directory given relative to the team file's directory; it must exist."""
+def _host(table: Section, key: str) -> str | None:
+    """A host name (``host``, ``default_host``): what a supervisor's ``--host`` / ``CO_HOST``
+    says, so the rule for names (it becomes a ZooKeeper node name)."""
+    value = table.optional_string(key)
+    if value is not None and not is_valid_name(value):
+        raise table.error(key, f"{shown(value)} is not a valid host name: {NAME_RULE}")
+    return value
+
+
+def _directory(table: Section, key: str, root: Path, default: Path, check: bool = True) -> Path:
+    """A directory given relative to the team file's directory; it must exist (unless not
+    ``check``: a worker placed on a host, whose work dir ``TeamConfig.on_host`` checks)."""
     value = table.optional_string(key)
     if value is None:
         return default
     resolved = (root / Path(value).expanduser()).resolve()
-    if not resolved.exists():
-        raise table.error(key, f"directory '{resolved}' does not exist")
-    if not resolved.is_dir():
-        raise table.error(key, f"'{resolved}' is not a directory")
+    problem = _directory_problem(resolved) if check else None
+    if problem is not None:
+        raise table.error(key, problem)
     return resolved
+
+
+def _directory_problem(path: Path) -> str | None:
+    if not path.exists():
+        return f"directory '{path}' does not exist"
+    if not path.is_dir():
+        return f"'{path}' is not a directory"
+    return None
 
 
 class _WorkerDefaults(NamedTuple):
     root: Path
     work_dir: Path
     agent: str
+    host: str | None  # [team] default_host
+
+
+class _Workers(NamedTuple):
+    specs: tuple[WorkerSpec, ...]
+    unchecked_work_dirs: Mapping[str, str]  # see TeamConfig
 
 
 def _read_workers(
     top: Section, agents: Mapping[str, AgentConfig], defaults: _WorkerDefaults
-) -> tuple[WorkerSpec, ...]:
+) -> _Workers:
+    tables = top.array_of_tables("worker", WORKER_KEYS)
+    _refuse_unplaced(tables, defaults.host)
     specs: list[WorkerSpec] = []
+    unchecked: dict[str, str] = {}
     defined_by: dict[str, Section] = {}
-    for table in top.array_of_tables("worker", WORKER_KEYS):
+    for table in tables:
         for spec in _expand_worker(table, agents, defaults):
             _refuse_duplicate(table, spec.name, defined_by)
             specs.append(spec)
-    return tuple(specs)
+            if spec.host is not None and "work_dir" in table.data:
+                unchecked[spec.name] = table.where("work_dir")
+    return _Workers(tuple(specs), MappingProxyType(unchecked))
+
+
+def _refuse_unplaced(tables: list[Section], default_host: str | None) -> None:
+    """Once a worker names a host, every worker needs one, its own or ``default_host``: a
+    worker placed nowhere would run on every host that runs ``up``."""
+    placed = [table for table in tables if "host" in table.data]
+    if not placed or default_host is not None:
+        return
+    for table in tables:
+        if "host" not in table.data:
+            example = placed[0]
+            raise table.error(
+                "host",
+                f"worker {table.name('name')!r} has no host and [team] default_host is not "
+                f"set; it would run on every host: give it a host, or set default_host "
+                f"(worker {example.name('name')!r} runs on {_host(example, 'host')!r})",
+            )
 
 
 def _refuse_duplicate(table: Section, name: str, defined_by: dict[str, Section]) -> None:
@@ -292,14 +380,17 @@ def _refuse_duplicate(table: Section, name: str, defined_by: dict[str, Section])
 def _expand_worker(
     table: Section, agents: Mapping[str, AgentConfig], defaults: _WorkerDefaults
 ) -> list[WorkerSpec]:
-    """One WorkerSpec, or ``replicas`` of them named NAME-1..NAME-N."""
+    """One WorkerSpec, or ``replicas`` of them named NAME-1..NAME-N (on the same host)."""
+    name = table.name("name")
+    host = _host(table, "host") or defaults.host
     spec = WorkerSpec(
-        name=table.name("name"),
+        name=name,
         role=table.name("role", DEFAULT_ROLE),
-        work_dir=_directory(table, "work_dir", defaults.root, default=defaults.work_dir),
+        work_dir=_directory(table, "work_dir", defaults.root, defaults.work_dir, host is None),
         agent=_agent_name(table, agents, default=defaults.agent),
         restart=RestartMode(table.choice("restart", tuple(RestartMode), DEFAULT_RESTART)),
         env=table.str_map("env"),
+        host=host,
     )
     replicas = table.integer("replicas", default=1, minimum=1)
     if replicas == 1:

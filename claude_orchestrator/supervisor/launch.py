@@ -2,6 +2,7 @@
 
 The supervisor's config from the resolved settings, the credential it and its workers use,
 and the check that every agent it would start can start (a broken one is refused, exit 2).
+A supervisor runs its own host's share of the team (``TeamConfig.on_host``, docs/hosts.md).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.conf.settings import Settings
+from claude_orchestrator.conf.team import TeamConfig
 from claude_orchestrator.supervisor.config import SupervisorConfig
 
 
@@ -24,7 +26,7 @@ def supervisor_config(
     auth = team_auth(s, spawn)
     zk = None if s.embedded else ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, auth)
     return SupervisorConfig(
-        team=s.team_config,
+        team=host_team(s),
         team_name=s.team,
         team_file=s.team_file,
         zk=zk,
@@ -37,6 +39,12 @@ def supervisor_config(
         auth=auth,
         host=s.host,
     )
+
+
+def host_team(settings: Settings) -> TeamConfig:
+    """The workers this host's supervisor runs: those placed on ``settings.host`` (all of a
+    team that names no host); ConfigError when one's work dir does not exist here."""
+    return settings.team_config.on_host(settings.host)
 
 
 def team_auth(settings: Settings, spawning: bool = True) -> str | None:
@@ -57,13 +65,14 @@ def team_auth(settings: Settings, spawning: bool = True) -> str | None:
 
 
 def checked_agents(settings: Settings, names: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
-    """The agent of each worker (of ``names``, or all), after the check that each can start
-    (conf/agentcheck.py): ``up``, ``restart`` and ``reload`` refuse a broken one, exit 2."""
+    """The agent of each of this host's workers (of ``names``, or all), after the check that
+    each can start (conf/agentcheck.py): ``up``, ``restart`` and ``reload`` refuse a broken
+    one, exit 2. Another host's workers are that host's to check."""
     from claude_orchestrator.conf.agentcheck import check_agents
     from claude_orchestrator.conf.agents import resolve_agent
     from claude_orchestrator.conf.machine import agent_team
 
-    team = agent_team(settings.team_config, Path.home())  # the global `command` too
+    team = agent_team(host_team(settings), Path.home())  # the global `command` too
     workers = [w for w in team.workers if not names or w.name in names]
     agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in workers]
     check_agents(workers, dict(agents))
