@@ -126,12 +126,6 @@ class TeamConfig(NamedTuple):
     def state_dir(self) -> Path:
         return state_dir_of(self.root)
 
-    @property
-    def names_hosts(self) -> bool:
-        """True when the team places its workers on hosts (``host`` or ``default_host``);
-        false for a single-host team, whose workers all run wherever ``up`` runs."""
-        return any(spec.host is not None for spec in self.workers)
-
     def on_host(self, host: str) -> TeamConfig:
         """The team as the supervisor of ``host`` runs it: only the workers placed on
         ``host``, and those placed nowhere (a team that names no host keeps them all).

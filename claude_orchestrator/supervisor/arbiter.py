@@ -26,13 +26,11 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from kazoo.recipe.watchers import ChildrenWatch
 
-from claude_orchestrator.conf.team import load_team
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor import lanejobs
@@ -133,8 +131,9 @@ class Supervisor:
         self.instance_ids = lanejobs.InstanceIds(team)
         check_team_tree(client, self.cfg.team_name, opts)  # open or foreign ACLs: refuse
         host = self.cfg.host_name
-        self.leadership = Leadership(client, self.cfg.team_name, opts.session_timeout, host)
-        self.leadership.acquire()
+        won = partial(self.post, ev.Call(self._became_leader))
+        self.leadership = Leadership(client, self.cfg.team_name, host, self.lane, won)
+        self.leadership.start()
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
             self.emit("stopped", None, f"replaced leftover workers: {', '.join(leftovers)}")
@@ -273,6 +272,12 @@ class Supervisor:
             done = self._on_loop(self._swept)
             self.lane.submit(lanejobs.sweep(self.team, self.leadership, done), key="sweep")
 
+    def _became_leader(self) -> None:
+        """The first act of a new leader: a full sweep, now."""
+        self.emit("leader", None, f"leading the team from {self.cfg.host_name}")
+        self.sweep_due = time.monotonic()
+        self.changed()
+
     def _swept(self, lease_end: float | None) -> None:
         """Sweep again when the next lease runs out (DESIGN: on lease expiry)."""
         if lease_end is not None:
@@ -318,10 +323,9 @@ class Supervisor:
         return self.pool.bring_up(only)
 
     def reread_team(self) -> Outcome:
-        team = load_team(self.cfg.team_file) if self.cfg.team_file else self.cfg.team
-        self.cfg = replace(self.cfg, team=team)
-        self.spawner.team = team
-        return self.pool.reload(team.workers)
+        self.cfg = self.cfg.reread()
+        self.spawner.team = self.cfg.team
+        return self.pool.reload(self.cfg.team.workers)
 
     def shut_down(self, timeout: float | None) -> Outcome:
         self.stopping = True
@@ -339,9 +343,8 @@ class Supervisor:
             self.apply(self.shut_down(asked).effects)
 
     def _on_connection(self, state: str) -> None:
-        leadership = self.leadership
-        if state == "CONNECTED" and leadership is not None:
-            self.lane.submit(leadership.ensure, key="lead")
+        if state == "CONNECTED" and self.leadership is not None:
+            self.leadership.contend()
             self.sweep_due = time.monotonic()
             self._run_control()
             self.changed()
@@ -374,16 +377,12 @@ class Supervisor:
         publisher, ids = self.publisher, self.instance_ids
         if publisher is None or ids is None or not publisher.due():
             return
-        host = self.cfg.host_name
-        meta = Meta(
-            self.cfg.team_name, host, os.getpid(), self.hosts, self.embedded is not None, self.name
-        )
+        host, embedded = self.cfg.host_name, self.embedded is not None
+        meta = Meta(self.cfg.team_name, host, os.getpid(), self.hosts, embedded, self.name)
         rows = worker_rows(self.pool.slots.values(), host)
         running = [(row.name, row.pid) for row, up in rows if up and row.pid is not None]
-        leadership, managed, feed = self.leadership, self.cfg.spawn_workers, publisher.feed
-        publisher.maybe_publish(
-            meta, rows, partial(read_team, ids, leadership, running, managed, feed), then
-        )
+        read = partial(read_team, ids, self.leadership, running, self.cfg.spawn_workers)
+        publisher.maybe_publish(meta, rows, partial(read, publisher.feed), then)
 
     def changed(self) -> None:
         if self.publisher is not None:

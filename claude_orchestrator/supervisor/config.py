@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from claude_orchestrator.conf.team import TeamConfig
+from claude_orchestrator.conf.team import TeamConfig, load_team
 from claude_orchestrator.zk.client import ZkOptions
 
 
@@ -33,3 +33,9 @@ class SupervisorConfig:
         import socket
 
         return self.host or socket.gethostname()
+
+    def reread(self) -> SupervisorConfig:
+        """This config with the team file read again: this host's workers only."""
+        if self.team_file is None:
+            return self
+        return replace(self, team=load_team(self.team_file).on_host(self.host_name))

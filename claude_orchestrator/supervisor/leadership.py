@@ -1,129 +1,118 @@
-"""Leadership of a team: the ephemeral ``/leader`` node (DESIGN §3).
+"""A supervisor's part in the team's election (zk/election.py; DESIGN §3, §9).
 
-Exactly one supervisor leads (sweeps orphans); a second supervisor for the
-same team on the same host is refused while the first is alive. A leader
-node left by a supervisor of this host that died (kill -9; its pid gone, a
-zombie, or reused by another program) is deleted at once; one left by
-another host's supervisor lives until its session expires: the new
-supervisor waits for that, up to twice the session timeout.
+Every supervisor of the team contends; the first in line leads (sweeps orphans), the
+others stand by and supervise their own workers all the same. Taking the lead is noticed
+on the lane and reported to the loop (``won``), whose first act as leader is a full sweep.
 
-SUSPENDED: the leader stops sweeping (``is_leader`` checks the connection).
-LOST: the node is gone with the session; ``ensure`` re-contends on the next
-check after the reconnect.
+A second supervisor for the team on the *same host* is refused while the first is alive.
+The candidate (or leader record) of a supervisor of this host that died (kill -9: its pid
+gone, a zombie, or reused by another program) is deleted at once, so the line moves on
+without waiting for its session to expire; another host's lives until its session ends.
+
+SUSPENDED: ``is_leader`` says no (not connected): no sweeping. CONNECTED again: the
+supervisor calls ``contend`` (one look on the lane). LOST: the candidate went with the
+session; that look joins the line again.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kazoo.exceptions import BadVersionError, NoNodeError
+
 from claude_orchestrator.errors import OrchestratorError
-from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.election import Election, decode_info
+from claude_orchestrator.zk.paths import child
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
+    from claude_orchestrator.supervisor.zklane import ZkLane
+
 
 class AlreadyRunningError(OrchestratorError):
-    """Another live supervisor leads this team from this host."""
+    """Another live supervisor for this team runs on this host."""
 
 
 class Leadership:
     def __init__(
-        self, client: KazooClient, team: str, session_timeout: float, host: str | None = None
+        self,
+        client: KazooClient,
+        team: str,
+        host: str | None,
+        lane: ZkLane,
+        won: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
-        self.path = TeamPaths(team).leader
-        self.session_timeout = session_timeout
-        self.me = {"host": host or socket.gethostname(), "pid": os.getpid()}
+        self.me: dict[str, Any] = {"host": host or socket.gethostname(), "pid": os.getpid()}
+        self.election = Election(client, team, self.me, self.contend)
+        self.lane = lane
+        self.won = won
+        self.leading = False
 
-    def acquire(self, deadline_s: float | None = None) -> None:
-        """Become leader, waiting out a dead predecessor's session; refuse a live one."""
-        from kazoo.exceptions import NodeExistsError
+    def start(self) -> None:
+        """At start-up, on the caller's thread: refuse a live supervisor of this host, clear
+        a dead one's place, join the line and take a first look."""
+        self._clear_local()
+        self._look()
 
-        deadline = time.monotonic() + (deadline_s or self.session_timeout * 2 + 5)
-        while True:
-            try:
-                self.client.create(
-                    self.path, json.dumps(self.me).encode(), ephemeral=True, makepath=True
-                )
-                return
-            except NodeExistsError:
-                self._check_holder()
-            if time.monotonic() > deadline:
-                raise AlreadyRunningError(f"the team's leader node {self.path} is still held")
-            time.sleep(0.2)  # a dead holder's session is expiring; bounded by the deadline
+    def contend(self) -> None:
+        """Look again (a watch fired, or the connection is back), on the lane."""
+        self.lane.submit(self._look, key="lead")
 
-    def _check_holder(self) -> None:
-        """Refuse a live supervisor of this host; clear the node of a dead one at once
-        (a crashed supervisor's node would otherwise live until its session expires)."""
-        from kazoo.exceptions import BadVersionError, NoNodeError
+    def is_leader(self) -> bool:
+        return self.election.is_leader()
 
-        from claude_orchestrator.supervisor.procs import is_supervisor
+    def holder(self) -> dict[str, Any] | None:
+        return self.election.holder()
 
+    @property
+    def since(self) -> float | None:
+        return self.election.since
+
+    def release(self) -> None:
+        self.election.resign()
+        self.leading = False
+
+    def _look(self) -> None:
+        leading = self.election.step()
+        if leading and not self.leading:
+            self.won()
+        self.leading = leading
+
+    def _clear_local(self) -> None:
+        election = self.election
+        for cand in election.candidates():
+            if self._local_and_dead(cand.info):
+                _delete_versioned(self.client, child(election.paths.election, cand.name))
         try:
-            data, stat = self.client.get(self.path)
+            data, stat = self.client.get(election.paths.leader)
         except NoNodeError:
             return
-        holder = _decode(data)
-        pid = holder.get("pid")
-        if holder.get("host") != self.me["host"] or not isinstance(pid, int):
-            return  # another host's supervisor: wait for its session to end
+        if self._local_and_dead(decode_info(data)):
+            _delete_versioned(self.client, election.paths.leader, stat.version)
+
+    def _local_and_dead(self, info: dict[str, Any]) -> bool:
+        """A place held by a supervisor of this host: False if another host's; refused if
+        it is alive; True if it is dead (its place can go at once)."""
+        from claude_orchestrator.supervisor.procs import is_supervisor
+
+        pid = info.get("pid")
+        if info.get("host") != self.me["host"] or not isinstance(pid, int):
+            return False
         if pid != os.getpid() and is_supervisor(pid):
             raise AlreadyRunningError(
                 f"a supervisor for this team is already running on this host (pid {pid}); "
                 "use 'up' again to start missing workers through it, or 'down' first"
             )
-        try:
-            self.client.delete(self.path, version=stat.version)
-        except (NoNodeError, BadVersionError):
-            pass  # gone or replaced meanwhile: the next create decides
-
-    def holder(self) -> dict[str, Any] | None:
-        from kazoo.exceptions import NoNodeError
-
-        try:
-            data, _ = self.client.get(self.path)
-        except NoNodeError:
-            return None
-        return _decode(data)
-
-    def is_leader(self) -> bool:
-        """True only while connected and the node belongs to our current session."""
-        if not self.client.connected:
-            return False
-        stat = self.client.exists(self.path)
-        session = self.client.client_id[0] if self.client.client_id else None
-        return stat is not None and stat.ephemeralOwner == session
-
-    def ensure(self) -> bool:
-        """After a reconnect: lead again if the node went with a lost session."""
-        from kazoo.exceptions import NodeExistsError
-
-        if self.is_leader():
-            return True
-        try:
-            self.client.create(self.path, json.dumps(self.me).encode(), ephemeral=True)
-        except NodeExistsError:
-            return False
         return True
 
-    def release(self) -> None:
-        from kazoo.exceptions import NoNodeError
 
-        if self.is_leader():
-            try:
-                self.client.delete(self.path)
-            except NoNodeError:
-                pass
-
-
-def _decode(data: bytes) -> dict[str, Any]:
+def _delete_versioned(client: KazooClient, path: str, version: int = -1) -> None:
     try:
-        found = json.loads(data.decode())
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+        client.delete(path, version=version)
+    except (NoNodeError, BadVersionError):
+        pass  # gone or replaced meanwhile: the line decides

@@ -168,6 +168,11 @@ class TeamPaths(NamedTuple):
         return f"{self.root}/leader"
 
     @property
+    def election(self) -> str:
+        """The supervisors' candidates for the lead (zk/election.py)."""
+        return f"{self.root}/election"
+
+    @property
     def supervisors(self) -> str:
         return f"{self.root}/supervisors"
 

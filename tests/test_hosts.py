@@ -1,0 +1,254 @@
+"""One team on two hosts (issue 10): two supervisors with their own ``CO_HOST`` and state
+dirs against a real 3-server ensemble. One leads, the other stands by, both run their own
+workers; when the leading host dies or freezes, the other leads and every task the lost host
+held is completed exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from kazoo.exceptions import NoNodeError
+
+from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
+from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.push import push, validate_spec
+from claude_orchestrator.zk.taskmodel import TaskStatus
+from claude_orchestrator.zk.team import Team
+from tests.clihelp import BIN
+from tests.ensemble import ZkEnsemble
+from tests.helpers import exited, wait_until
+
+pytestmark = pytest.mark.slow
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+AUTH = "team:two-hosts-secret"
+SESSION_S = 2.0
+PATHS = TeamPaths("multi")
+
+
+def team_text(hosts: str, a_agent: str) -> str:
+    """Workers a1, a2 on host a (their fake agents behave as ``a_agent`` says), b1, b2 on b."""
+    agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
+    modes = {"a": a_agent, "b": "succeed"}
+    workers = "".join(
+        f'\n[[worker]]\nname = "{h}{i}"\nhost = "{h}"\nenv = {{ FAKE_AGENT_MODE = "{modes[h]}" }}\n'
+        for h in "ab"
+        for i in (1, 2)
+    )
+    return (
+        f'[team]\nname = "multi"\nzookeeper = "{hosts}"\nauth = "env:CO_ZK_AUTH"\n\n'
+        f"[agents.claude]\ncommand = {agent}\n{workers}"
+    )
+
+
+@dataclass
+class Host:
+    """One host: its own checkout (state dir) and identity."""
+
+    name: str
+    root: Path
+
+    def configure(self, hosts: str, a_agent: str = "hang") -> None:
+        (self.root / "team.toml").write_text(team_text(hosts, a_agent))
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+        env.update(CO_INSTANCE_ID="", CO_HOST=self.name, CO_ZK_AUTH=AUTH)
+        env.update(CO_SESSION_TIMEOUT=f"{SESSION_S:g}s")
+        return env
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [BIN, "-f", str(self.root / "team.toml"), *args],
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> Any:
+        r = self.run(*args)
+        assert r.returncode == 0, f"{self.name} {args}: {r.stderr}"
+        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
+
+    def processes(self) -> list[psutil.Process]:
+        """Everything of this host: the supervisor, its workers and their agents."""
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.pid != os.getpid() and proc.cwd().startswith(str(self.root)):
+                    found.append(proc)
+            except psutil.Error:
+                continue
+        return found
+
+    def signal_all(self, sig: int) -> list[int]:
+        """``sig`` to every process of the host; stop first, so none is respawned meanwhile."""
+        pids: set[int] = set()
+        while new := [p for p in self.processes() if p.pid not in pids]:
+            for proc in new:
+                pids.add(proc.pid)
+                os.kill(proc.pid, signal.SIGSTOP if sig == signal.SIGKILL else sig)
+        if sig == signal.SIGKILL:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+        return sorted(pids)
+
+
+@pytest.fixture
+def ensemble(tmp_path: Path) -> Iterator[ZkEnsemble]:
+    ens = ZkEnsemble(tmp_path / "ensemble")
+    ens.start()
+    yield ens
+    ens.stop()
+
+
+@pytest.fixture
+def hosts(ensemble: ZkEnsemble, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
+    pair = (Host("a", tmp_path / "a"), Host("b", tmp_path / "b"))
+    for host in pair:
+        host.root.mkdir()
+        host.configure(ensemble.hosts)
+    yield pair
+    for host in pair:
+        host.run("down", "--timeout", "2s")
+        host.signal_all(signal.SIGKILL)
+
+
+@pytest.fixture
+def team(ensemble: ZkEnsemble) -> Iterator[Team]:
+    client = connect(ZkOptions(ensemble.hosts, auth=AUTH))
+    yield Team(client, "multi")
+    disconnect(client)
+
+
+def read(team: Team, path: str) -> dict[str, Any] | None:
+    try:
+        data, _ = team.client.get(path)
+    except NoNodeError:
+        return None
+    return dict(json.loads(data))
+
+
+def snapshot(team: Team, host: str) -> dict[str, Any] | None:
+    return read(team, PATHS.supervisor(host))
+
+
+def leader_host(team: Team) -> str | None:
+    return (read(team, PATHS.leader) or {}).get("host")
+
+
+def bring_up(a: Host, b: Host, team: Team) -> None:
+    """``a`` first, so that it leads; then ``b``, which stands by."""
+    a.ok("up", "-d")
+    wait_until(lambda: leader_host(team) == "a", 30, "a to lead")
+    b.ok("up", "-d")
+    for h in ("a", "b"):
+        wait_until(partial(_running, team, h, (f"{h}1", f"{h}2")), 30, f"{h}'s workers")
+    assert snapshot(team, "a")["leader"] and not snapshot(team, "b")["leader"]  # type: ignore[index]
+
+
+def _running(team: Team, host: str, names: tuple[str, ...]) -> bool:
+    snap = snapshot(team, host)
+    rows = {w["name"]: w for w in (snap or {}).get("workers", [])}
+    return all(rows.get(n, {}).get("state") == "running" for n in names)
+
+
+def held_by(team: Team, ids: list[str]) -> dict[str, str]:
+    """Task id → the name of the worker that holds it now."""
+    held = {}
+    for task_id in ids:
+        task = team.tasks.get(task_id)
+        if task.status in (TaskStatus.CLAIMED, TaskStatus.IN_PROGRESS):
+            held[task_id] = worker_of(task.claimed_by)
+    return held
+
+
+def worker_of(instance_id: str | None) -> str:
+    return (instance_id or "").split("-")[0]
+
+
+def completed_by(team: Team, ids: list[str]) -> set[str]:
+    """The workers whose completions the records show."""
+    found = set()
+    for task_id in ids:
+        for entry in team.tasks.get(task_id).history:
+            if entry.to is TaskStatus.COMPLETED:
+                found.add(worker_of(entry.by))
+    return found
+
+
+def completions(team: Team, task_id: str) -> int:
+    rec = team.tasks.get(task_id)
+    return sum(1 for entry in rec.history if entry.to is TaskStatus.COMPLETED)
+
+
+def push_some(team: Team, n: int) -> list[str]:
+    spec = validate_spec({"title": "work", "description": "anything"}, "test")
+    return [t.id for t in push(team.tasks, [spec] * n, "test", time.time())]
+
+
+def test_a_dead_leading_host_is_replaced_and_its_tasks_completed_once(
+    hosts: tuple[Host, Host], team: Team
+) -> None:
+    a, b = hosts
+    bring_up(a, b, team)
+    ids = push_some(team, 10)
+    # a's agents hang: a's two workers each end up holding one; b completes the rest
+    wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
+    killed = a.signal_all(signal.SIGKILL)  # the host dies: no reap, no clean stop
+    assert len(killed) == 5  # the supervisor, two workers, their two agents
+    wait_until(lambda: all(exited(pid) for pid in killed), 10, "a's processes to die")
+    wait_until(lambda: leader_host(team) == "b", SESSION_S * 10, "b to lead")
+    wait_until(lambda: all(completions(team, i) for i in ids), 60, "every task completed")
+    assert [i for i in ids if completions(team, i) != 1] == []
+    assert completed_by(team, ids) == {"b1", "b2"}
+    wait_until(lambda: snapshot(team, "a") is None, SESSION_S * 10, "a's snapshot gone")
+    wait_until(lambda: (snapshot(team, "b") or {}).get("leader"), 10, "b's snapshot to say so")
+
+
+def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_it_thaws(
+    hosts: tuple[Host, Host], team: Team, ensemble: ZkEnsemble
+) -> None:
+    a, b = hosts
+    for host in hosts:  # a's agents finish after the thaw, long after their tasks moved on
+        host.configure(ensemble.hosts, a_agent="sleep=3")
+    bring_up(a, b, team)
+    ids = push_some(team, 6)
+    wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
+    agents = [p.pid for p in a.processes() if str(FAKE_AGENT) in " ".join(p.cmdline())]
+    assert len(agents) == 2
+    frozen = a.signal_all(signal.SIGSTOP)
+    try:
+        wait_until(lambda: leader_host(team) == "b", SESSION_S * 10, "b to lead")
+        wait_until(lambda: all(completions(team, i) for i in ids), 60, "every task completed")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # a thaws with expired sessions: it rejoins as a standby and its late results are stale
+    wait_until(lambda: _running(team, "a", ("a1", "a2")), 30, "a back with its workers")
+    wait_until(lambda: snapshot(team, "a") is not None, 30, "a publishing again")
+    assert not snapshot(team, "a")["leader"] and leader_host(team) == "b"  # type: ignore[index]
+    wait_until(lambda: all(exited(pid) for pid in agents), 30, "a's late agents to end")
+    wait_until(lambda: _idle(team, "a"), 30, "a's workers to report and go idle")
+    assert [i for i in ids if completions(team, i) != 1] == []
+    assert completed_by(team, ids) == {"b1", "b2"}
+
+
+def _idle(team: Team, host: str) -> bool:
+    snap = snapshot(team, host) or {}
+    return all(not w.get("current_task") for w in snap.get("workers", []))
