@@ -47,6 +47,7 @@ def team_text(hosts: str, a_agent: str) -> str:
         for h in "ab"
         for i in (1, 2)
     )
+    workers += '\n[[worker]]\nname = "c1"\nhost = "c"\n'  # a host that never comes up
     return (
         f'[team]\nname = "multi"\nzookeeper = "{hosts}"\nauth = "env:CO_ZK_AUTH"\n\n'
         f"[agents.claude]\ncommand = {agent}\n{workers}"
@@ -252,3 +253,39 @@ def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_
 def _idle(team: Team, host: str) -> bool:
     snap = snapshot(team, host) or {}
     return all(not w.get("current_task") for w in snap.get("workers", []))
+
+
+def pid_of(team: Team, host: str, name: str) -> int | None:
+    rows = {w["name"]: w for w in (snapshot(team, host) or {}).get("workers", [])}
+    return rows.get(name, {}).get("pid")
+
+
+def test_control_commands_reach_the_workers_host_and_down_all_stops_every_host(
+    hosts: tuple[Host, Host], team: Team
+) -> None:
+    a, b = hosts
+    bring_up(a, b, team)
+    before = {n: pid_of(team, "b", n) for n in ("b1", "b2")}
+    assert a.ok("restart", "b1")["restarted"] == ["b1"]  # asked on a, done on b
+    wait_until(lambda: pid_of(team, "b", "b1") not in (None, before["b1"]), 30, "b1 restarted")
+    assert pid_of(team, "b", "b2") == before["b2"]
+    assert exited(before["b1"])  # type: ignore[arg-type]
+    assert a.ok("up", "b2", "--json")["kept"] == ["b2"]  # no supervisor started on a for it
+    both = a.ok("restart", "a2", "b2")
+    assert sorted(both["restarted"]) == ["a2", "b2"]
+    missing = a.run("restart", "c1")
+    assert missing.returncode != 0 and "host 'c' (workers c1)" in missing.stderr
+    assert missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
+    everything = a.processes() + b.processes()
+    out = a.ok("down", "--all", "--timeout", "5s")
+    assert set(out["hosts"]) == {"a", "b"} and out["hosts"]["b"]["supervisor"] == "stopped"
+    assert sorted(out["stopped"]) == ["a1", "a2", "b1", "b2"]
+    wait_until(lambda: all(exited(p.pid) for p in everything), 30, "every process of both")
+    assert live_snapshots(team) == []
+
+
+def live_snapshots(team: Team) -> list[str]:
+    try:
+        return list(team.client.get_children(PATHS.supervisors))
+    except NoNodeError:
+        return []

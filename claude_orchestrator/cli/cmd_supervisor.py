@@ -35,25 +35,24 @@ def _require_team_file(app: App) -> Settings:
 
 
 def _control(
-    app: App,
-    command: str,
-    args: dict[str, Any],
-    timeout: float = 15.0,
-    agents: tuple[str, ...] | None = None,
+    app: App, command: str, names: tuple[str, ...] | None, check: bool = True
 ) -> dict[str, Any]:
-    """Send one control request; with ``agents`` (worker names, () for all), the agents it
-    would start are checked first, once a supervisor is known to be there."""
-    from claude_orchestrator.supervisor.control import ControlClient, require_supervisor
+    """Send one control request to the supervisor of each named worker's host (route.py;
+    ``names`` None: a command without worker arguments, for this host's). With ``check``,
+    the agents this host would start are checked first, once a supervisor is known."""
+    from claude_orchestrator.supervisor.control import require_supervisor
     from claude_orchestrator.supervisor.launch import checked_agents
+    from claude_orchestrator.supervisor.route import by_host, merged, send_to_hosts
+    from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
 
-    require_supervisor(app.team.client, app.settings.team)  # none at all: say so at once
-    if agents is not None:
-        checked_agents(app.settings, agents)
     s = app.settings
-    reply = ControlClient(app.team.client, s.team, s.host).request(command, args, timeout)
-    if "error" in reply:
-        raise OrchestratorError(str(reply["error"]))
-    return reply
+    require_supervisor(app.team.client, s.team)  # none at all: say so at once
+    groups = by_host(s.team_config, names or (), s.host)
+    if check and s.host in groups:
+        checked_agents(s, tuple(groups[s.host]))
+    requests = {host: {} if names is None else {"workers": ws} for host, ws in groups.items()}
+    here = s.host if live_supervisor_pid(s.state_dir) is not None else None
+    return merged(send_to_hosts(app.team.client, s.team, requests, command, 15.0, here))
 
 
 @click.command("up")
@@ -82,9 +81,12 @@ def up(
 
     s = _require_team_file(app)
     running = live_supervisor_pid(s.state_dir)
-    if running is not None and not supervise:
+    elsewhere = _placed_elsewhere(s, workers)
+    if elsewhere and running is None and not supervise:
+        _up_elsewhere(app, workers, elsewhere)
+    elif running is not None and not supervise:
         team_auth(s)  # the same agent check as a first `up`: exit 2 before asking
-        reply = _control(app, "up", {"workers": list(workers)})
+        reply = _control(app, "up", workers, check=False)
         _print_up(app, up_again(s, app.team, running, reply, time.time()))
     elif detach and not supervise:
         team_auth(s)  # refuse here, with exit 2, rather than in the detached child
@@ -92,6 +94,24 @@ def up(
         _print_up(app, start_detached(s, args, _duration(wait_s, "--wait")))
     else:
         run_foreground(app, supervisor_config(s, workers, True, 10.0), no_tui or supervise)
+
+
+def _placed_elsewhere(s: Settings, workers: tuple[str, ...]) -> list[str]:
+    """Those of ``workers`` the team file places on another host."""
+    specs = [s.team_config.find_worker(name) for name in workers]
+    return [spec.name for spec in specs if spec is not None and spec.host not in (None, s.host)]
+
+
+def _up_elsewhere(app: App, workers: tuple[str, ...], elsewhere: list[str]) -> None:
+    """``up W…`` for workers of other hosts, with no supervisor here: their supervisors
+    start them; a supervisor is not started here for them."""
+    here = [name for name in workers if name not in elsewhere]
+    if here:
+        raise UsageError(
+            f"{', '.join(here)} run here and {', '.join(elsewhere)} on other hosts: bring this "
+            f"host up first ('up {' '.join(here)}'), then start the others through it"
+        )
+    _print_reply(app, _control(app, "up", workers, check=False))
 
 
 def _passthrough(app: App) -> list[str]:
@@ -135,17 +155,28 @@ def _print_reply(app: App, reply: dict[str, Any]) -> None:
     show_default=True,
     help="How long workers get to stop before they are killed.",
 )
+@click.option("--all", "all_hosts", is_flag=True, help="Stop every host's supervisor too.")
 @global_options
 @pass_app
-def down(app: App, timeout: str) -> None:
-    """Stop the workers, then the embedded ZooKeeper, then the supervisor."""
+def down(app: App, timeout: str, all_hosts: bool) -> None:
+    """Stop this host's workers, then the embedded ZooKeeper, then the supervisor (with
+    --all, every other host's supervisor and workers first)."""
     from claude_orchestrator.supervisor.commands import check_args
+    from claude_orchestrator.supervisor.down import EXIT_GRACE
     from claude_orchestrator.supervisor.down import down as stop_team
+    from claude_orchestrator.supervisor.route import down_elsewhere, merged
 
     seconds = _duration(timeout, "--timeout")
     check_args("down", {"timeout": seconds})  # the same bounds as the control command
     s = app.settings
-    _print_reply(app, stop_team(s.state_dir, seconds, lambda: app.team, s.embedded))
+    others = {}
+    if all_hosts and not s.embedded:  # an embedded server serves this host alone
+        others = down_elsewhere(app.team.client, s.team, s.host, seconds, EXIT_GRACE)
+    here = stop_team(s.state_dir, seconds, lambda: app.team, s.embedded)
+    reply = merged({s.host: here, **others})
+    if others:
+        reply["hosts"] = {s.host: here, **others}
+    _print_reply(app, reply)
 
 
 @click.command("restart")
@@ -153,9 +184,10 @@ def down(app: App, timeout: str) -> None:
 @global_options
 @pass_app
 def restart(app: App, workers: tuple[str, ...]) -> None:
-    """Restart the named workers (all when none)."""
+    """Restart the named workers, on whichever host runs each (all of this host's when
+    none)."""
     _need_supervisor(app)
-    _print_reply(app, _control(app, "restart", {"workers": list(workers)}, agents=workers))
+    _print_reply(app, _control(app, "restart", workers))
 
 
 @click.command("reload")
@@ -164,7 +196,7 @@ def restart(app: App, workers: tuple[str, ...]) -> None:
 def reload(app: App) -> None:
     """Re-read team.toml: start added, stop removed, restart changed workers only."""
     _need_supervisor(app)
-    _print_reply(app, _control(app, "reload", {}, agents=()))
+    _print_reply(app, _control(app, "reload", None))
 
 
 def _need_supervisor(app: App) -> None:
