@@ -214,12 +214,30 @@ def test_a_dead_leading_host_is_replaced_and_its_tasks_completed_once(
     killed = a.signal_all(signal.SIGKILL)  # the host dies: no reap, no clean stop
     assert len(killed) == 5  # the supervisor, two workers, their two agents
     wait_until(lambda: all(exited(pid) for pid in killed), 10, "a's processes to die")
+    team.client.create(PATHS.control_node("a", "req-"), b"{}", sequence=True)  # never answered
     wait_until(lambda: leader_host(team) == "b", SESSION_S * 10, "b to lead")
     wait_until(lambda: all(completions(team, i) for i in ids), 60, "every task completed")
     assert [i for i in ids if completions(team, i) != 1] == []
     assert completed_by(team, ids) == {"b1", "b2"}
     wait_until(lambda: snapshot(team, "a") is None, SESSION_S * 10, "a's snapshot gone")
     wait_until(lambda: (snapshot(team, "b") or {}).get("leader"), 10, "b's snapshot to say so")
+    # ps: a's workers lost, with when a was last seen; the leader cleared a's requests
+    wait_until(lambda: _lost(b) == {"a1", "a2"}, 20, "a's workers shown lost")
+    rows = {row["name"]: row for row in b.ok("ps", "--json")}
+    assert rows["a1"]["last_seen"] <= time.time() and rows["b1"]["supervisor"] == "leader"
+    assert team.client.get_children(PATHS.control_host("a")) == []
+    assert {row["name"] for row in b.ok("ps", "--json", "--host", "a")} == {"a1", "a2"}
+    assert "lost (last seen" in b.ok("ps") and b.ok("status")["leader"]["host"] == "b"
+    # a comes back: its workers replace the lost ones, and it stands by
+    a.ok("up", "-d")
+    wait_until(partial(_running, team, "a", ("a1", "a2")), 30, "a's workers back")
+    wait_until(lambda: not _lost(b), 10, "no lost workers")
+    assert leader_host(team) == "b" and not snapshot(team, "a")["leader"]  # type: ignore[index]
+    assert "supervisor on b (pid" in b.ok("ps")
+
+
+def _lost(host: Host) -> set[str]:
+    return {row["name"] for row in host.ok("ps", "--json") if row["state"] == "lost"}
 
 
 def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_it_thaws(

@@ -184,11 +184,13 @@ def heartbeat(app: App, current_task: str | None) -> None:
 @global_options
 @pass_app
 def status(app: App) -> None:
-    """Team health: ZooKeeper, instances, task counts, your identity.
+    """Team health: ZooKeeper, instances, task counts, your identity, who leads.
 
     "degraded" when the ZooKeeper session is not connected or an instance's lease ran
     out and nobody has swept it yet (its tasks wait for recovery). A team with no tree
     yet is healthy with "team_exists": false; nothing is created."""
+    from claude_orchestrator.zk.election import describe_leader, leader_record
+    from claude_orchestrator.zk.paths import TeamPaths
     from claude_orchestrator.zk.query import counts
 
     team, now = app.team, app.now()
@@ -210,6 +212,7 @@ def status(app: App) -> None:
             "tasks": counts(team.tasks),
             "instance_id": me,
             "registered": me in online,
+            "leader": describe_leader(leader_record(team.client, TeamPaths(team.name))),
         }
     )
 

@@ -210,13 +210,15 @@ def _need_supervisor(app: App) -> None:
 @global_options
 @pass_app
 def ps(app: App) -> None:
-    """Workers: name, role, host, state, pid, uptime, restarts, last exit, task, cost."""
+    """Workers of every host: name, role, host, state, pid, uptime, restarts, last exit,
+    task, cost; --host H: that host's only."""
     from claude_orchestrator.supervisor.teamview import never_started, team_view
 
     if never_started(app.settings.state_dir, app.settings.embedded):
         _print_not_running(app)
         return
-    view = team_view(app.team, app.settings.team, time.time())
+    only = _flags(app).get("host")  # given on the command line: a filter (CO_HOST is not)
+    view = team_view(app.team, app.settings.team, time.time(), only)
     if app.settings.json_output:
         from claude_orchestrator.cli.output import emit
 
@@ -227,7 +229,7 @@ def ps(app: App) -> None:
     from claude_orchestrator.supervisor.pstable import TeamTable
 
     Console().print(TeamTable(view.rows, view.now))
-    for line in view.stale_lines():
+    for line in view.stale_lines() + view.supervisor_lines():
         click.echo(line)
 
 

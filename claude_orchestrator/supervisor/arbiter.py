@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from kazoo.recipe.watchers import ChildrenWatch
-
 from claude_orchestrator.spawn.exitstatus import ExitStatus
 from claude_orchestrator.supervisor import events as ev
 from claude_orchestrator.supervisor import lanejobs
@@ -57,7 +55,6 @@ from claude_orchestrator.supervisor.stuck import StuckWatch
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.client import connect, disconnect
-from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.supervisor")
@@ -137,8 +134,8 @@ class Supervisor:
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
             self.emit("stopped", None, f"replaced leftover workers: {', '.join(leftovers)}")
-        path = TeamPaths(self.cfg.team_name).supervisor(host)
-        self.publisher = Publisher(team, self.lane, self.post, self.emit_line, path)
+        gone_after = opts.session_timeout  # what `ps` deducts for a lost host's last sight
+        self.publisher = Publisher(team, self.lane, self.post, self.emit_line, host, gone_after)
         self.publisher.watchers.extend(self.snapshot_watchers)
         self.publisher.baseline()
         lanejobs.watch_pushes(team, lambda: self.post(ev.TasksChanged()))
@@ -146,8 +143,7 @@ class Supervisor:
             client, self.cfg.team_name, lambda: self.post(ev.ControlPending()), host=host
         )
         self.control.arm()
-        names = team.registry.paths.names
-        ChildrenWatch(client, names, lambda _c: self.post(ev.InstancesChanged()))
+        lanejobs.watch_members(team, lambda: self.post(ev.InstancesChanged()))
         self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
 
     def _abandon_start(self) -> None:
@@ -163,7 +159,8 @@ class Supervisor:
     def teardown(self) -> None:
         team, self.team = self.team, None
         if team is not None:
-            leave(team, self.lane, self.publisher, self.leadership)
+            clean = self.stopping and self.pool.all_stopped()
+            leave(team, self.lane, self.publisher, self.leadership, clean)
         if self.stopping and self.pool.all_stopped():
             if self.embedded is not None:
                 self.embedded.stop()

@@ -7,21 +7,26 @@ that changes supervisor state back through ``done``, which posts it to the loop.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from kazoo.exceptions import NoNodeError
-from kazoo.recipe.watchers import DataWatch
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
 from claude_orchestrator.spawn.kill import kill_session
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.effects import PutBack
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.zk.codec import decode, parse_iso
+from claude_orchestrator.zk.hosts import mark_lost
+from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.recovery import recover_worker, release_worker
 from claude_orchestrator.zk.recovery import sweep as sweep_tasks
 from claude_orchestrator.zk.team import Team
+
+log = logging.getLogger("claude_orchestrator.supervisor")
 
 Job = Callable[[], None]
 
@@ -122,6 +127,8 @@ def sweep(team: Team, leadership: Leadership, done: Callable[[float | None], Non
     def job() -> None:
         if leadership.is_leader():
             sweep_tasks(team.tasks, time.time())
+            for host in mark_lost(team.client, team.name, time.time()):
+                log.warning("host %s lost: its supervisor is gone without stopping", host)
             done(team.registry.next_lease_end)
 
     return job
@@ -150,3 +157,14 @@ def watch_pushes(team: Team, changed: Callable[[], None]) -> None:
     kazoo's thread whenever tasks are pushed (each push batch sets the task counter);
     the state folders are watched by the publisher's scans (taskevents.py)."""
     DataWatch(team.client, team.tasks.paths.counter, lambda _data, _stat: changed())
+
+
+def watch_members(team: Team, changed: Callable[[], None]) -> None:
+    """Not a job: set at start-up. ``changed`` is called from kazoo's thread whenever a
+    worker registers or goes (``names/``) and whenever a host's supervisor comes or goes
+    (its snapshot is ephemeral): the leader then sweeps, which re-queues what the gone held
+    and marks a host that went without stopping as lost (zk/hosts.py)."""
+    folder = TeamPaths(team.name).supervisors
+    team.client.ensure_path(folder)  # a ChildrenWatch on a missing node stops silently
+    ChildrenWatch(team.client, folder, lambda _children: changed())
+    ChildrenWatch(team.client, team.registry.paths.names, lambda _children: changed())

@@ -15,7 +15,13 @@ from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 from rich.table import Column, Table
 from rich.text import Text
 
-from claude_orchestrator.supervisor.plaintext import MISSING, cost_text, duration_text, uptime_text
+from claude_orchestrator.supervisor.plaintext import (
+    MISSING,
+    clock_text,
+    cost_text,
+    duration_text,
+    uptime_text,
+)
 from claude_orchestrator.supervisor.snapshot import WorkerRow
 from claude_orchestrator.textsafe import escape
 
@@ -28,6 +34,7 @@ STATE_STYLES: Mapping[str, str] = {
     "fatal": "bold red",
     "stopped": "dim",
     "unknown": "dim",  # its supervisor stopped publishing
+    "lost": "bold red",  # its host went without stopping (zk/hosts.py)
 }
 
 # -- cells ------------------------------------------------------------------------------------
@@ -50,6 +57,8 @@ def state_text(row: WorkerRow, now: float) -> Text:
     if row.state == "backoff" and row.next_try_at is not None:
         # Round up: "retry in 0s" while the retry is still ahead would read as overdue.
         label = f"backoff (retry in {duration_text(math.ceil(row.next_try_at - now))})"
+    elif row.state == "lost" and row.last_seen is not None:
+        label = f"lost (last seen {clock_text(row.last_seen)})"
     return cell(label, STATE_STYLES.get(row.state, ""))
 
 

@@ -36,6 +36,8 @@ from claude_orchestrator.supervisor.states import ProcState
 from claude_orchestrator.supervisor.taskevents import EventMarks, TaskEventFeed
 from claude_orchestrator.supervisor.teamread import Board, instance_rows, read_board
 from claude_orchestrator.supervisor.zklane import ZkLane
+from claude_orchestrator.zk.hosts import HostRecord, forget_host, record_host
+from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
 
 PUBLISH_GAP = 0.25
@@ -169,10 +171,13 @@ class Publisher:
         lane: ZkLane,
         post: Callable[[Event], None],
         emit_line: Callable[[EventLine], None],
-        path: str,
+        host: str,
+        session_timeout: float,
     ) -> None:
         self.team, self.lane, self.post, self.emit_line = team, lane, post, emit_line
-        self.path = path
+        self.path = TeamPaths(team.name).supervisor(host)
+        self.host, self.session_timeout = host, session_timeout
+        self.recorded: tuple[tuple[str, str], ...] | None = None  # in the host's record
         self.events: deque[EventLine] = deque(maxlen=EVENTS_KEPT)
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
@@ -256,19 +261,27 @@ class Publisher:
         if not client.connected:
             return True
         data = json.dumps(snap.to_dict()).encode()
+        workers = tuple((row.name, row.role) for row in snap.workers)
         try:
             try:
                 client.set(self.path, data)
             except NoNodeError:
                 client.create(self.path, data, ephemeral=True, makepath=True)
+            if workers != self.recorded:  # the host's record, when its workers change
+                record = HostRecord(snap.pid, workers, self.session_timeout)
+                record_host(client, self.team.name, snap.host, record)
+                self.recorded = workers
         except (NodeExistsError, KazooException):
             return False
         return True
 
-    def withdraw(self) -> None:
-        """On the lane, when the supervisor stops."""
+    def withdraw(self, clean: bool) -> None:
+        """On the lane, when the supervisor stops; ``clean``: its workers stopped, so the
+        host's record goes too (else ``ps`` shows them lost)."""
         if self.team.client.connected:
             try:
                 self.team.client.delete(self.path)
+                if clean:
+                    forget_host(self.team.client, self.team.name, self.host)
             except KazooException:
                 pass

@@ -4,7 +4,7 @@
 team file places it (``[[worker]] host``, ``[team] default_host``); a worker the file places
 nowhere, and a name it does not know (that supervisor says so), go to this host's. Without
 names a command concerns this host's supervisor only, like ``down``; ``down --all`` asks
-every host's supervisor that is alive.
+every host's supervisor that is alive, and forgets the hosts that were lost.
 
 Every target is checked before anything is sent: a host whose supervisor is not running
 (no published snapshot) is an error naming the host and its workers, and nothing was asked
@@ -23,6 +23,7 @@ from kazoo.exceptions import NoNodeError
 from claude_orchestrator.conf.team import TeamConfig
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.supervisor.control import ControlClient, NoSupervisorError
+from claude_orchestrator.zk.hosts import forget_host, lost_hosts
 from claude_orchestrator.zk.paths import TeamPaths
 
 if TYPE_CHECKING:
@@ -110,6 +111,9 @@ def down_elsewhere(
     for host, reply in replies.items():
         if _wait_withdrawn(client, TeamPaths(team).supervisor(host), deadline):
             reply["supervisor"] = "stopped"
+    for host in lost_hosts(client, team):  # gone without stopping: nothing left to stop
+        if host != here:
+            forget_host(client, team, host)
     return replies
 
 

@@ -33,7 +33,7 @@ class WorkerRow:
     name: str
     role: str
     host: str
-    state: str  # stopped|starting|running|backoff|stopping|exited|fatal
+    state: str  # stopped|starting|running|backoff|stopping|exited|fatal (ps: unknown, lost)
     pid: int | None = None
     started_at: float | None = None  # epoch seconds
     restarts: int = 0
@@ -42,6 +42,7 @@ class WorkerRow:
     current_task: str | None = None
     cost_usd: float = 0.0  # sum of its sessions so far
     instance_id: str | None = None
+    last_seen: float | None = None  # a lost host's worker: when its host was last seen
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)
@@ -61,6 +62,7 @@ class WorkerRow:
             current_task=_opt_str(data, "current_task"),
             cost_usd=float(data.get("cost_usd") or 0.0),
             instance_id=_opt_str(data, "instance_id"),
+            last_seen=_opt_float(data, "last_seen"),
         )
 
 

@@ -45,14 +45,18 @@ def replace_leftovers(cfg: SupervisorConfig, team: Team) -> list[str]:
 
 
 def leave(
-    team: Team, lane: ZkLane, publisher: Publisher | None, leadership: Leadership | None
+    team: Team,
+    lane: ZkLane,
+    publisher: Publisher | None,
+    leadership: Leadership | None,
+    clean: bool,
 ) -> None:
     """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for long:
-    with the server gone, stopping the team must not hang."""
+    with the server gone, stopping the team must not hang. ``clean``: every worker stopped."""
 
     def job() -> None:
         if publisher is not None:
-            publisher.withdraw()
+            publisher.withdraw(clean)
         if leadership is not None:
             leadership.release()
 

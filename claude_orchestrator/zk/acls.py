@@ -10,7 +10,7 @@ policy is set per folder, by path:
 | ``/claude-orchestrator`` (shared by teams) | world: all | world: all |
 | the team root | all | read (no new children: no ``leader``, no ``control``) |
 | ``control/`` and below | all | none |
-| ``supervisors/``, ``election/`` and below, ``leader``, ``auth`` | all | read |
+| ``supervisors/``, ``election/``, ``hosts/`` and below, ``leader``, ``auth`` | all | read |
 | everything else (tasks, instances, inboxes, context, ...) | all | read, write, create, delete |
 
 The clients (zk/policyclient.py, zk/oneshot.py) give every node they create the ACL of its
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 AGENT_SCOPED = Permissions.READ | Permissions.WRITE | Permissions.CREATE | Permissions.DELETE
 TEAM_ONLY = ("control",)
-AGENT_READS = ("supervisors", "election", "leader", "auth")
+AGENT_READS = ("supervisors", "election", "hosts", "leader", "auth")
 SHOWN_NODES = 8
 
 
@@ -93,7 +93,14 @@ def _grant(digest: str, perms: int) -> ACL:
 def checked_nodes(team: str) -> list[str]:
     """The root and the folders whose ACLs decide who may do what (one read each)."""
     paths = TeamPaths(team)
-    return [paths.root, *paths.folders(), paths.control, paths.supervisors, paths.election]
+    return [
+        paths.root,
+        *paths.folders(),
+        paths.control,
+        paths.supervisors,
+        paths.election,
+        paths.hosts,
+    ]
 
 
 def foreign_nodes(client: KazooClient, ids: AclIds, nodes: Sequence[str]) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
+from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.paths import TeamPaths, child
 
 if TYPE_CHECKING:
@@ -70,11 +71,7 @@ class Election:
 
     def holder(self) -> dict[str, Any] | None:
         """The leader record, or None when nobody leads."""
-        try:
-            data, _ = self.client.get(self.paths.leader)
-        except NoNodeError:
-            return None
-        return decode_info(data)
+        return leader_record(self.client, self.paths)
 
     def is_leader(self) -> bool:
         """True only while connected and the record belongs to our current session."""
@@ -160,6 +157,25 @@ class Election:
     def _session(self) -> int | None:
         client_id = self.client.client_id
         return client_id[0] if client_id else None
+
+
+def leader_record(client: KazooClient, paths: TeamPaths) -> dict[str, Any] | None:
+    """Who leads (``{host, pid, since}``), or None when nobody does."""
+    try:
+        data, _ = client.get(paths.leader)
+    except NoNodeError:
+        return None
+    return decode_info(data)
+
+
+def describe_leader(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record as commands print it: ``since`` as ISO 8601 (None when unknown, as from
+    a supervisor that predates the election)."""
+    if record is None:
+        return None
+    since = record.get("since")
+    at = iso(since) if isinstance(since, (int, float)) and not isinstance(since, bool) else None
+    return {"host": record.get("host"), "pid": record.get("pid"), "since": at}
 
 
 def _sequence(name: str) -> tuple[int, str]:

@@ -181,6 +181,14 @@ class TeamPaths(NamedTuple):
         return f"{self.supervisors}/{host}"
 
     @property
+    def hosts(self) -> str:
+        """Each host's record (zk/hosts.py): its supervisor's workers, and whether lost."""
+        return f"{self.root}/hosts"
+
+    def host_record(self, host: str) -> str:
+        return f"{self.hosts}/{host}"
+
+    @property
     def control(self) -> str:
         return f"{self.root}/control"
 
