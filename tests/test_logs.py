@@ -584,3 +584,17 @@ def test_logs_json_has_no_raw_control_characters(project: Path) -> None:
         records = [json.loads(line) for line in out.splitlines()]
         assert records[-1]["worker"] == EVIL
     assert records[-1]["line"] == f"\x1b[31mred\x1b[0m {HOSTILE}"  # --raw: the line itself
+
+
+def test_logs_names_the_workers_whose_logs_are_on_other_hosts(project: Path) -> None:
+    sample(project)
+    (project / "team.toml").write_text(
+        '[team]\nname = "t"\ndefault_host = "here"\n\n[[worker]]\nname = "jerry"\n\n'
+        '[[worker]]\nname = "bob"\nhost = "far"\n'
+    )
+    r = run("--host", "here")
+    assert r.exit_code == 0, r.stderr
+    assert "bob (on far)" in r.stderr and "jerry" not in r.stderr
+    assert r.stderr.startswith("note:") and "show-task" in r.stderr
+    assert "jerry | on it" in r.stdout
+    assert run("--host", "here", "jerry").stderr == ""  # asked for a local one: no note

@@ -52,6 +52,7 @@ def logs(
     """Show the agents' session logs of all (or the named) workers; -f follows them."""
     from claude_orchestrator.spawn.logview import LogTail
 
+    _say_remote(app, workers)
     printer = Printer(_known_workers(app, workers), app.settings.json_output is True, raw)
     tail = LogTail(app.settings.state_dir, workers or None, task, lines, raw, printer)
     try:
@@ -113,8 +114,24 @@ def _known_workers(app: App, named: tuple[str, ...]) -> list[str]:
     if named:
         return list(named)
     settings = app.settings
-    configured = [spec.name for spec in settings.team_config.workers]
+    workers = settings.team_config.workers
+    configured = [spec.name for spec in workers if spec.host in (None, settings.host)]
     return [*configured, *worker_names(settings.state_dir)]
+
+
+def _say_remote(app: App, named: tuple[str, ...]) -> None:
+    """Name, on stderr, the workers (of those asked for, else of the team) that the team
+    file places on another host: their session logs are there, not here."""
+    s = app.settings
+    specs = [s.team_config.find_worker(n) for n in named] if named else s.team_config.workers
+    elsewhere = [w for w in specs if w is not None and w.host not in (None, s.host)]
+    if elsewhere:
+        listed = ", ".join(f"{w.name} (on {w.host})" for w in elsewhere)
+        click.echo(
+            f"note: not shown, their logs are on their hosts: {listed}; each task's session "
+            "excerpt is in 'show-task'",
+            err=True,
+        )
 
 
 def _silence_stdout() -> None:
