@@ -288,3 +288,12 @@ def test_a_single_host_team_runs_wholly_on_whichever_host_runs_up(tmp_path: Path
     config = supervisor_config(settings, (), True, 10.0)
     assert names(config.team.workers) == ["a-1", "a-2"]
     assert config.team == settings.team_config
+
+
+def test_a_worker_started_by_hand_on_another_host_is_refused(tmp_path: Path) -> None:
+    from claude_orchestrator.worker.build import WorkerFlags, worker_settings
+
+    settings = host_settings(tmp_path, HOSTS_ONLY, "build-1")
+    with pytest.raises(ConfigError, match=r"runs on host 'build-2'.*this host is 'build-1'"):
+        worker_settings(settings, WorkerFlags("ben"), tmp_path)
+    assert worker_settings(settings, WorkerFlags("ann"), tmp_path).host == "build-1"

@@ -33,6 +33,11 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         require_name("--role", flags.role)
     team = agent_team(s.team_config, Path.home())  # the global `command` (conf/machine.py)
     spec = team.find_worker(flags.name)  # a name the team file lacks runs on the defaults
+    if spec is not None and spec.host not in (None, s.host):
+        raise ConfigError(
+            f"worker '{spec.name}' runs on host '{spec.host}' (team file), and this host is "
+            f"'{s.host}': start it there, or pass --host {spec.host} if this is that host"
+        )
     agent_name = flags.agent or (spec.agent if spec else team.agent)
     work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
     if not work_dir.is_dir():
