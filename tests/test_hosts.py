@@ -249,8 +249,7 @@ def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_
     bring_up(a, b, team)
     ids = push_some(team, 6)
     wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
-    agents = [p.pid for p in a.processes() if str(FAKE_AGENT) in " ".join(p.cmdline())]
-    assert len(agents) == 2
+    agents = wait_until(lambda: _agents(a) if len(_agents(a)) == 2 else None, 30, "a's agents")
     frozen = a.signal_all(signal.SIGSTOP)
     try:
         wait_until(lambda: leader_host(team) == "b", SESSION_S * 10, "b to lead")
@@ -268,6 +267,17 @@ def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_
     assert completed_by(team, ids) == {"b1", "b2"}
 
 
+def _agents(host: Host) -> list[int]:
+    found = []
+    for proc in host.processes():
+        try:
+            if str(FAKE_AGENT) in " ".join(proc.cmdline()):
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _idle(team: Team, host: str) -> bool:
     snap = snapshot(team, host) or {}
     return all(not w.get("current_task") for w in snap.get("workers", []))
@@ -275,7 +285,8 @@ def _idle(team: Team, host: str) -> bool:
 
 def pid_of(team: Team, host: str, name: str) -> int | None:
     rows = {w["name"]: w for w in (snapshot(team, host) or {}).get("workers", [])}
-    return rows.get(name, {}).get("pid")
+    pid = rows.get(name, {}).get("pid")
+    return int(pid) if pid is not None else None
 
 
 def test_control_commands_reach_the_workers_host_and_down_all_stops_every_host(
@@ -307,3 +318,22 @@ def live_snapshots(team: Team) -> list[str]:
         return list(team.client.get_children(PATHS.supervisors))
     except NoNodeError:
         return []
+
+
+def test_killing_the_ensemble_leader_under_two_hosts_loses_and_duplicates_nothing(
+    hosts: tuple[Host, Host], team: Team, ensemble: ZkEnsemble
+) -> None:
+    a, b = hosts
+    for host in hosts:
+        host.configure(ensemble.hosts, a_agent="sleep=0.2")
+    bring_up(a, b, team)
+    ids = push_some(team, 40)
+    wait_until(lambda: sum(bool(completions(team, i)) for i in ids) >= 5, 60, "a few done")
+    victim = ensemble.leader()
+    victim.kill()  # the ensemble's own leader, mid-run
+    wait_until(lambda: all(completions(team, i) for i in ids), 120, "every task completed")
+    assert [i for i in ids if completions(team, i) != 1] == []
+    assert ensemble.leader() is not victim
+    assert {name[0] for name in completed_by(team, ids)} == {"a", "b"}  # both hosts worked
+    assert {leader_host(team)} <= {"a", "b"}
+    assert sum(bool((snapshot(team, h) or {}).get("leader")) for h in "ab") <= 1
