@@ -13,6 +13,7 @@ from kazoo.client import KazooClient
 from claude_orchestrator.supervisor.zkserver import ZkServer
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.team import Team
+from tests.ensemble import ZkEnsemble
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
@@ -33,6 +34,15 @@ def own_server(tmp_path: Path) -> Iterator[ZkServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def ensemble(tmp_path: Path) -> Iterator[ZkEnsemble]:
+    """A 3-server ensemble of the test's own on loopback (tests/ensemble.py)."""
+    ens = ZkEnsemble(tmp_path / "ensemble")
+    ens.start()
+    yield ens
+    ens.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -26,14 +25,6 @@ pytestmark = pytest.mark.slow
 BIN = str(Path(sys.executable).parent / "claude-orchestrator")
 FAKE_AGENT = Path(__file__).resolve().parent / "fake_agent.py"
 TASKS = 30
-
-
-@pytest.fixture
-def ensemble(tmp_path: Path) -> Iterator[ZkEnsemble]:
-    ens = ZkEnsemble(tmp_path / "ensemble")
-    ens.start()
-    yield ens
-    ens.stop()
 
 
 def team_file(root: Path) -> Path:

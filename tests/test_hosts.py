@@ -111,14 +111,6 @@ class Host:
 
 
 @pytest.fixture
-def ensemble(tmp_path: Path) -> Iterator[ZkEnsemble]:
-    ens = ZkEnsemble(tmp_path / "ensemble")
-    ens.start()
-    yield ens
-    ens.stop()
-
-
-@pytest.fixture
 def hosts(ensemble: ZkEnsemble, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
     pair = (Host("a", tmp_path / "a"), Host("b", tmp_path / "b"))
     for host in pair:

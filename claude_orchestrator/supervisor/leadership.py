@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from kazoo.exceptions import BadVersionError, NoNodeError
 
 from claude_orchestrator.errors import OrchestratorError
-from claude_orchestrator.zk.election import Election, decode_info
+from claude_orchestrator.zk.codec import decode_lenient
+from claude_orchestrator.zk.election import Election
 from claude_orchestrator.zk.paths import child
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class Leadership:
             data, stat = self.client.get(election.paths.leader)
         except NoNodeError:
             return
-        if self._local_and_dead(decode_info(data)):
+        if self._local_and_dead(decode_lenient(data)):
             _delete_versioned(self.client, election.paths.leader, stat.version)
 
     def _local_and_dead(self, info: dict[str, Any]) -> bool:

@@ -71,6 +71,15 @@ def decode(data: bytes | None, path: str = "") -> dict[str, Any]:
     return obj
 
 
+def decode_lenient(data: bytes | None) -> dict[str, Any]:
+    """A node's JSON object, or ``{}`` for anything else (a record written by another
+    version, or tampered with, reads as empty rather than failing its reader)."""
+    try:
+        return decode(data)
+    except ZkError:
+        return {}
+
+
 #: the keys a Task reads; any other key of a record is kept in ``Task.extra``
 _TASK_KEYS = frozenset(Task._fields) - {"op", "releases", "extra"} | {"_op", "_releases"}
 _ENTRY_KEYS = frozenset({"at", "from", "to", "by", "note"})

@@ -18,14 +18,13 @@ the session; ``step`` on the new session joins again, at the back of the line.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
-from claude_orchestrator.zk.codec import iso
+from claude_orchestrator.zk.codec import decode_lenient, encode, iso
 from claude_orchestrator.zk.paths import TeamPaths, child
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ class Election:
                 data, stat = result.get()
             except NoNodeError:
                 continue
-            found.append(Candidate(name, stat.ephemeralOwner, decode_info(data)))
+            found.append(Candidate(name, stat.ephemeralOwner, decode_lenient(data)))
         return found
 
     def holder(self) -> dict[str, Any] | None:
@@ -127,7 +126,7 @@ class Election:
     def _join(self) -> None:
         self.client.ensure_path(self.paths.election)
         self.client.create(
-            child(self.paths.election, PREFIX), _encode(self.me), ephemeral=True, sequence=True
+            child(self.paths.election, PREFIX), encode(self.me), ephemeral=True, sequence=True
         )
 
     def _take_record(self) -> bool:
@@ -141,7 +140,7 @@ class Election:
             since = time.time()
             try:
                 self.client.create(
-                    self.paths.leader, _encode({**self.me, "since": since}), ephemeral=True
+                    self.paths.leader, encode({**self.me, "since": since}), ephemeral=True
                 )
             except NodeExistsError:
                 pass
@@ -165,7 +164,7 @@ def leader_record(client: KazooClient, paths: TeamPaths) -> dict[str, Any] | Non
         data, _ = client.get(paths.leader)
     except NoNodeError:
         return None
-    return decode_info(data)
+    return decode_lenient(data)
 
 
 def describe_leader(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -181,18 +180,6 @@ def describe_leader(record: dict[str, Any] | None) -> dict[str, Any] | None:
 def _sequence(name: str) -> tuple[int, str]:
     digits = name[len(PREFIX) :] if name.startswith(PREFIX) else ""
     return (int(digits), name) if digits.isdigit() else (2**63, name)
-
-
-def _encode(info: dict[str, Any]) -> bytes:
-    return json.dumps(info, separators=(",", ":")).encode()
-
-
-def decode_info(data: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(data.decode())
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _delete(client: KazooClient, path: str) -> None:

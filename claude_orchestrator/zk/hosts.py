@@ -16,11 +16,11 @@ caller (a lane job: the next pass starts over; ``ps``: reports it).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
+from claude_orchestrator.zk.codec import decode_lenient, encode
 from claude_orchestrator.zk.paths import TeamPaths, child
 
 if TYPE_CHECKING:
@@ -36,9 +36,7 @@ class HostRecord(NamedTuple):
 def record_host(client: KazooClient, team: str, host: str, record: HostRecord) -> None:
     """This host's record: its supervisor and the (name, role) of each of its workers."""
     listed = [{"name": name, "role": role} for name, role in record.workers]
-    data = _encode(
-        {"pid": record.pid, "workers": listed, "session_timeout": record.session_timeout}
-    )
+    data = encode({"pid": record.pid, "workers": listed, "session_timeout": record.session_timeout})
     path = TeamPaths(team).host_record(host)
     try:
         client.set(path, data)
@@ -70,7 +68,7 @@ def read_hosts(client: KazooClient, team: str) -> dict[str, dict[str, Any]]:
             data, _ = result.get()
         except NoNodeError:
             continue
-        found[name] = _decode(data)
+        found[name] = decode_lenient(data)
     return found
 
 
@@ -97,10 +95,10 @@ def mark_lost(client: KazooClient, team: str, now: float) -> list[str]:
             continue
         try:
             data, stat = client.get(paths.host_record(host))
-            found = _decode(data)
+            found = decode_lenient(data)
             client.set(
                 paths.host_record(host),
-                _encode({**found, "lost_at": now, "last_seen": now - _timeout(found)}),
+                encode({**found, "lost_at": now, "last_seen": now - _timeout(found)}),
                 version=stat.version,
             )
         except (NoNodeError, BadVersionError):
@@ -127,15 +125,3 @@ def _timeout(record: dict[str, Any]) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
     return 0.0
-
-
-def _encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode()
-
-
-def _decode(data: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(data.decode())
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
