@@ -34,15 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -63,112 +59,10 @@ from claude_orchestrator.zk.taskmodel import HELD, Task, TaskStatus
 from claude_orchestrator.zk.tasks import TaskStore
 from claude_orchestrator.zk.team import Team
 from tests.ensemble import ZkEnsemble
+from tests.hostsim import AUTH, still_running, team_text
+from tests.hostsim import SimHost as Host
 
-BIN = str(Path(sys.executable).parent / "claude-orchestrator")
-FAKE_AGENT = Path(__file__).resolve().parent.parent / "tests" / "fake_agent.py"
-AUTH = "team:bench-hosts-secret"
 TEAM = "failover"
-
-
-def team_text(team: str, zk_hosts: str, workers: dict[str, tuple[int, str]]) -> str:
-    """A team file placing ``count`` workers named ``<host>1…`` on each host, their fake
-    agents in the given ``FAKE_AGENT_MODE``."""
-    agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
-    lines = [
-        f'[team]\nname = "{team}"\nzookeeper = "{zk_hosts}"\nauth = "env:CO_ZK_AUTH"\n\n',
-        f"[agents.claude]\ncommand = {agent}\n",
-    ]
-    for host, (count, mode) in workers.items():
-        lines += [
-            f'\n[[worker]]\nname = "{host}{i}"\nhost = "{host}"\n'
-            f'env = {{ FAKE_AGENT_MODE = "{mode}" }}\n'
-            for i in range(1, count + 1)
-        ]
-    return "".join(lines)
-
-
-@dataclass
-class Host:
-    """One host: its own state dir (``root``) and ``CO_HOST``; the same team file."""
-
-    name: str
-    root: Path
-    session_s: float | None  # CO_SESSION_TIMEOUT; None: the default
-    seen: dict[int, float] = field(default_factory=dict)  # pid → create time, ever seen
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
-        env.update(CO_INSTANCE_ID="", CO_HOST=self.name, CO_ZK_AUTH=AUTH)
-        if self.session_s is not None:
-            env.update(CO_SESSION_TIMEOUT=f"{self.session_s:g}s")
-        return env
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [BIN, "-f", str(self.root / "team.toml"), *args],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self.run(*args)
-        if done.returncode != 0:
-            raise RuntimeError(f"host {self.name}: {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def processes(self) -> list[psutil.Process]:
-        """Every process of this host: the supervisor, its workers and their agents."""
-        found = []
-        for proc in psutil.process_iter():
-            try:
-                if proc.pid != os.getpid() and _under(proc.cwd(), self.root):
-                    found.append(proc)
-                    self.seen.setdefault(proc.pid, proc.create_time())
-            except psutil.Error:
-                continue
-        return found
-
-    def stop_and_kill(self) -> list[int]:
-        """The host dies: SIGSTOP every process (again for any started meanwhile), so that
-        none is respawned or reaped, then SIGKILL them all."""
-        pids: set[int] = set()
-        while new := [p for p in self.processes() if p.pid not in pids]:
-            for proc in new:
-                pids.add(proc.pid)
-                _signal(proc.pid, signal.SIGSTOP)
-        for pid in pids:
-            _signal(pid, signal.SIGKILL)
-        return sorted(pids)
-
-
-def _under(cwd: str, root: Path) -> bool:
-    return cwd == str(root) or cwd.startswith(f"{root}{os.sep}")
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def still_running(seen: dict[int, float]) -> list[dict[str, Any]]:
-    """Those of the processes seen (pid and create time: a reused pid is not ours) that
-    have not exited (a zombie has: its reaping is init's)."""
-    left = []
-    for pid, created in sorted(seen.items()):
-        try:
-            proc = psutil.Process(pid)
-            if proc.create_time() != created or proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            left.append({"pid": pid, "cmdline": " ".join(proc.cmdline())[:200]})
-        except psutil.Error:
-            continue
-    return left
 
 
 def read_json(client: KazooClient, path: str) -> dict[str, Any] | None:

@@ -37,13 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from bench.common import header, poll, private_server
-from bench.failover import AUTH, Host, running, still_running, team_text
+from bench.failover import running
 from bench.supervisor_bench import throughput
 from claude_orchestrator.supervisor.zkserver import ZkServer
 from claude_orchestrator.zk.client import ZkOptions, connect, disconnect
 from claude_orchestrator.zk.codec import parse_iso
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
+from tests.hostsim import AUTH, still_running, team_text
+from tests.hostsim import SimHost as Host
 
 WIDTH = 4  # workers per host
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,100 +23,39 @@ from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.taskmodel import TaskStatus
 from claude_orchestrator.zk.team import Team
-from tests.clihelp import BIN
 from tests.ensemble import ZkEnsemble
 from tests.helpers import exited, wait_until
+from tests.hostsim import AUTH, FAKE_AGENT, SimHost, team_text
 
 pytestmark = pytest.mark.slow
 
-FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
-AUTH = "team:two-hosts-secret"
 SESSION_S = 2.0
 PATHS = TeamPaths("multi")
 
 
-def team_text(hosts: str, a_agent: str) -> str:
-    """Workers a1, a2 on host a (their fake agents behave as ``a_agent`` says), b1, b2 on b."""
-    agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
-    modes = {"a": a_agent, "b": "succeed"}
-    workers = "".join(
-        f'\n[[worker]]\nname = "{h}{i}"\nhost = "{h}"\nenv = {{ FAKE_AGENT_MODE = "{modes[h]}" }}\n'
-        for h in "ab"
-        for i in (1, 2)
-    )
-    workers += '\n[[worker]]\nname = "c1"\nhost = "c"\n'  # a host that never comes up
-    return (
-        f'[team]\nname = "multi"\nzookeeper = "{hosts}"\nauth = "env:CO_ZK_AUTH"\n\n'
-        f"[agents.claude]\ncommand = {agent}\n{workers}"
-    )
-
-
-@dataclass
-class Host:
-    """One host: its own checkout (state dir) and identity."""
-
-    name: str
-    root: Path
+class Host(SimHost):
+    """One host of the team ``multi``: a1, a2 on host a (their fake agents as ``a_agent``
+    says), b1, b2 on b, and c1 on a host c that never comes up."""
 
     def configure(self, hosts: str, a_agent: str = "hang") -> None:
-        (self.root / "team.toml").write_text(team_text(hosts, a_agent))
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
-        env.update(CO_INSTANCE_ID="", CO_HOST=self.name, CO_ZK_AUTH=AUTH)
-        env.update(CO_SESSION_TIMEOUT=f"{SESSION_S:g}s")
-        return env
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [BIN, "-f", str(self.root / "team.toml"), *args],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        workers = {"a": (2, a_agent), "b": (2, "succeed"), "c": (1, "succeed")}
+        (self.root / "team.toml").write_text(team_text("multi", hosts, workers))
 
     def ok(self, *args: str) -> Any:
-        r = self.run(*args)
-        assert r.returncode == 0, f"{self.name} {args}: {r.stderr}"
-        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
-
-    def processes(self) -> list[psutil.Process]:
-        """Everything of this host: the supervisor, its workers and their agents."""
-        found = []
-        for proc in psutil.process_iter():
-            try:
-                if proc.pid != os.getpid() and proc.cwd().startswith(str(self.root)):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
-
-    def signal_all(self, sig: int) -> list[int]:
-        """``sig`` to every process of the host; stop first, so none is respawned meanwhile."""
-        pids: set[int] = set()
-        while new := [p for p in self.processes() if p.pid not in pids]:
-            for proc in new:
-                pids.add(proc.pid)
-                os.kill(proc.pid, signal.SIGSTOP if sig == signal.SIGKILL else sig)
-        if sig == signal.SIGKILL:
-            for pid in pids:
-                os.kill(pid, signal.SIGKILL)
-        return sorted(pids)
+        out = super().ok(*args)
+        return json.loads(out) if out.startswith(("{", "[")) else out
 
 
 @pytest.fixture
 def hosts(ensemble: ZkEnsemble, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
-    pair = (Host("a", tmp_path / "a"), Host("b", tmp_path / "b"))
+    pair = (Host("a", tmp_path / "a", SESSION_S), Host("b", tmp_path / "b", SESSION_S))
     for host in pair:
         host.root.mkdir()
         host.configure(ensemble.hosts)
     yield pair
     for host in pair:
         host.run("down", "--timeout", "2s")
-        host.signal_all(signal.SIGKILL)
+        host.stop_and_kill()
 
 
 @pytest.fixture
@@ -203,7 +139,7 @@ def test_a_dead_leading_host_is_replaced_and_its_tasks_completed_once(
     ids = push_some(team, 10)
     # a's agents hang: a's two workers each end up holding one; b completes the rest
     wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
-    killed = a.signal_all(signal.SIGKILL)  # the host dies: no reap, no clean stop
+    killed = a.stop_and_kill()  # the host dies: no reap, no clean stop
     assert len(killed) == 5  # the supervisor, two workers, their two agents
     wait_until(lambda: all(exited(pid) for pid in killed), 10, "a's processes to die")
     team.client.create(PATHS.control_node("a", "req-"), b"{}", sequence=True)  # never answered
@@ -242,7 +178,7 @@ def test_a_frozen_leading_host_neither_completes_recovered_tasks_nor_leads_when_
     ids = push_some(team, 6)
     wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
     agents = wait_until(lambda: _agents(a) if len(_agents(a)) == 2 else None, 30, "a's agents")
-    frozen = a.signal_all(signal.SIGSTOP)
+    frozen = a.stop_all()
     try:
         wait_until(lambda: leader_host(team) == "b", SESSION_S * 10, "b to lead")
         wait_until(lambda: all(completions(team, i) for i in ids), 60, "every task completed")
