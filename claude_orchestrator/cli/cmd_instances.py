@@ -42,6 +42,18 @@ def _update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
     "[agents.claude] command wins).",
 )
 @click.option("--cache-dir", help="A cache directory (saved globally; shown by 'config').")
+@click.option("--dry-run", is_flag=True, help="Say what setup would do; write nothing.")
+@click.option(
+    "--remove",
+    is_flag=True,
+    help="Remove the skills and the CLAUDE.md section setup installed (not the ones you "
+    "changed, not the config).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace skill files and the CLAUDE.md section you changed (yours saved as .bak).",
+)
 @global_options
 @pass_app
 def setup(
@@ -52,20 +64,79 @@ def setup(
     global_: bool,
     agent_command: str | None,
     cache_dir: str | None,
+    dry_run: bool,
+    remove: bool,
+    force: bool,
 ) -> None:
-    """Write the config file and the agent skill file (no ZooKeeper needed)."""
-    from claude_orchestrator.cli.skill import write_skill
+    """Write the config file, the agent skills and the team section of CLAUDE.md, never
+    overwriting a file you changed (no ZooKeeper needed)."""
+    from claude_orchestrator.cli.skill import CLI_SKILL, managed
+    from claude_orchestrator.conf.install import Installer
+    from claude_orchestrator.conf.userconfig import read_config
 
+    if remove:
+        _refuse_with_remove(leader, name, role, agent_command, cache_dir, force)
     machine = _machine_settings(agent_command, cache_dir)  # checked before anything is written
     path = _config_path(app, global_)
-    changes = {"team": app.settings.team, "name": name, "role": role, "leader": leader or None}
-    data = _update_config(path, changes)
-    if machine:  # the seed's global settings (conf/machine.py says what reads them)
-        saved = _update_config(_config_path(app, True), machine)
-        data.update({k: saved[k] for k in machine if k in saved})
     root = Path.home() if global_ else app.settings.team_config.root
-    skill = write_skill(root)
-    app.emit({"status": "configured", "config": str(path), "skill": str(skill), "settings": data})
+    installer = Installer(root, managed(global_))
+    steps = installer.plan_remove() if remove else installer.plan_install(force)  # refusals
+    if remove:
+        data = read_config(path)  # left alone
+    else:
+        changes = {"team": app.settings.team, "name": name, "role": role, "leader": leader or None}
+        data = _configure(app, path, changes, machine, dry_run)
+    installed = installer.apply(steps, dry_run)
+    app.emit(
+        {
+            "status": "removed" if remove else "configured",
+            "config": str(path),
+            "skill": str(root / CLI_SKILL),
+            "settings": data,
+            "installed": installed,
+            "dry_run": dry_run,
+        }
+    )
+
+
+def _refuse_with_remove(
+    leader: bool,
+    name: str | None,
+    role: str | None,
+    agent_command: str | None,
+    cache_dir: str | None,
+    force: bool,
+) -> None:
+    values = {"--leader": leader, "--name": name, "--role": role, "--force": force}
+    values.update({"--command": agent_command, "--cache-dir": cache_dir})
+    given = [flag for flag, value in values.items() if value is not None and value is not False]
+    if given:
+        raise UsageError(
+            f"--remove takes no {', '.join(given)}: it removes only what setup installed, "
+            "never a file you changed, and leaves the config alone"
+        )
+
+
+def _configure(
+    app: App, path: Path, changes: dict[str, Any], machine: dict[str, Any], dry_run: bool
+) -> dict[str, Any]:
+    data = _save_config(path, changes, dry_run)
+    if machine:  # the seed's global settings (conf/machine.py says what reads them)
+        saved = _save_config(_config_path(app, True), machine, dry_run)
+        data.update({k: saved[k] for k in machine if k in saved})
+    return data
+
+
+def _save_config(path: Path, changes: dict[str, Any], dry_run: bool) -> dict[str, Any]:
+    """``_update_config`` for setup: written only when it changes (a second setup rewrites
+    nothing), never on a dry run."""
+    from claude_orchestrator.conf.userconfig import read_config, write_config
+
+    old = read_config(path)
+    data = {k: v for k, v in {**old, **changes}.items() if v is not None}
+    if data != old and not dry_run:
+        write_config(path, data)
+    return data
 
 
 def _machine_settings(agent_command: str | None, cache_dir: str | None) -> dict[str, Any]:
