@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from claude_orchestrator.errors import IdentityError, NotFoundError
+from claude_orchestrator.zk.chains import ChainStore
 from claude_orchestrator.zk.codec import iso, token
 from claude_orchestrator.zk.paths import TeamPaths, child
 from claude_orchestrator.zk.registry import Actor
@@ -33,7 +34,7 @@ from claude_orchestrator.zk.taskmodel import (
     task_id_of_entry,
 )
 from claude_orchestrator.zk.tasks import FenceLost, Reread, TaskStore
-from claude_orchestrator.zk.txn import retrying
+from claude_orchestrator.zk.txn import Txn, retrying
 
 
 def queue_folders(paths: TeamPaths, name: str, role: str | None) -> list[str]:
@@ -50,10 +51,19 @@ def in_claim_order(folders: list[str], listed: list[list[str]]) -> list[str]:
     return [p for _, p in sorted(assigned)] + open_
 
 
-def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Task | None:
+class _HeldBack:
+    """A task its chain holds back (zk/chains.py): not lost to another claimer, not ours."""
+
+
+HELD_BACK = _HeldBack()
+
+
+def _attempt(
+    store: TaskStore, entry_path: str, actor: Actor, now: float
+) -> Task | _HeldBack | None:
     tok = token()
 
-    def step() -> Task | None:
+    def step() -> Task | _HeldBack | None:
         try:
             rec, version = store.read(task_id_of_entry(entry_path.rsplit("/", 1)[1]))
         except NotFoundError:
@@ -62,20 +72,36 @@ def _attempt(store: TaskStore, entry_path: str, actor: Actor, now: float) -> Tas
             return rec
         if rec.status is not TaskStatus.PENDING:
             return None
-        return _commit_claim(store, rec, version, actor, now, tok)
+        chain_version = ChainStore(store.client, store.paths.team).gate(rec)
+        if chain_version is None:
+            return HELD_BACK  # the claim gate (zk/chains.py)
+        return _commit_claim(store, rec, version, actor, now, tok, chain_version)
 
     return retrying(store.client, step)
 
 
 def _commit_claim(
-    store: TaskStore, rec: Task, version: int, actor: Actor, now: float, tok: str
+    store: TaskStore,
+    rec: Task,
+    version: int,
+    actor: Actor,
+    now: float,
+    tok: str,
+    chain_version: int = -1,
 ) -> Task | None:
     """The store's one commit, fenced by the claimer's instance node: the record set and
-    its entry moved from the queue to ``active``; None when another claimer won."""
+    its entry moved from the queue to ``active``, and a chain's task only if its chain
+    record is still the one the gate let it through at; None when another claimer won."""
     change = Change(Action.CLAIM, by=actor.label, at=iso(now), claimer=actor.instance_id)
     new = apply(rec, change)._replace(op=tok)
+    chain = store.paths.chain(rec.chain_id) if rec.chain_id is not None else None
+
+    def gate(t: Txn, _new: Task) -> None:
+        if chain is not None:
+            t.check(chain, chain_version)
+
     try:
-        return store.commit(rec, version, new, fence=str(actor.instance_id))
+        return store.commit(rec, version, new, fence=str(actor.instance_id), extra=gate)
     except FenceLost as exc:
         raise IdentityError(
             f"instance {actor.instance_id} is no longer registered; register again"
@@ -125,13 +151,17 @@ class Claimer:
         self.dirty = set(self.folders)  # folders to list again (all of them without watches)
         self.queue: list[str] = []
         self.stale = True
+        self.held: set[str] = set()  # entries their chain holds back, until their folder changes
         # head_first: take the head (strict claim order) until a race is lost, then spread
         self.contended = not head_first
 
     def refresh(self, folder: str | None = None) -> None:
-        """The next claim lists ``folder`` again (its watch fired), or every folder."""
+        """The next claim lists ``folder`` again (its watch fired), or every folder; the
+        entries held back there are tried again (a chain that resumes re-posts them)."""
         self.stale = True
-        self.dirty.update([folder] if folder in self.folders else self.folders)
+        folders = [folder] if folder in self.folders else self.folders
+        self.dirty.update(folders)
+        self.held = {e for e in self.held if e.rsplit("/", 1)[0] not in folders}
 
     def claim(self, now: float) -> Task | None:
         """Claim the next task; None only when a fresh view has nothing left."""
@@ -155,7 +185,8 @@ class Claimer:
             ):
                 self.listed[folder] = entries
             self.dirty.difference_update(dirty)
-        return in_claim_order(self.folders, [self.listed[f] for f in self.folders])
+        ordered = in_claim_order(self.folders, [self.listed[f] for f in self.folders])
+        return [entry for entry in ordered if entry not in self.held]
 
     def _try_one(self, now: float) -> Task | None:
         """One attempt from the head region; a loss makes the next attempt re-list.
@@ -170,6 +201,9 @@ class Claimer:
         i = random.randrange(min(spread, len(self.queue))) if spread > 1 else 0
         entry = self.queue.pop(i)
         won = _attempt(self.store, entry, self.actor, now)
+        if isinstance(won, _HeldBack):
+            self.held.add(entry)  # passed over, without re-listing: nothing changed there
+            return None
         # won or lost, its folder changed: list it again before walking it anew (the
         # watch's event is on its way, but this claim does not wait for it)
         self.dirty.add(entry.rsplit("/", 1)[0])

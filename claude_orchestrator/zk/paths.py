@@ -162,6 +162,23 @@ class TeamPaths(NamedTuple):
     def context_key(self, key: str) -> str:
         return f"{self.context}/{encode_key(key)}"
 
+    # -- chains (zk/chains.py) ---------------------------------------------------
+    @property
+    def chains(self) -> str:
+        return f"{self.root}/chains"
+
+    @property
+    def chain_counter(self) -> str:
+        """Its version numbers the chains (a chain id is never reused)."""
+        return f"{self.chains}/counter"
+
+    @property
+    def chain_records(self) -> str:
+        return f"{self.chains}/records"
+
+    def chain(self, chain_id: str) -> str:
+        return f"{self.chain_records}/{chain_id}"
+
     # -- leadership and supervisors --------------------------------------------
     @property
     def leader(self) -> str:

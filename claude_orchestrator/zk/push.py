@@ -13,6 +13,7 @@ push fails before or after it committed, never half-way.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kazoo.exceptions import NoNodeError
@@ -122,8 +123,13 @@ def push(
     by: str,
     now: float,
     quota: int = DEFAULT_MAX_TASK_BYTES,
+    extra: Callable[[Txn, list[Task]], None] | None = None,
 ) -> list[Task]:
     """Push validated specs; '#N' in depends_on names the N-th spec (1-based).
+
+    ``extra`` adds the caller's own operations to the push's transaction, given the records
+    (a chain record created with its tasks, zk/chains.py); the specs must then fit one
+    transaction, or nothing is written (SizeLimitError).
 
     Everything is checked before the first write: references, the size of each task's
     transaction, that every dependency exists, and the quota. The push is then written in
@@ -133,7 +139,7 @@ def push(
     _check_local_refs(specs)
     store.ensure_layout()
     sizes = [_estimate(store, spec, by, now) for spec in specs]
-    batches = _plan(specs, sizes)
+    batches = [specs] if extra is not None else _plan(specs, sizes)
     retrying(store.client, lambda: _check_dependencies(store, specs))
     if len(batches) > 1:  # one batch is judged by its own commit
         total = sum(record for record, _ in sizes)
@@ -141,7 +147,7 @@ def push(
     pushed: list[Task] = []
     for batch in batches:
         try:
-            pushed += _push_batch(store, batch, pushed, by, now, quota)
+            pushed += _push_batch(store, batch, pushed, by, now, quota, extra)
         except Exception as exc:  # whatever it was, say what had already committed
             if not pushed:
                 raise
@@ -251,6 +257,7 @@ def _push_batch(
     by: str,
     now: float,
     quota: int,
+    extra: Callable[[Txn, list[Task]], None] | None = None,
 ) -> list[Task]:
     tok = token()
     state: dict[str, Any] = {"first": None}
@@ -260,7 +267,10 @@ def _push_batch(
             done = _already_pushed(store, state["first"], tok, len(batch))
             if done is not None:
                 return done
-            records, t, state["first"] = _build_batch(store, batch, earlier, by, now, tok, quota)
+            t = Txn(store.client)
+            records, state["first"] = add_batch(store, t, batch, earlier, by, now, tok, quota)
+            if extra is not None:
+                extra(t, records)
             try:
                 t.commit()
                 return records
@@ -282,18 +292,21 @@ def _already_pushed(store: TaskStore, first: int | None, tok: str, count: int) -
     return [store.read(task_id_for(first + i))[0] for i in range(count)]
 
 
-def _build_batch(
+def add_batch(
     store: TaskStore,
+    t: Txn,
     batch: list[dict[str, Any]],
     earlier: list[Task],
     by: str,
     now: float,
     tok: str,
-    quota: int,
-) -> tuple[list[Task], Txn, int]:
+    quota: int = DEFAULT_MAX_TASK_BYTES,
+) -> tuple[list[Task], int]:
+    """Add the creation of ``batch`` (validated specs; '#N' refs into ``earlier`` and the
+    batch) to ``t``, with the counter bumps that give their ids: the records, and the
+    number of the first. A push's own transaction, or a chain's (zk/chains.py)."""
     usage = read_usage(store.client, store.paths)
     first = usage.version + 1
-    t = Txn(store.client)
     records: list[Task] = []
     stored = 0
     for i, spec in enumerate(batch):
@@ -307,7 +320,7 @@ def _build_batch(
     data = usage_data(admit(store.client, store.paths, usage, stored, quota))
     for i in range(len(batch)):
         t.set_data(store.paths.counter, data, usage.version + i)
-    return records, t, first
+    return records, first
 
 
 def _resolve_refs(deps: list[str], pushed: list[Task]) -> tuple[str, ...]:

@@ -65,6 +65,10 @@ def index_path(paths: TeamPaths, task: Task) -> str:
     return child(index_folder(paths, task), entry_name(task))
 
 
+#: operations a caller adds to a task's transaction, given the record being written
+Extra = Callable[[Txn, Task], None]
+
+
 class TaskStore:
     def __init__(self, client: KazooClient, team: str, create: bool = True) -> None:
         self.client = client
@@ -149,8 +153,10 @@ class TaskStore:
         actor: Actor,
         now: float,
         guard: Callable[[Task], None] | None = None,
+        extra: Extra | None = None,
     ) -> Task:
-        """Apply one state change as one transaction; re-read and re-decide on a race."""
+        """Apply one state change as one transaction; re-read and re-decide on a race.
+        ``extra``: operations of the caller's own in the same transaction (see ``commit``)."""
         tok = token()
 
         quick = actor.session_bound and actor.instance_id is not None
@@ -163,7 +169,7 @@ class TaskStore:
                 return rec  # our write landed before the connection dropped
             if guard is not None:
                 guard(rec)
-            return self._commit_change(rec, version, change, actor, now, tok, inst)
+            return self._commit_change(rec, version, change, actor, now, tok, inst, extra)
 
         new = _until_settled(lambda: retrying(self.client, step))
         if new.status is TaskStatus.COMPLETED:
@@ -207,11 +213,12 @@ class TaskStore:
         now: float,
         tok: str,
         inst: dict[str, Any] | None,
+        extra: Extra | None = None,
     ) -> Task:
         fence = self._fence(rec, change, actor, now, inst)
         new = apply(rec, change)._replace(op=tok)
         try:
-            return self.commit(rec, version, new, fence)
+            return self.commit(rec, version, new, fence, extra=extra)
         except FenceLost as exc:
             raise TaskStateError(
                 f"{rec.id}: the claim of {rec.claimed_by} is no longer valid "
@@ -247,6 +254,7 @@ class TaskStore:
         new: Task,
         fence: str | None = None,
         if_ready: bool = False,
+        extra: Extra | None = None,
     ) -> Task:
         """Write ``new`` over ``old`` (read at ``version``) as one transaction, the one way
         a task's record changes: the check of the ``fence`` instance node when given, the
@@ -256,7 +264,9 @@ class TaskStore:
 
         Raises FenceLost when the fence's node is gone and Reread when the record or a
         dependency changed meanwhile; nothing is written then. ``if_ready`` (a promotion):
-        while a dependency is not completed, nothing is written and ``old`` comes back."""
+        while a dependency is not completed, nothing is written and ``old`` comes back.
+        ``extra`` adds operations of its own to the same transaction (a chain's next step,
+        zk/chains.py), given the record to be written; a conflict there is a Reread too."""
         t = Txn(self.client)
         if fence is not None:
             t.check(self.paths.instance(fence))
@@ -271,6 +281,8 @@ class TaskStore:
             self.ensure_folder(index_folder(self.paths, new))
             t.delete(old_path)
             t.create(new_path)
+        if extra is not None:
+            extra(t, new)
         try:
             self.remember(new, t.commit()[at].version)
         except TxnConflict as exc:

@@ -1,0 +1,76 @@
+"""Chains (issue 11): ``plan`` makes a chain and its plan task in one transaction, ``chains``
+and ``show-chain`` read them, the claim gate holds a stopped chain's tasks back, and
+``cancel-chain`` stops a chain and cancels its open tasks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from claude_orchestrator.zk.chains import ChainStatus, ChainStore, PlanOptions
+from claude_orchestrator.zk.claim import claim_as
+from claude_orchestrator.zk.registry import Registration
+from claude_orchestrator.zk.team import Team
+from tests.clihelp import Cli
+
+
+@pytest.fixture
+def co(zk_hosts: str, tmp_path: Path) -> Cli:
+    return Cli(zk_hosts, tmp_path)
+
+
+def test_plan_creates_a_chain_with_its_plan_task(co: Cli) -> None:
+    out = co.ok("plan", "Build a login page")
+    assert out == {
+        "chain_id": "chain-0000000001",
+        "status": "planning",
+        "goal": "Build a login page",
+    }
+    chain = co.ok("show-chain", "--chain-id", out["chain_id"])
+    assert chain["status"] == "planning" and chain["max_rounds"] == 3
+    assert chain["stages"] == ["build", "verify", "review"]
+    [task] = chain["tasks"]
+    assert task["id"] == chain["plan_task"] and task["link"] == "plan"
+    shown = co.ok("show-task", "--task-id", task["id"])
+    assert shown["chain_id"] == out["chain_id"] and shown["description"] == "Build a login page"
+    assert shown["title"] == "plan: Build a login page"
+    listed = co.ok("chains")
+    assert [c["chain_id"] for c in listed] == [out["chain_id"]]
+    assert co.ok("chains", "--status", "running") == []
+    second = co.ok("plan", "-", "--max-rounds", "5", "--budget", "2.5", input="Another goal\n")
+    assert second["chain_id"] == "chain-0000000002"
+    assert co.ok("show-chain", "--chain-id", second["chain_id"])["budget_usd"] == 2.5
+
+
+def test_plan_refuses_bad_input_and_writes_nothing(co: Cli) -> None:
+    for args in ((), ("a", "--from-file", "-"), ("   ",), ("x", "--max-rounds", "0")):
+        r = co("plan", *args)
+        assert r.code == 2 and r.err.startswith("error:") and "Traceback" not in r.err, args
+    assert co.ok("chains") == []
+    r = co("show-chain", "--chain-id", "chain-1")
+    assert r.code == 2 and "chain-NNNNNNNNNN" in r.err
+    assert co("show-chain", "--chain-id", "chain-0000000009").code == 1
+    assert co("chains", "--status", "bogus").code == 2
+
+
+def test_the_claim_gate_holds_a_stopped_chains_tasks_back(team: Team) -> None:
+    store = ChainStore(team.client, "test")
+    chain, task = store.create(team.tasks, "goal", "test", time.time(), PlanOptions())
+    iid = team.registry.register(Registration("p1", "planner", "/tmp", False), time.time())["id"]
+    store.update(chain.id, lambda c: {"status": ChainStatus.NEEDS_HUMAN}, "t", time.time(), "x")
+    assert claim_as(team.tasks, iid, time.time()) is None  # held back
+    store.update(chain.id, lambda c: {"status": ChainStatus.PLANNING}, "t", time.time(), "x")
+    claimed = claim_as(team.tasks, iid, time.time())
+    assert claimed is not None and claimed.id == task.id
+
+
+def test_cancel_chain_stops_it_and_cancels_its_open_tasks(co: Cli) -> None:
+    chain_id = co.ok("plan", "goal")["chain_id"]
+    out = co.ok("cancel-chain", "--chain-id", chain_id)
+    assert out["status"] == "cancelled" and len(out["cancelled_tasks"]) == 1
+    shown = co.ok("show-chain", "--chain-id", chain_id)
+    assert shown["status"] == "cancelled" and shown["tasks"][0]["status"] == "cancelled"
+    again = co.ok("cancel-chain", "--chain-id", chain_id)  # idempotent
+    assert again["status"] == "cancelled" and again["cancelled_tasks"] == []
