@@ -23,6 +23,8 @@ stdin when there is none. The behaviour comes from ``FAKE_AGENT_MODE``
   cli=A|B|C     run [$CO_BIN, A, B, C], print its stdout as assistant text, succeed
                 (ARG runs to the end of the line, so it may hold spaces)
   ignore-term   ignore SIGTERM, then hang
+  answers=DIR   succeed, answering with the next file of DIR (name order; the last one
+                again once all are given): a planner's graph, a verdict
 
 If ``FAKE_AGENT_RECORD`` is set, one JSON line describing the call is appended
 to that file first. SIGTERM ends the agent silently with exit 143 (SIGINT: 130).
@@ -304,8 +306,26 @@ def ignore_term(agent: Agent, arg: str | None) -> int:
     return hang()
 
 
+def answers(agent: Agent, arg: str | None) -> int:
+    """Answer with the next file of directory ARG (1, 2, … in name order; a file named
+    ``taken`` counts the answers given), so a resumed session can answer differently."""
+    folder = arg or ""
+    taken_file = os.path.join(folder, "taken")
+    taken = 0
+    if os.path.exists(taken_file):
+        with open(taken_file, encoding="utf-8") as f:
+            taken = int(f.read() or 0)
+    names = sorted(n for n in os.listdir(folder) if n != "taken")
+    with open(taken_file, "w") as f:
+        f.write(str(taken + 1))
+    agent.init()
+    with open(os.path.join(folder, names[min(taken, len(names) - 1)]), encoding="utf-8") as f:
+        return agent.finish(f.read())
+
+
 MODES = {
     "succeed": succeed,
+    "answers": answers,
     "fail": fail,
     "fail-as": fail_as,
     "lie": lie,

@@ -242,7 +242,7 @@ def test_claim_that_loses_races_still_finds_the_remaining_tasks(
     real_attempt = claim_mod._attempt
     steals = {"left": 2}
 
-    def racing(store: Any, entry_path: str, actor: Actor, at: float) -> Task | None:
+    def racing(store: Any, entry_path: str, actor: Actor, at: float) -> Any:
         if steals["left"] and actor is me:
             steals["left"] -= 1  # the rival commits this candidate just before us
             assert real_attempt(store, entry_path, rival, at) is not None

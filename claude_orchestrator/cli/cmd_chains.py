@@ -14,8 +14,6 @@ from claude_orchestrator.errors import UsageError
 if TYPE_CHECKING:
     from claude_orchestrator.zk.chains import Chain, ChainStore
 
-PLANNER_ROLE = "planner"
-
 
 def _chain_id_option(fn: Any) -> Any:
     return click.option("--chain-id", required=True, help="The chain (chain-NNNNNNNNNN).")(fn)
@@ -46,11 +44,18 @@ def plan(
     budget: float | None,
 ) -> None:
     """Decompose GOAL into a task graph run through build, verify and review ('-': stdin)."""
-    from claude_orchestrator.zk.chains import PlanOptions
+    from claude_orchestrator.zk.chains import DEFAULT_ROLES, PlanOptions
+    from claude_orchestrator.zk.chainsteps import stage_roles
 
     text = _goal(goal, from_file)
+    roles = stage_roles({spec.role for spec in app.settings.team_config.workers}, DEFAULT_ROLES)
+    planner = roles.pop("plan", None)
     opts = PlanOptions(
-        max_rounds=max_rounds, budget_usd=budget, planner=_planner(app), dry_run=dry_run
+        max_rounds=max_rounds,
+        budget_usd=budget,
+        planner=f"role:{planner}" if planner else None,
+        roles=roles,
+        dry_run=dry_run,
     )
     chain, _ = _store(app).create(app.team.tasks, text, app.author(), app.now(), opts)
     if wait:
@@ -66,12 +71,6 @@ def _goal(goal: str | None, from_file: Any) -> str:
     if from_file is not None:
         return str(from_file.read())
     return str(read_text(goal))
-
-
-def _planner(app: App) -> str | None:
-    """The planning role's queue when a worker of the team has that role, else anyone."""
-    roles = {spec.role for spec in app.settings.team_config.workers}
-    return f"role:{PLANNER_ROLE}" if PLANNER_ROLE in roles else None
 
 
 def _wait_planned(app: App, chain_id: str) -> Chain:

@@ -32,11 +32,14 @@ SEED_MESSAGE_FIELDS = frozenset(
     {"content", "from_name", "from_role", "from_instance", "type", "created_at"}
 )
 MESSAGE_FIELDS = SEED_MESSAGE_FIELDS | {"sender", "message_type", "body", "message_id"}
+#: a chain's plan task (docs/pipelines.md)
+PLAN_FIELDS = frozenset({"chain_id", "goal", "max_items"})
 
 TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "worker.md": IDENTITY_FIELDS | TASK_FIELDS,
         "message.md": IDENTITY_FIELDS | MESSAGE_FIELDS,
+        "leader-decompose.md": IDENTITY_FIELDS | TASK_FIELDS | PLAN_FIELDS,
     }
 )
 

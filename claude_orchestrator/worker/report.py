@@ -16,6 +16,7 @@ from typing import Any
 from claude_orchestrator.errors import IdentityError, NotFoundError, TaskStateError, ZkError
 from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
+from claude_orchestrator.zk.chainsteps import PlanAnswer, complete_plan
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
@@ -40,12 +41,15 @@ class Reporter:
     def _change(self, action: Action, **kw: Any) -> Change:
         return Change(action, by=self.actor.label, at=iso(self.clock()), **kw)
 
-    def _apply(self, task_id: str, change: Change) -> Task:
+    def _apply(self, task_id: str, change: Change, plan: PlanAnswer | None = None) -> Task:
         def guard(rec: Task) -> None:
             if rec.claimed_by != self.actor.instance_id or rec.status is not TaskStatus.IN_PROGRESS:
                 raise _NotMine
 
-        return self.team.tasks.transition(task_id, change, self.actor, self.clock(), guard)
+        tasks, now = self.team.tasks, self.clock()
+        if plan is not None and change.action is Action.COMPLETE:  # and the chain's next step
+            return complete_plan(tasks, task_id, change, self.actor, now, plan, guard)
+        return tasks.transition(task_id, change, self.actor, now, guard)
 
     def start(self, task: Task, session: dict[str, Any]) -> bool:
         try:
@@ -89,13 +93,16 @@ class Reporter:
         except (_NotMine, TaskStateError) as exc:
             log.warning("%s: not released (%s)", task_id, type(exc).__name__)
 
-    def task_done(self, task_id: str, res: SessionResult, released: bool) -> None:
-        """Record the outcome; while the connection is down, hold it (SUSPENDED)."""
+    def task_done(
+        self, task_id: str, res: SessionResult, released: bool, plan: PlanAnswer | None = None
+    ) -> None:
+        """Record the outcome; while the connection is down, hold it (SUSPENDED). ``plan``:
+        a chain's plan task, whose completion takes the chain's next step with it."""
         self.cost_usd += res.outcome.cost_usd or 0.0
         session = res.record()
         for _ in range(HOLD_ATTEMPTS):
             try:
-                rec = self._apply(task_id, self._outcome_change(res, session, released))
+                rec = self._apply(task_id, self._outcome_change(res, session, released), plan)
                 log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
             except _NotMine:
                 self._attach(task_id, res, session)

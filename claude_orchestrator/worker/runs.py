@@ -12,8 +12,10 @@ from claude_orchestrator.conf.agents import OutputParser, is_session_id
 from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
-from claude_orchestrator.worker.session import AgentRun
+from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.chaingraph import MAX_ITEMS
+from claude_orchestrator.zk.chains import PLAN
 from claude_orchestrator.zk.taskmodel import Task, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class RunBuilder:
         self.on_exit = on_exit
         self.task_template = load_template("worker.md", ws.project_dir)
         self.message_template = load_template("message.md", ws.project_dir)
+        self.plan_template = load_template("leader-decompose.md", ws.project_dir)
         self.ext = "jsonl" if ws.agent.parser is OutputParser.STREAM_JSON else "log"
 
     def identity(self, instance_id: str) -> dict[str, Any]:
@@ -51,10 +54,8 @@ class RunBuilder:
         attempt = claims_of(task)
         session_id, resume, notes = self._session(task)
         log_path = private_dir(self.ws.sessions_dir) / f"{task.id}.{attempt}.{self.ext}"
-        prompt = self.task_template.render({**self.identity(instance_id), **_task_values(task)})
-        if not self.ws.agent.preset.templated:
-            prompt = task.description or task.title
-        env = agent_environment(self.environ, self.ws, instance_id, task.id)
+        prompt = self.task_prompt(task, instance_id)
+        env = self.task_env(task, instance_id)
         run = self._run(prompt, env, log_path, session_id, resume, notes)
         started = {
             "log": str(log_path),
@@ -65,6 +66,36 @@ class RunBuilder:
             "exit_code": None,
         }
         return run, started
+
+    def task_prompt(self, task: Task, instance_id: str) -> str:
+        """The task's prompt: ``worker.md``, or ``leader-decompose.md`` for a chain's plan."""
+        if not self.ws.agent.preset.templated:
+            return task.description or task.title
+        values = {**self.identity(instance_id), **_task_values(task)}
+        if task.link == PLAN and task.chain_id is not None:
+            plan = {"chain_id": task.chain_id, "goal": task.description, "max_items": MAX_ITEMS}
+            return self.plan_template.render({**values, **plan})
+        return self.task_template.render(values)
+
+    def task_env(self, task: Task, instance_id: str) -> dict[str, str]:
+        """The agent's environment, with the stage of a chain's task (CO_CHAIN_ID, …)."""
+        env = agent_environment(self.environ, self.ws, instance_id, task.id)
+        env.update(stage_env(task))
+        return env
+
+    def for_repair(
+        self, task: Task, instance_id: str, previous: SessionResult, prompt: str, n: int
+    ) -> AgentRun:
+        """A run that sends ``prompt`` into the session of ``previous`` (resumed); an agent
+        that cannot resume gets a new session with the task's prompt and this one."""
+        log_path = previous.log_path.with_name(f"{previous.log_path.stem}.repair{n}.{self.ext}")
+        env = self.task_env(task, instance_id)
+        session = previous.outcome.session_id or previous.session_id
+        if self.ws.agent.preset.resume_args and session and is_session_id(session):
+            return self._run(prompt, env, log_path, session, True, ())
+        whole = f"{self.task_prompt(task, instance_id)}\n\n{prompt}"
+        fresh = str(uuid.uuid4()) if self.ws.agent.preset.session_args else None
+        return self._run(whole, env, log_path, fresh, False, ())
 
     def _session(self, task: Task) -> tuple[str | None, bool, tuple[str, ...]]:
         """(session id, resume?, notes for the log): a retried task resumes its agent session
@@ -163,6 +194,18 @@ def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:
         "message_type": msg.get("type"),
         "message_id": msg.get("id"),
     }
+
+
+def stage_env(task: Task) -> dict[str, str]:
+    """A chain stage's place, for its agent and any tool it runs."""
+    extra = task.extra or {}
+    values = {
+        "CO_CHAIN_ID": task.chain_id,
+        "CO_LINK": task.link,
+        "CO_ITEM": extra.get("item"),
+        "CO_ROUND": extra.get("round"),
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 def _task_values(task: Task) -> dict[str, Any]:

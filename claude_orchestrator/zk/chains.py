@@ -43,6 +43,14 @@ CHAIN_ID_RE = re.compile(r"chain-([0-9]{10})")  # fullmatch only
 PLAN = "plan"
 DEFAULT_MAX_ROUNDS = 3
 DEFAULT_STAGES = ("build", "verify", "review")
+#: each stage's role (the seed's); a stage whose role no worker has goes to any worker
+DEFAULT_ROLES: Mapping[str, str] = {
+    "plan": "planner",
+    "build": "builder",
+    "verify": "verifier",
+    "review": "reviewer",
+    "accept": "accepter",
+}
 HISTORY_KEEP = 50
 
 
@@ -67,6 +75,7 @@ class PlanOptions:
     budget_usd: float | None = None
     stages: tuple[str, ...] = DEFAULT_STAGES
     planner: str | None = None  # the plan task's assignee (``role:planner``), None: anyone
+    roles: Mapping[str, str | None] = field(default_factory=dict)  # stage -> role, None: any
     approve_plan: bool = False
     dry_run: bool = False
 
@@ -104,6 +113,7 @@ class Chain:
             "max_rounds": opts.max_rounds,
             "budget_usd": opts.budget_usd,
             "stages": list(opts.stages),
+            "roles": dict(opts.roles),
             "approve_plan": opts.approve_plan,
             "dry_run": opts.dry_run,
             "plan_task": self.plan_task,
@@ -122,11 +132,12 @@ class Chain:
             max_rounds=int(data.get("max_rounds") or DEFAULT_MAX_ROUNDS),
             budget_usd=data.get("budget_usd"),
             stages=tuple(data.get("stages") or DEFAULT_STAGES),
+            roles=dict(data.get("roles") or {}),
             approve_plan=bool(data.get("approve_plan")),
             dry_run=bool(data.get("dry_run")),
         )
         known = set(cls.__dataclass_fields__) | {"max_rounds", "budget_usd", "stages"}
-        known |= {"approve_plan", "dry_run"}
+        known |= {"approve_plan", "dry_run", "roles"}
         return cls(
             id=str(data["id"]),
             goal=str(data.get("goal") or ""),

@@ -55,6 +55,8 @@ FIELDS = (
     "chain_id",
     "link",
     "max_retries",
+    "item",
+    "round",
 )
 LOCAL_REF = re.compile(r"#([0-9]+)")  # fullmatch only: a "$" would let a trailing newline in
 
@@ -79,7 +81,7 @@ def _check_text(spec: dict[str, Any], where: str) -> None:
     title = spec.get("title")
     if not isinstance(title, str) or not title.strip():
         raise UsageError(f"{where}: title is required and must be a non-empty string")
-    for key in ("title", "description", "chain_id", "link"):
+    for key in ("title", "description", "chain_id", "link", "item"):
         if key in spec and not isinstance(spec[key], str):
             raise UsageError(f"{where}: {key} must be a string")
     check_size("title", spec["title"])
@@ -87,7 +89,7 @@ def _check_text(spec: dict[str, Any], where: str) -> None:
 
 
 def _check_numbers(spec: dict[str, Any], where: str) -> None:
-    for key, low, high in (("priority", 0, 9), ("max_retries", 0, 100)):
+    for key, low, high in (("priority", 0, 9), ("max_retries", 0, 100), ("round", 1, 1000)):
         value = spec.get(key)
         if value is None:
             continue

@@ -202,7 +202,12 @@ def task_id_of_entry(entry: str) -> str:
     return "task-" + entry.split("-", 1)[1]
 
 
+#: a pipeline stage task's place in its chain (zk/chains.py), kept as record keys of its own
+STAGE_KEYS = ("item", "round")
+
+
 def new_record(fields: Mapping[str, Any], task_id: str, by: str, at: str) -> Task:
+    stage = {key: fields[key] for key in STAGE_KEYS if fields.get(key) is not None}
     return Task(
         id=task_id,
         title=fields["title"],
@@ -217,6 +222,7 @@ def new_record(fields: Mapping[str, Any], task_id: str, by: str, at: str) -> Tas
         chain_id=fields.get("chain_id"),
         link=fields.get("link"),
         history=(HistoryEntry(at, None, P, by, "created"),),
+        extra=stage or None,
     )
 
 
