@@ -46,6 +46,10 @@ from typing import Any
 VALUE_FLAGS = {"--output-format", "--session-id", "--resume", "--permission-mode", "--model"}
 RECORDED_ENV = (
     "CO_TASK_ID",
+    "CO_CHAIN_ID",
+    "CO_LINK",
+    "CO_ITEM",
+    "CO_ROUND",
     "CO_INSTANCE_ID",
     "CO_TEAM",
     "ZK_HOSTS",

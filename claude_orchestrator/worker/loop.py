@@ -275,7 +275,9 @@ class Worker:
         plan: PlanAnswer | None = None
         if task.link == PLAN and task.chain_id is not None and result.outcome.ok:
             result, plan = self._settle_plan(task, result)
-        self.reporter.task_done(task.id, result, released=self._released(result), plan=plan)
+        stage = task.chain_id is not None and task.link not in (None, PLAN)
+        released = self._released(result)
+        self.reporter.task_done(task.id, result, released, plan=plan, stage=stage)
         # the instance's current task is cleared once the queue is found empty: with more
         # work waiting, the next task's start overwrites it (one write per task, not two)
         self.current_set = True

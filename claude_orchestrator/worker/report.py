@@ -13,10 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claude_orchestrator.errors import IdentityError, NotFoundError, TaskStateError, ZkError
+from claude_orchestrator.errors import (
+    IdentityError,
+    NotFoundError,
+    TaskStateError,
+    UsageError,
+    ZkError,
+)
+from claude_orchestrator.spawn.answer import verdict_from_text
 from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.chainsteps import PlanAnswer, complete_plan
+from claude_orchestrator.zk.chainverdict import NoVerdictError, complete_stage
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
@@ -41,14 +49,19 @@ class Reporter:
     def _change(self, action: Action, **kw: Any) -> Change:
         return Change(action, by=self.actor.label, at=iso(self.clock()), **kw)
 
-    def _apply(self, task_id: str, change: Change, plan: PlanAnswer | None = None) -> Task:
+    def _apply(
+        self, task_id: str, change: Change, plan: PlanAnswer | None = None, stage: bool = False
+    ) -> Task:
         def guard(rec: Task) -> None:
             if rec.claimed_by != self.actor.instance_id or rec.status is not TaskStatus.IN_PROGRESS:
                 raise _NotMine
 
         tasks, now = self.team.tasks, self.clock()
-        if plan is not None and change.action is Action.COMPLETE:  # and the chain's next step
-            return complete_plan(tasks, task_id, change, self.actor, now, plan, guard)
+        if change.action is Action.COMPLETE:  # a chain's task: and the chain's next step
+            if plan is not None:
+                return complete_plan(tasks, task_id, change, self.actor, now, plan, guard)
+            if stage:
+                return complete_stage(tasks, task_id, change, self.actor, now, guard)
         return tasks.transition(task_id, change, self.actor, now, guard)
 
     def start(self, task: Task, session: dict[str, Any]) -> bool:
@@ -94,16 +107,29 @@ class Reporter:
             log.warning("%s: not released (%s)", task_id, type(exc).__name__)
 
     def task_done(
-        self, task_id: str, res: SessionResult, released: bool, plan: PlanAnswer | None = None
+        self,
+        task_id: str,
+        res: SessionResult,
+        released: bool,
+        plan: PlanAnswer | None = None,
+        stage: bool = False,
     ) -> None:
         """Record the outcome; while the connection is down, hold it (SUSPENDED). ``plan``:
-        a chain's plan task, whose completion takes the chain's next step with it."""
+        a chain's plan task, ``stage``: another stage of a chain; their completion takes the
+        chain's next step with it (a verdict stage's verdict read from the answer)."""
         self.cost_usd += res.outcome.cost_usd or 0.0
         session = res.record()
+        change = self._outcome_change(res, session, released)
+        if stage and change.action is Action.COMPLETE:
+            change = self._with_verdict(change, res, session)
         for _ in range(HOLD_ATTEMPTS):
             try:
-                rec = self._apply(task_id, self._outcome_change(res, session, released), plan)
+                rec = self._apply(task_id, change, plan, stage)
                 log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
+            except NoVerdictError as exc:  # a failed run of the stage, never a pass
+                change = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
+                stage = False
+                continue
             except _NotMine:
                 self._attach(task_id, res, session)
             except (TaskStateError, IdentityError) as exc:  # not ours, or we are no longer us
@@ -129,6 +155,17 @@ class Reporter:
             note = f"recovered: the agent crashed ({res.info.description})"
             return self._change(Action.RECOVER, reason=reason, note=note, session=session)
         return self._change(Action.FAIL, reason=reason, note=reason, session=session)
+
+    def _with_verdict(self, change: Change, res: SessionResult, session: dict[str, Any]) -> Change:
+        """The completion with the verdict the answer ends with; a malformed one fails it."""
+        try:
+            verdict = verdict_from_text(res.outcome.result or "")
+        except UsageError as exc:  # VerdictError
+            reason = f"the verdict block is not valid: {exc}"
+            return self._change(Action.FAIL, reason=reason, note=reason, session=session)
+        if verdict is None:
+            return change
+        return change._replace(fields={"verdict": verdict.to_dict()})
 
     def _attach(self, task_id: str, res: SessionResult, session: dict[str, Any]) -> None:
         iid = str(self.actor.instance_id)

@@ -93,6 +93,8 @@ class Change(NamedTuple):
     claimer: str | None = None  # instance id, for CLAIM
     session: dict[str, Any] | None = None  # the agent session's record, set when given
     on_stop: bool = False  # RELEASE because the worker was stopped mid-run (bounded)
+    #: record keys of their own it sets (a stage's ``verdict``, its ``checks``)
+    fields: Mapping[str, Any] | None = None
 
 
 class HistoryEntry(NamedTuple):
@@ -222,6 +224,7 @@ def new_record(fields: Mapping[str, Any], task_id: str, by: str, at: str) -> Tas
         chain_id=fields.get("chain_id"),
         link=fields.get("link"),
         history=(HistoryEntry(at, None, P, by, "created"),),
+        session=fields.get("session"),  # a revised build resumes its builder's session
         extra=stage or None,
     )
 
@@ -238,6 +241,8 @@ def apply(task: Task, change: Change) -> Task:
         )
     new = _EFFECTS[change.action](task, change)
     entry = HistoryEntry(change.at, current, new.status, change.by, change.note)
+    if change.fields:
+        new = new._replace(extra={**(new.extra or {}), **change.fields})
     return new._replace(
         session=task.session if change.session is None else change.session,
         history=(*task.history, entry)[-HISTORY_KEEP:],

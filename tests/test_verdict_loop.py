@@ -1,0 +1,120 @@
+"""The verdict loop end to end (issue 11): a real worker plays every stage with the fake
+agent; a verifier's ``revise`` makes round 2 with the feedback in the builder's prompt and
+the builder's session resumed; passes carry the chain to ``done``; the round cap ends in
+``needs_human``; a verdict stage with no verdict is a failed run, never a pass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clihelp import Cli
+from tests.helpers import wait_until
+from tests.test_plan_stage import Planner, fenced, option
+
+pytestmark = pytest.mark.slow
+
+ONE = {"title": "Login", "items": [{"key": "api", "title": "Login API", "criteria": ["200"]}]}
+
+
+def verdict(outcome: str, reason: str = "", *feedback: str) -> str:
+    block = {"verdict": outcome, "reason": reason, "feedback": list(feedback)}
+    return f"I checked it.\n\n```json\n{json.dumps(block)}\n```\n"
+
+
+@pytest.fixture
+def co(zk_hosts: str, tmp_path: Path) -> Cli:
+    return Cli(zk_hosts, tmp_path)
+
+
+@pytest.fixture
+def worker(zk_hosts: str, tmp_path: Path) -> Iterator[Planner]:
+    (tmp_path / "w").mkdir()
+    w = Planner(zk_hosts, tmp_path / "w")
+    yield w
+    w.stop()
+
+
+def chain_of(co: Cli, chain_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = co.ok("show-chain", "--chain-id", chain_id)
+    return found
+
+
+def test_revise_makes_round_two_and_passes_end_the_chain_done(co: Cli, worker: Planner) -> None:
+    worker.give(
+        fenced(ONE),
+        "built it",
+        verdict("revise", "no tests", "add a test for a wrong password"),
+        "built it again, with the test",
+        verdict("pass", "tests pass"),
+        verdict("pass", "clean"),
+        verdict("pass", "the goal is met"),
+    )
+    chain_id = co.ok("plan", "Build a login API")["chain_id"]
+    worker.start()
+    done = wait_until(lambda: chain_of(co, chain_id)["status"] in ("done", "needs_human"), 60)
+    chain = chain_of(co, chain_id)
+    assert chain["status"] == "done", chain.get("reason")
+    api = chain["items"]["api"]
+    assert api["round"] == 2 and api["status"] == "passed"
+    assert [(v["stage"], v["round"], v["verdict"]) for v in api["verdicts"]] == [
+        ("verify", 1, "revise"),
+        ("verify", 2, "pass"),
+        ("review", 2, "pass"),
+    ]
+    calls = worker.calls()
+    assert len(calls) == 7
+    build1, build2 = calls[1], calls[3]
+    assert "add a test for a wrong password" in build2["prompt"]  # the feedback
+    assert f"--resume={option(build1, '--session-id')}" in build2["argv"]  # the same session
+    names = ("CO_CHAIN_ID", "CO_LINK", "CO_ITEM", "CO_ROUND")
+    assert [build2["env"].get(k) for k in names] == [chain_id, "build", "api", "2"]
+    tasks = {(t["link"], t["round"]): t for t in chain["tasks"] if t["link"] != "plan"}
+    assert tasks[("review", 1)]["status"] == "cancelled"  # superseded, never run
+    assert tasks[("verify", 1)]["verdict"]["verdict"] == "revise"
+    accept = co.ok("show-task", "--task-id", chain["accept_task"])
+    assert accept["depends_on"] == [tasks[("review", 2)]["id"]] and done
+
+
+def test_the_round_cap_ends_in_needs_human(co: Cli, worker: Planner) -> None:
+    worker.give(
+        fenced(ONE),
+        "built",
+        verdict("revise", "still wrong", "fix it"),
+        "built again",
+        verdict("revise", "still wrong", "fix it"),
+        "fake-agent:hang",
+    )
+    chain_id = co.ok("plan", "Build a login API", "--max-rounds", "2")["chain_id"]
+    worker.start()
+    wait_until(lambda: chain_of(co, chain_id)["status"] != "planning", 30)
+    wait_until(lambda: chain_of(co, chain_id)["status"] == "needs_human", 60, "the cap")
+    chain = chain_of(co, chain_id)
+    assert "2 rounds without passing verify" in chain["reason"]
+    assert chain["items"]["api"]["round"] == 2
+    assert not [t for t in chain["tasks"] if t.get("round") == 3]  # no third round
+
+
+def test_a_verdict_stage_without_a_verdict_is_a_failed_run(co: Cli, worker: Planner) -> None:
+    worker.give(fenced(ONE), "built", "looks fine to me")  # no verdict block, ever again
+    chain_id = co.ok("plan", "Build a login API")["chain_id"]
+    worker.start()
+
+    def verify_failed() -> dict[str, Any] | None:
+        tasks = chain_of(co, chain_id)["tasks"]
+        verify = next((t for t in tasks if t["link"] == "verify"), None)
+        if verify is None:
+            return None
+        shown: dict[str, Any] = co.ok("show-task", "--task-id", verify["id"])
+        return shown if any(h["to"] == "failed" for h in shown["history"]) else None
+
+    verify = wait_until(verify_failed, 60, "the verify run failed")
+    assert "without a verdict" in verify["reason"] or "without a verdict" in str(verify["history"])
+    chain = chain_of(co, chain_id)
+    assert chain["status"] == "running"
+    review = next(t for t in chain["tasks"] if t["link"] == "review")
+    assert review["status"] == "pending"  # never advanced by a missing verdict
