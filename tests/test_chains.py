@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from claude_orchestrator.zk.chaingraph import validate_graph
 from claude_orchestrator.zk.chains import ChainStatus, ChainStore, PlanOptions
+from claude_orchestrator.zk.chainsteps import PlanAnswer, complete_plan
 from claude_orchestrator.zk.claim import claim_as
-from claude_orchestrator.zk.registry import Registration
+from claude_orchestrator.zk.codec import iso
+from claude_orchestrator.zk.registry import Actor, Registration
+from claude_orchestrator.zk.taskmodel import Action, Change
 from claude_orchestrator.zk.team import Team
 from tests.clihelp import Cli
 
@@ -74,3 +79,61 @@ def test_cancel_chain_stops_it_and_cancels_its_open_tasks(co: Cli) -> None:
     assert shown["status"] == "cancelled" and shown["tasks"][0]["status"] == "cancelled"
     again = co.ok("cancel-chain", "--chain-id", chain_id)  # idempotent
     assert again["status"] == "cancelled" and again["cancelled_tasks"] == []
+
+
+def planned_chain(team: Team, graph: dict[str, Any]) -> str:
+    """A chain whose plan task is completed with ``graph`` (as a worker would)."""
+    store = ChainStore(team.client, "test")
+    chain, task = store.create(team.tasks, "goal", "test", time.time(), PlanOptions())
+    reg = Registration("planner-1", "planner", "/tmp", False)
+    iid = team.registry.register(reg, time.time())["id"]
+    actor = Actor(label=iid, instance_id=iid, name="planner-1", role="planner")
+    claimed = claim_as(team.tasks, iid, time.time())
+    assert claimed is not None and claimed.id == task.id
+    now = time.time()
+    team.tasks.transition(task.id, Change(Action.START, by=iid, at=iso(now)), actor, now)
+    answer = PlanAnswer(raw="", graph=validate_graph(graph))
+    complete_plan(
+        team.tasks, task.id, Change(Action.COMPLETE, by=iid, at=iso(now)), actor, now, answer
+    )
+    return chain.id
+
+
+def test_complete_task_takes_a_verdict_for_a_chains_verify_stage(co: Cli, team: Team) -> None:
+    chain_id = planned_chain(team, {"title": "t", "items": [{"key": "a", "title": "A"}]})
+    iid = co.ok("register", "--name", "w1", "--role", "builder")["id"]
+    build = co.ok("claim-task", CO_INSTANCE_ID=iid)
+    assert (build["link"], build["item"], build["round"]) == ("build", "a", 1)
+    co.ok("task-start", "--task-id", build["id"], CO_INSTANCE_ID=iid)
+    r = co("complete-task", "--task-id", build["id"], "--verdict", "pass", CO_INSTANCE_ID=iid)
+    assert r.code == 0  # a verdict on the work stage is recorded, not required
+    verify = co.ok("claim-task", CO_INSTANCE_ID=iid)
+    assert verify["link"] == "verify"
+    co.ok("task-start", "--task-id", verify["id"], CO_INSTANCE_ID=iid)
+    r = co("complete-task", "--task-id", verify["id"], CO_INSTANCE_ID=iid)
+    assert r.code == 3 and "without a verdict" in r.err  # never an implicit pass
+    assert co.ok("show-task", "--task-id", verify["id"])["status"] == "in_progress"
+    done = co.ok(
+        "complete-task",
+        "--task-id",
+        verify["id"],
+        "--verdict",
+        "revise",
+        "--result",
+        "missing tests",
+        "--feedback",
+        "add a test",
+        CO_INSTANCE_ID=iid,
+    )
+    assert done["verdict"] == {
+        "verdict": "revise",
+        "reason": "missing tests",
+        "feedback": ["add a test"],
+        "evidence": None,
+    }
+    chain = co.ok("show-chain", "--chain-id", chain_id)
+    assert chain["items"]["a"]["round"] == 2
+    rounds = sorted((t["link"], t["round"], t["status"]) for t in chain["tasks"] if t["round"])
+    assert ("review", 1, "cancelled") in rounds and ("build", 2, "pending") in rounds
+    r = co("complete-task", "--task-id", chain["plan_task"], "--verdict", "pass")
+    assert r.code == 2 and "not a stage" in r.err

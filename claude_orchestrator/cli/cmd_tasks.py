@@ -154,7 +154,31 @@ def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> 
     change = Change(
         Action(action), by=actor.label, at=iso(app.now()), result=result, reason=reason, note=reason
     )
+    if action == Action.COMPLETE:
+        app.emit(_complete(app, task_id, change, actor, kw).to_dict())
+        return
     app.emit(app.team.tasks.transition(task_id, change, actor, app.now()).to_dict())
+
+
+def _complete(app: App, task_id: str, change: Any, actor: Any, kw: dict[str, Any]) -> Task:
+    """A completion; a chain's stage takes the chain's next step with it, and a verdict
+    stage needs ``--verdict`` (docs/pipelines.md)."""
+    from claude_orchestrator.spawn.answer import parse_verdict
+    from claude_orchestrator.zk.chains import PLAN
+    from claude_orchestrator.zk.chainverdict import complete_stage
+
+    verdict, feedback = kw.get("verdict"), list(kw.get("feedback") or ())
+    if verdict is None and feedback:
+        raise UsageError("--feedback goes with --verdict")
+    task = app.team.tasks.get(task_id)
+    if task.chain_id is None or task.link in (None, PLAN):
+        if verdict is not None:
+            raise UsageError(f"--verdict: {task_id} is not a stage of a chain")
+        return app.team.tasks.transition(task_id, change, actor, app.now())
+    if verdict is not None:
+        given = {"verdict": verdict, "reason": change.result or "", "feedback": feedback}
+        change = change._replace(fields={"verdict": parse_verdict(given).to_dict()})
+    return complete_stage(app.team.tasks, task_id, change, actor, app.now())
 
 
 def _unblock_action(app: App, task_id: str) -> str:
@@ -168,12 +192,23 @@ def _unblock_action(app: App, task_id: str) -> str:
 
 
 _result = click.option("--result", help="What was done; '-' reads it from stdin.")
+_verdict = click.option(
+    "--verdict",
+    type=click.Choice(["pass", "revise", "reject"]),
+    help="A chain's verify, review or accept stage: your verdict (--result is its reason).",
+)
+_feedback = click.option(
+    "--feedback", multiple=True, help="With --verdict: one point to act on (repeatable)."
+)
 _reason = click.option("--reason", help="Why.")
 _reason_required = click.option("--reason", required=True, help="Why.")
 
 TRANSITION_COMMANDS = [
     _transition_command(
-        "complete-task", "complete", "Mark your task completed (also one you blocked).", [_result]
+        "complete-task",
+        "complete",
+        "Mark your task completed (also one you blocked).",
+        [_result, _verdict, _feedback],
     ),
     _transition_command("task-start", "start", "Mark your claimed task in progress.", []),
     _transition_command("task-block", "block", "Mark your task blocked.", [_reason_required]),
