@@ -118,3 +118,15 @@ def test_a_verdict_stage_without_a_verdict_is_a_failed_run(co: Cli, worker: Plan
     assert chain["status"] == "running"
     review = next(t for t in chain["tasks"] if t["link"] == "review")
     assert review["status"] == "pending"  # never advanced by a missing verdict
+
+
+def test_the_budget_stops_the_chain(co: Cli, worker: Planner) -> None:
+    worker.give(fenced(ONE), "built", verdict("pass", "ok"))  # each session costs $0.0123
+    chain_id = co.ok("plan", "Build a login API", "--budget", "0.02")["chain_id"]
+    worker.start()
+    wait_until(lambda: chain_of(co, chain_id)["status"] == "needs_human", 60, "over budget")
+    chain = chain_of(co, chain_id)
+    assert chain["reason"].startswith("over budget: $0.0246 spent of $0.0200")
+    assert chain["cost_usd"] == 0.0246
+    verify = next(t for t in chain["tasks"] if t["link"] == "verify")
+    assert verify["status"] == "pending" and len(worker.calls()) == 2  # nothing claimed past it

@@ -169,6 +169,23 @@ class Chain:
         return self.status is ChainStatus.RUNNING
 
 
+def spent(chain: Chain, task: Task) -> Chain:
+    """``chain`` after ``task``'s session cost (its ``session.cost_usd``), needing a human
+    once over its budget: no further stage of it is claimed (the claim gate)."""
+    cost = (task.session or {}).get("cost_usd")
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost <= 0:
+        return chain
+    total = chain.cost_usd + float(cost)
+    budget = chain.options.budget_usd
+    over = budget is not None and total > budget
+    if not over or chain.status in FINAL or chain.status is ChainStatus.NEEDS_HUMAN:
+        return replace(chain, cost_usd=total)
+    reason = f"over budget: ${total:.4f} spent of ${budget:.4f}"
+    at = task.finished_at or chain.created_at
+    status = ChainStatus.NEEDS_HUMAN
+    return chain.noted(at, "budget", reason, cost_usd=total, status=status, reason=reason)
+
+
 def check_chain_id(chain_id: str) -> str:
     if not CHAIN_ID_RE.fullmatch(chain_id):
         raise UsageError(f"--chain-id: '{chain_id}' is not a chain id (chain-NNNNNNNNNN)")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.zk.chaingraph import Graph, graph_to_dict, stage_specs
-from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore
+from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
 from claude_orchestrator.zk.codec import encode, iso, token
 from claude_orchestrator.zk.push import add_batch
 from claude_orchestrator.zk.taskmodel import Change, Task
@@ -57,10 +57,12 @@ def complete_plan(
         if done.chain_id is None or done.link != PLAN:
             return
         chain, version = chains.read(done.chain_id)
-        if chain.status is not ChainStatus.PLANNING:
-            return  # cancelled (or already planned) meanwhile: the plan task ends alone
-        new = _planned(tasks, t, chain, answer, actor.label, now)
-        t.set_data(chains.paths.chain(chain.id), encode(new.to_dict(), "task record"), version)
+        new = chain  # cancelled (or already planned) meanwhile: the plan task ends alone
+        if chain.status is ChainStatus.PLANNING:
+            new = _planned(tasks, t, chain, answer, actor.label, now)
+        new = spent(new, done)
+        if new is not chain:
+            t.set_data(chains.paths.chain(chain.id), encode(new.to_dict(), "task record"), version)
 
     return tasks.transition(task_id, change, actor, now, guard, extra=next_step)
 

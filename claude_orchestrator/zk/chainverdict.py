@@ -15,8 +15,11 @@ the task and on the chain. A verdict stage that completes without one is refused
   and the chain need a human.
 - ``reject`` (or an ``accept`` that does not pass): the chain needs a human, with the reason.
 
-A chain that is not running (cancelled, stopped, needing a human) is not touched: the
-task completes alone. SUSPENDED / LOST: as ``TaskStore.transition``.
+A chain that is not running (cancelled, stopped, needing a human) takes no step: the task
+completes alone. Either way the session's cost is added to the chain's, in the same
+transaction; past its budget the chain needs a human (``chains.spent``).
+
+SUSPENDED / LOST: as ``TaskStore.transition``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.chaingraph import ACCEPT, Item, graph_from_dict
-from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore
+from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
 from claude_orchestrator.zk.codec import encode, encode_task, iso, token
 from claude_orchestrator.zk.push import add_batch
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus, apply
@@ -70,10 +73,11 @@ def complete_stage(
                 f"{done.id}: the {done.link} stage ended without a verdict (pass, revise or "
                 "reject): a failed run, never a pass"
             )
-        if chain.status is not ChainStatus.RUNNING:
-            return
-        new = _after(tasks, t, chain, done, verdict, actor.label, now)
-        if new is not None:
+        new = chain
+        if chain.status is ChainStatus.RUNNING:
+            new = _after(tasks, t, chain, done, verdict, actor.label, now) or chain
+        new = spent(new, done)
+        if new is not chain:
             t.set_data(chains.paths.chain(chain.id), encode(new.to_dict(), "task record"), version)
 
     return tasks.transition(task_id, change, actor, now, guard, extra=next_step)
