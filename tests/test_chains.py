@@ -81,22 +81,29 @@ def test_cancel_chain_stops_it_and_cancels_its_open_tasks(co: Cli) -> None:
     assert again["status"] == "cancelled" and again["cancelled_tasks"] == []
 
 
-def planned_chain(team: Team, graph: dict[str, Any]) -> str:
+def planned_chain(team: Team, graph: dict[str, Any], opts: PlanOptions | None = None) -> str:
     """A chain whose plan task is completed with ``graph`` (as a worker would)."""
     store = ChainStore(team.client, "test")
-    chain, task = store.create(team.tasks, "goal", "test", time.time(), PlanOptions())
+    chain, task = store.create(team.tasks, "goal", "test", time.time(), opts or PlanOptions())
+    plan_with(team, task.id, graph)
+    return chain.id
+
+
+def plan_with(team: Team, task_id: str, graph: dict[str, Any]) -> None:
+    """The planner ``planner-1`` claims plan task ``task_id`` and answers ``graph``."""
+    found = team.registry.named("planner-1")
     reg = Registration("planner-1", "planner", "/tmp", False)
-    iid = team.registry.register(reg, time.time())["id"]
+    iid = found["id"] if found else team.registry.register(reg, time.time())["id"]
     actor = Actor(label=iid, instance_id=iid, name="planner-1", role="planner")
     claimed = claim_as(team.tasks, iid, time.time())
-    assert claimed is not None and claimed.id == task.id
+    assert claimed is not None and claimed.id == task_id
+    task = claimed
     now = time.time()
     team.tasks.transition(task.id, Change(Action.START, by=iid, at=iso(now)), actor, now)
     answer = PlanAnswer(raw="", graph=validate_graph(graph))
-    complete_plan(
-        team.tasks, task.id, Change(Action.COMPLETE, by=iid, at=iso(now)), actor, now, answer
-    )
-    return chain.id
+    session = {"session_id": "4f9a7f3e-0000-4000-8000-000000000001", "log": "/tmp/x"}
+    done = Change(Action.COMPLETE, by=iid, at=iso(now), session=session)
+    complete_plan(team.tasks, task.id, done, actor, now, answer)
 
 
 def test_complete_task_takes_a_verdict_for_a_chains_verify_stage(co: Cli, team: Team) -> None:
@@ -137,3 +144,26 @@ def test_complete_task_takes_a_verdict_for_a_chains_verify_stage(co: Cli, team: 
     assert ("review", 1, "cancelled") in rounds and ("build", 2, "pending") in rounds
     r = co("complete-task", "--task-id", chain["plan_task"], "--verdict", "pass")
     assert r.code == 2 and "not a stage" in r.err
+
+
+def test_the_approval_gate_approve_and_reject(co: Cli, team: Team) -> None:
+    graph = {"title": "t", "items": [{"key": "a", "title": "A"}]}
+    chain_id = planned_chain(team, graph, PlanOptions(approve_plan=True))
+    chain = co.ok("show-chain", "--chain-id", chain_id)
+    assert chain["status"] == "awaiting_approval" and chain["graph"]["title"] == "t"
+    assert [t["link"] for t in chain["tasks"]] == ["plan"]  # nothing pushed yet
+    assert [c["chain_id"] for c in co.ok("chains", "--status", "awaiting_approval")] == [chain_id]
+    out = co.ok("reject", "--chain-id", chain_id, "--feedback", "split A in two")
+    assert out["status"] == "planning"
+    again = co.ok("show-chain", "--chain-id", chain_id)
+    replan = co.ok("show-task", "--task-id", again["plan_task"])
+    assert "split A in two" in replan["description"] and '"title": "t"' in replan["description"]
+    assert replan["assignee"] == "planner-1"  # the same planner, its session resumed
+    assert replan["session"]["session_id"] == "4f9a7f3e-0000-4000-8000-000000000001"
+    r = co("approve", "--chain-id", chain_id)
+    assert r.code == 3 and "awaiting approval" in r.err  # planning: nothing to approve
+    plan_with(team, again["plan_task"], graph)
+    assert co.ok("approve", "--chain-id", chain_id)["status"] == "running"
+    links = sorted(t["link"] for t in co.ok("show-chain", "--chain-id", chain_id)["tasks"])
+    assert links == ["accept", "build", "plan", "plan", "review", "verify"]
+    assert co("reject", "--chain-id", chain_id, "--feedback", "x").code == 3

@@ -171,4 +171,35 @@ def cancel_chain(app: App, chain_id: str) -> None:
     app.emit({"chain_id": chain.id, "status": chain.status.value, "cancelled_tasks": cancelled})
 
 
-COMMANDS = [plan, chains, show_chain, cancel_chain]
+@click.command("approve")
+@_chain_id_option
+@global_options
+@pass_app
+def approve(app: App, chain_id: str) -> None:
+    """Approve a chain's plan: its stage tasks are pushed and it runs."""
+    from claude_orchestrator.zk.chains import check_chain_id
+    from claude_orchestrator.zk.chainsteps import approve as approve_chain
+
+    chain = approve_chain(app.team.tasks, check_chain_id(chain_id), app.actor().label, app.now())
+    app.emit(_summary(chain))
+
+
+@click.command("reject")
+@_chain_id_option
+@click.option("--feedback", required=True, help="What the planner should change ('-': stdin).")
+@global_options
+@pass_app
+def reject(app: App, chain_id: str, feedback: str) -> None:
+    """Reject a chain's plan: the feedback goes back to the planner for a new graph."""
+    from claude_orchestrator.zk.chains import check_chain_id
+    from claude_orchestrator.zk.chainsteps import reject as reject_chain
+
+    text = str(read_text(feedback) or "")
+    if not text.strip():
+        raise UsageError("--feedback: say what the planner should change")
+    by = app.actor().label
+    chain = reject_chain(app.team.tasks, check_chain_id(chain_id), text, by, app.now())
+    app.emit(_summary(chain))
+
+
+COMMANDS = [plan, chains, show_chain, cancel_chain, approve, reject]

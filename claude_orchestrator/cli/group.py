@@ -64,7 +64,9 @@ LAZY_COMMANDS = {
     "fix-acls": "cmd_acls",
     "logs": "cmd_logs",
     "run": "cmd_run",
-    **dict.fromkeys(["plan", "chains", "show-chain", "cancel-chain"], "cmd_chains"),
+    **dict.fromkeys(
+        ["plan", "chains", "show-chain", "cancel-chain", "approve", "reject"], "cmd_chains"
+    ),
     **dict.fromkeys(["up", "down", "restart", "reload", "ps", "leader"], "cmd_supervisor"),
 }
 

@@ -15,15 +15,17 @@ outcome was lost is recognised by its token).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from claude_orchestrator.zk.chaingraph import Graph, graph_to_dict, stage_specs
+from claude_orchestrator.errors import TaskStateError
+from claude_orchestrator.zk.chaingraph import Graph, graph_from_dict, graph_to_dict, stage_specs
 from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
-from claude_orchestrator.zk.codec import encode, iso, token
-from claude_orchestrator.zk.push import add_batch
+from claude_orchestrator.zk.codec import check_size, encode, iso, token
+from claude_orchestrator.zk.push import add_batch, prefer_previous
 from claude_orchestrator.zk.taskmodel import Change, Task
-from claude_orchestrator.zk.txn import Txn
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
 
 if TYPE_CHECKING:
     from claude_orchestrator.zk.registry import Actor
@@ -139,3 +141,76 @@ def _description(chain: Chain, graph: Graph, item: Any) -> str:
 def stage_roles(team_roles: set[str], defaults: Mapping[str, str]) -> dict[str, str | None]:
     """Each stage's role when a worker of the team has it, else None (any worker)."""
     return {stage: role if role in team_roles else None for stage, role in defaults.items()}
+
+
+def approve(tasks: TaskStore, chain_id: str, by: str, now: float) -> Chain:
+    """``approve``: a chain awaiting approval runs — its first round's stage tasks pushed
+    and the chain set running, in one transaction."""
+
+    def step(t: Txn, chain: Chain) -> Chain:
+        graph = graph_from_dict(chain.extra.get("graph") or {})
+        items, accept = push_round_one(tasks, t, chain, graph, by, now)
+        status = ChainStatus.RUNNING
+        return chain.noted(iso(now), by, "approved", status=status, items=items, accept_task=accept)
+
+    return _decide(tasks, chain_id, step)
+
+
+def reject(tasks: TaskStore, chain_id: str, feedback: str, by: str, now: float) -> Chain:
+    """``reject``: the plan goes back to the planner with the feedback — a new plan task
+    (its planner's session resumed while that worker is alive) and the chain planning again,
+    in one transaction."""
+    check_size("description", feedback)
+
+    def step(t: Txn, chain: Chain) -> Chain:
+        spec: dict[str, Any] = {
+            "title": f"plan: {chain.title or chain.goal[:60]} (again)",
+            "description": _replan(chain, feedback),
+            "chain_id": chain.id,
+            "link": PLAN,
+        }
+        if chain.options.planner:
+            spec["assignee"] = chain.options.planner
+        if chain.plan_task:
+            prefer_previous(tasks, spec, chain.plan_task)
+        [task], _ = add_batch(tasks, t, [spec], [], by, now, token())
+        note = f"plan rejected: {feedback[:200]}"
+        return chain.noted(
+            iso(now), by, note, status=ChainStatus.PLANNING, plan_task=task.id, reason=None
+        )
+
+    return _decide(tasks, chain_id, step)
+
+
+def _replan(chain: Chain, feedback: str) -> str:
+    previous = json.dumps(chain.extra.get("graph") or {}, indent=2)
+    return (
+        f"{chain.goal}\n\n## Your previous plan was rejected\n\n{feedback}\n\n"
+        f"The rejected plan:\n\n```json\n{previous}\n```"
+    )
+
+
+def _decide(tasks: TaskStore, chain_id: str, step: Callable[[Txn, Chain], Chain]) -> Chain:
+    """Apply a human's decision to a chain awaiting approval: ``step`` adds its operations;
+    the chain record is set on the version read. Re-read on a race."""
+    chains = ChainStore(tasks.client, tasks.paths.team)
+
+    def attempt() -> Chain:
+        while True:
+            chain, version = chains.read(chain_id)
+            if chain.status is not ChainStatus.AWAITING_APPROVAL:
+                raise TaskStateError(
+                    f"{chain_id} is {chain.status.value}: only a chain awaiting approval "
+                    "can be approved or rejected"
+                )
+            t = Txn(tasks.client)
+            new = step(t, chain)
+            t.set_data(chains.paths.chain(chain_id), encode(new.to_dict(), "task record"), version)
+            try:
+                t.commit()
+            except TxnConflict:
+                continue
+            return new
+
+    tasks.ensure_layout()
+    return retrying(tasks.client, attempt)

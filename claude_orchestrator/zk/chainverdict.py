@@ -31,7 +31,7 @@ from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.chaingraph import ACCEPT, Item, graph_from_dict
 from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
 from claude_orchestrator.zk.codec import encode, encode_task, iso, token
-from claude_orchestrator.zk.push import add_batch
+from claude_orchestrator.zk.push import add_batch, prefer_previous
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus, apply
 from claude_orchestrator.zk.tasks import index_folder, index_path
 from claude_orchestrator.zk.txn import Txn
@@ -184,22 +184,8 @@ def _round_specs(
         if role:
             spec["assignee"] = f"role:{role}"
         specs.append(spec)
-    _prefer_builder(tasks, specs[0], built_by)
+    prefer_previous(tasks, specs[0], built_by)
     return specs
-
-
-def _prefer_builder(tasks: TaskStore, spec: dict[str, Any], built_by: str) -> None:
-    """The previous round's builder takes the new build while it is alive, resuming its
-    agent session (the session lives with that worker)."""
-    try:
-        rec, _ = tasks.read(built_by)
-    except NotFoundError:  # pruned: any builder will do
-        return
-    inst = tasks.registry.find(rec.claimed_by) if rec.claimed_by else None
-    if inst is not None and inst.get("name"):
-        spec["assignee"] = str(inst["name"])
-        if rec.session:
-            spec["session"] = dict(rec.session)
 
 
 def _round_description(

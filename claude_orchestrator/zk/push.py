@@ -355,3 +355,18 @@ def _add_record(store: TaskStore, t: Txn, rec: Task) -> int:
     t.create(index_path(store.paths, rec))
     t.create(store.paths.dependents(rec.id))
     return len(data)
+
+
+def prefer_previous(store: TaskStore, spec: dict[str, Any], previous_id: str) -> None:
+    """A follow-up of task ``previous_id`` (a new round's build, a re-plan) goes to the
+    worker that ran it while that worker is alive, resuming its agent session (the session
+    lives with that worker); else to whoever the spec names already."""
+    try:
+        rec, _ = store.read(previous_id)
+    except NotFoundError:  # pruned: anyone will do
+        return
+    inst = store.registry.find(rec.claimed_by) if rec.claimed_by else None
+    if inst is not None and inst.get("name"):
+        spec["assignee"] = str(inst["name"])
+        if rec.session:
+            spec["session"] = dict(rec.session)
