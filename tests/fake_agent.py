@@ -322,9 +322,12 @@ def answers(agent: Agent, arg: str | None) -> int:
     names = sorted(n for n in os.listdir(folder) if n != "taken")
     with open(taken_file, "w") as f:
         f.write(str(taken + 1))
-    agent.init()
     with open(os.path.join(folder, names[min(taken, len(names) - 1)]), encoding="utf-8") as f:
-        return agent.finish(f.read())
+        text = f.read()
+    if text.strip() in MODES:  # an answer that is a mode's name: behave so (hang, crash…)
+        return MODES[text.strip()](agent, None)
+    agent.init()
+    return agent.finish(text)
 
 
 MODES = {

@@ -147,3 +147,13 @@ def test_a_graph_still_invalid_after_two_repairs_needs_a_human(co: Cli, planner:
     assert "items: empty" in chain["reason"] and '"items": []' in chain["raw_answer"]
     assert [t["link"] for t in chain["tasks"]] == ["plan"]  # nothing half-pushed
     assert len(planner.calls()) == 3
+
+
+def test_a_dry_run_prints_the_graph_and_pushes_nothing(co: Cli, planner: Planner) -> None:
+    planner.give(fenced(GOOD))
+    planner.start()
+    chain = co.ok("plan", "Build a login page", "--dry-run")  # waits for the planner
+    assert chain["status"] == "done" and chain["dry_run"] is True
+    assert [i["key"] for i in chain["graph"]["items"]] == ["api", "ui"]
+    shown = co.ok("show-chain", "--chain-id", chain["id"])
+    assert [t["link"] for t in shown["tasks"]] == ["plan"]

@@ -29,7 +29,9 @@ def _store(app: App) -> ChainStore:
 @click.argument("goal", required=False)
 @click.option("--from-file", type=click.File("r"), help="Read the goal from a file ('-': stdin).")
 @click.option("--wait", is_flag=True, help="Wait until the graph is pushed or needs a human.")
-@click.option("--dry-run", is_flag=True, help="Decompose and validate; push no stage task.")
+@click.option(
+    "--dry-run", is_flag=True, help="Decompose and validate, print the graph; push nothing."
+)
 @click.option("--max-rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="USD for the chain.")
 @global_options
@@ -58,7 +60,7 @@ def plan(
         dry_run=dry_run,
     )
     chain, _ = _store(app).create(app.team.tasks, text, app.author(), app.now(), opts)
-    if wait:
+    if wait or dry_run:  # a dry run's answer is the graph
         chain = _wait_planned(app, chain.id)
         app.emit(chain.to_dict())
         return
