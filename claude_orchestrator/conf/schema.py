@@ -7,6 +7,7 @@ raises is a ConfigError of the form ``<file>:<line>: <dotted key>: <what is wron
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -131,25 +132,49 @@ class Section:
         value: bool | None = self._get(key, bool, "true or false")
         return default if value is None else value
 
-    def integer(self, key: str, default: int, minimum: int) -> int:
+    def integer(self, key: str, default: int, minimum: int, maximum: int | None = None) -> int:
         value: int | None = self._get(key, int, "an integer")
         if value is None:
             return default
         if value < minimum:
             raise self.error(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {value}")
         return value
 
+    def positive_number(self, key: str) -> float | None:
+        """A number greater than zero (an integer or a float; not inf or nan), None when absent."""
+        value: int | float | None = self._get(key, (int, float), "a number")
+        if value is None:
+            return None
+        if not math.isfinite(value) or value <= 0:
+            raise self.error(key, f"must be a number greater than zero, got {value}")
+        return float(value)
+
     def duration(self, key: str) -> float | None:
+        """A duration, None when absent (no limit, for a timeout): zero is refused."""
+        seconds = self._seconds(key)
+        if seconds == 0:
+            raise self.error(key, "must be longer than zero (leave the key out for no limit)")
+        return seconds
+
+    def duration_or(self, key: str, default: float) -> float:
+        """A duration, ``default`` when absent: zero is refused."""
+        seconds = self._seconds(key)
+        if seconds is None:
+            return default
+        if seconds == 0:
+            raise self.error(key, "must be longer than zero")
+        return seconds
+
+    def _seconds(self, key: str) -> float | None:
         value: str | int | float | None = self._get(key, (str, int, float), "a duration")
         if value is None:
             return None
         try:
-            seconds = parse_duration(value)
+            return parse_duration(value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
-        if seconds == 0:
-            raise self.error(key, "must be longer than zero (leave the key out for no limit)")
-        return seconds
 
     def strings(self, key: str) -> tuple[str, ...]:
         values: list[Any] | None = self._get(key, list, "an array of strings")

@@ -3,7 +3,8 @@
 ``load_team`` turns a file into a frozen ``TeamConfig``: tomllib parses, ``Section`` converts and
 checks every key, and the result is plain data. Anything wrong — a syntax error, an unknown key,
 a value of the wrong type or outside its choices, a duplicate worker, a missing directory — is a
-ConfigError that names the file, the line and the key.
+ConfigError that names the file, the line and the key. ``[pipeline]`` (how chains run) is read
+by conf/pipeline.py into ``TeamConfig.pipeline``.
 
 Hosts (docs/hosts.md): a worker runs on the host its ``host`` names, else on ``[team]
 default_host``; in a team that names no host at all it runs wherever ``up`` runs. A worker placed
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.conf.layout import state_dir_of
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name, shown
+from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig, read_pipeline
 from claude_orchestrator.conf.textfile import read_text
 from claude_orchestrator.errors import ConfigError
 
@@ -44,8 +46,10 @@ DEFAULT_TEAM_NAME = "default"
 DEFAULT_AGENT = "claude"
 DEFAULT_ROLE = "worker"
 DEFAULT_RESTART = RestartMode.ON_FAILURE
+#: the name the leading supervisor registers for its inbox (``[team] leader``)
+DEFAULT_LEADER = "leader"
 
-TOP_KEYS = ("team", "agents", "worker")
+TOP_KEYS = ("team", "agents", "worker", "pipeline")
 TEAM_KEYS = (
     "name",
     "zookeeper",
@@ -56,6 +60,7 @@ TEAM_KEYS = (
     "insecure",
     "max_task_bytes",
     "default_host",
+    "leader",
 )
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
 WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas", "host")
@@ -121,6 +126,10 @@ class TeamConfig(NamedTuple):
     #: worker name -> where its own ``work_dir`` is given (``<file>:<line>: <key>``), for the
     #: workers placed on a host: their work dir is checked by ``on_host``, not at load
     unchecked_work_dirs: Mapping[str, str] = _NONE_UNCHECKED
+    #: ``[pipeline]``: how chains run (conf/pipeline.py); the defaults without the section
+    pipeline: PipelineConfig = DEFAULT_PIPELINE
+    #: ``[team] leader``: the name the leading supervisor registers for its inbox
+    leader: str = DEFAULT_LEADER
 
     @property
     def state_dir(self) -> Path:
@@ -219,6 +228,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         host=_host(team, "default_host"),
     )
     workers = _read_workers(top, agents, defaults)
+    pipeline = read_pipeline(top, _known_agents(agents))
     return TeamConfig(
         path=path,
         root=root,
@@ -236,6 +246,8 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         ),
         default_host=defaults.host,
         unchecked_work_dirs=workers.unchecked_work_dirs,
+        pipeline=pipeline,
+        leader=team.name("leader", DEFAULT_LEADER),
     )
 
 
@@ -282,10 +294,15 @@ def _read_agent(name: str, table: Section) -> AgentConfig:
 
 def _agent_name(table: Section, agents: Mapping[str, AgentConfig], default: str) -> str:
     name = table.string("agent", default)
-    known = sorted({*PRESET_NAMES, *agents})
+    known = _known_agents(agents)
     if name not in known:
         raise table.error("agent", f"{name!r} is not one of {', '.join(known)}")
     return name
+
+
+def _known_agents(agents: Mapping[str, AgentConfig]) -> list[str]:
+    """The agent names a worker or a pipeline stage may use: the presets and the file's."""
+    return sorted({*PRESET_NAMES, *agents})
 
 
 def _host(table: Section, key: str) -> str | None:
