@@ -44,7 +44,7 @@ def fenced(graph: dict[str, Any]) -> str:
 class Planner:
     """One worker process ``p1`` whose fake agent answers with the files of ``answers``."""
 
-    def __init__(self, hosts: str, root: Path) -> None:
+    def __init__(self, hosts: str, root: Path, pipeline: str = "") -> None:
         self.root, self.answers, self.record = root, root / "answers", root / "calls.jsonl"
         self.answers.mkdir()
         agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
@@ -53,6 +53,7 @@ class Planner:
             f'[team]\nname = "test"\n\n[agents.claude]\ncommand = {agent}\n\n'
             f'[[worker]]\nname = "p1"\nrole = "planner"\n'
             f'env = {{ FAKE_AGENT_MODE = "{mode}", FAKE_AGENT_RECORD = "{self.record}" }}\n'
+            f"{pipeline}"
         )
         env = {**os.environ, "ZK_HOSTS": hosts, "CO_TEAM": "test", "CO_INSTANCE_ID": ""}
         self.env = env

@@ -6,6 +6,7 @@ the builder's session resumed; passes carry the chain to ``done``; the round cap
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,38 @@ def test_the_budget_stops_the_chain(co: Cli, worker: Planner) -> None:
     assert chain["cost_usd"] == 0.0246
     verify = next(t for t in chain["tasks"] if t["link"] == "verify")
     assert verify["status"] == "pending" and len(worker.calls()) == 2  # nothing claimed past it
+
+
+# fails the first time it runs, passes after: its output says which run it is
+FLAKY_CHECK = (
+    "import pathlib, sys; p = pathlib.Path('runs'); n = int(p.read_text()) if p.exists() else 0;"
+    " p.write_text(str(n + 1)); print('check run', n); sys.exit(1 if n == 0 else 0)"
+)
+
+
+def test_a_failing_check_turns_the_build_into_a_revise(
+    co: Cli, zk_hosts: str, tmp_path: Path
+) -> None:
+    (tmp_path / "c").mkdir()
+    argv = json.dumps([sys.executable, "-c", FLAKY_CHECK])
+    w = Planner(zk_hosts, tmp_path / "c", f"\n[pipeline]\nchecks = [{argv}]\n")
+    try:
+        w.give(fenced(ONE), "built", "built again", *[verdict("pass", "ok")] * 3)
+        chain_id = co.ok("plan", "Build a login API")["chain_id"]
+        w.start()
+        wait_until(lambda: chain_of(co, chain_id)["status"] == "done", 60, "the chain done")
+        chain = chain_of(co, chain_id)
+        builds = sorted(
+            (t for t in chain["tasks"] if t["link"] == "build"), key=lambda t: t["round"]
+        )
+        first = co.ok("show-task", "--task-id", builds[0]["id"])
+        [check] = first["checks"]
+        assert check["exit_code"] == 1 and "check run 0" in check["output_tail"]
+        assert first["verdict"]["verdict"] == "revise" and "exited 1" in first["verdict"]["reason"]
+        second = co.ok("show-task", "--task-id", builds[1]["id"])
+        assert second["checks"][0]["exit_code"] == 0
+        calls = w.calls()
+        assert "check run 0" in calls[2]["prompt"]  # round 2's build was told what failed
+        assert len(calls) == 6  # round 1's verify never ran: the check failed first
+    finally:
+        w.stop()

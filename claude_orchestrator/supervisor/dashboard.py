@@ -22,6 +22,7 @@ from rich.rule import Rule
 from rich.table import Column, Table
 from rich.text import Text
 
+from claude_orchestrator.supervisor.chainboard import ChainTable
 from claude_orchestrator.supervisor.plaintext import (
     MISSING,
     clock_text,
@@ -243,14 +244,20 @@ def _section(title: str) -> Rule:
 
 
 def top_sections(snap: Snapshot, now: float) -> list[RenderableType]:
-    """Everything above the events: header, team, task board."""
+    """Everything above the events: header, team, chain board (when there are chains),
+    task board. The chains come before the tasks: a short terminal cuts the board first,
+    and a chain that needs a human is the line that must stay in sight."""
     team: RenderableType = TeamTable(snap.workers, now)
     if not snap.workers:
         team = Text("no workers", style="dim")
+    chains: list[RenderableType] = []
+    if snap.chains:
+        chains = [_section("chains"), ChainTable(snap.chains, snap.chains_more)]
     return [
         Packed(header_items(snap, now), gap="  "),
         _section("team"),
         team,
+        *chains,
         _section("tasks"),
         TaskBoard(snap, now),
     ]
@@ -264,5 +271,6 @@ def events_section(snap: Snapshot, limit: int = MAX_EVENTS) -> list[RenderableTy
 
 
 def render(snap: Snapshot, now: float) -> RenderableType:
-    """The whole dashboard for one snapshot: header, team, task board, recent events."""
+    """The whole dashboard for one snapshot: header, team, chains, task board, recent
+    events."""
     return Group(*top_sections(snap, now), *events_section(snap))

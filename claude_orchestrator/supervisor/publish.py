@@ -10,7 +10,8 @@ asks for a publish at once, so a task event shows within that gap.
 
 One publish is three steps, each where it belongs: the ZooKeeper lane reads
 (``read_team``: instances, leadership, the task board, the task records that
-moved); the loop keeps the events it has not shown yet (``EventMarks``, the
+moved; on a full reading the publisher's ``ChainReader`` adds the chain board,
+teamread.py); the loop keeps the events it has not shown yet (``EventMarks``, the
 diff), emits them, and builds the snapshot with the pure ``build_snapshot``;
 the lane writes it. Nothing here changes supervisor state off the loop.
 """
@@ -34,7 +35,14 @@ from claude_orchestrator.supervisor.slots import Slot
 from claude_orchestrator.supervisor.snapshot import KEEPALIVE, EventLine, Snapshot, WorkerRow
 from claude_orchestrator.supervisor.states import ProcState
 from claude_orchestrator.supervisor.taskevents import EventMarks, TaskEventFeed
-from claude_orchestrator.supervisor.teamread import Board, instance_rows, read_board
+from claude_orchestrator.supervisor.teamread import (
+    Board,
+    ChainBoard,
+    ChainReader,
+    instance_rows,
+    read_board,
+    watch_chains,
+)
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.hosts import HostRecord, forget_host, record_host
 from claude_orchestrator.zk.paths import TeamPaths
@@ -68,6 +76,7 @@ class Reading:
     unmanaged: tuple[WorkerRow, ...] | None = None  # ``leader``: the registered instances
     board: Board | None = None
     found: tuple[EventLine, ...] = ()  # task events in the records that moved
+    chains: ChainBoard | None = None  # read with the rest on a full reading (Publisher)
 
 
 def read_team(
@@ -119,6 +128,8 @@ def build_snapshot(
         events=events[-EVENTS_KEPT:],
         name=meta.name,
     )
+    if reading.chains is not None:
+        snap = replace(snap, chains=reading.chains.lines, chains_more=reading.chains.more)
     board = reading.board
     if board is None:
         return snap
@@ -184,6 +195,7 @@ class Publisher:
         # the lane's cursor over the state folders; its listings' watches ask for a publish
         self.feed = TaskEventFeed(changed=lambda _event: post(Call(self.mark)))
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
+        self.chains = ChainReader()  # the lane's, like the feed
         self.last: Reading | None = None  # the last full reading (the loop's)
         self.marked = True  # something changed since the last full reading was asked for
         self.full_pending = False  # a full reading is on its way (a keepalive waits for it)
@@ -193,6 +205,7 @@ class Publisher:
         and the first watches on them (a folder must exist for its listing to set one)."""
         self.team.tasks.ensure_layout()
         self.feed.scan(self.team.tasks)
+        watch_chains(self.team, lambda: self.post(Call(self.mark)))
 
     def mark(self) -> None:
         self.marked = True
@@ -225,9 +238,18 @@ class Publisher:
 
         def read() -> None:
             reading = reader(last)
+            if last is None and reading.connected:
+                reading = self._with_chains(reading)
             self.post(Call(partial(self._built, meta, rows, reading, then, full=last is None)))
 
         self.lane.submit(read, key="publish")
+
+    def _with_chains(self, reading: Reading) -> Reading:
+        """On the lane: ``reading`` with the chain board (a full reading's part)."""
+        running = reading.board.in_progress if reading.board is not None else ()
+        active = {task.id for task in running}
+        board = self.chains.read(self.team.client, self.team.name, active, time.time())
+        return replace(reading, chains=board)
 
     def _built(
         self,

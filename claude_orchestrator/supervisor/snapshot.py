@@ -119,6 +119,61 @@ class EventLine:
 
 
 @dataclass(frozen=True)
+class ItemLine:
+    """One item of a chain as its board shows it: where it stands in its stages."""
+
+    key: str
+    round: int = 1
+    stage: str | None = None  # the stage it is at (None: planned, no round pushed yet)
+    verdict: str | None = None  # that stage's verdict this round (None: not given yet)
+    status: str = ""  # running|passed|needs_human, or planned
+
+    def to_dict(self) -> dict[str, Any]:
+        return _flat(self)
+
+    @classmethod
+    def from_dict(cls, data: Data) -> ItemLine:
+        return cls(
+            key=_str(data, "key"),
+            round=int(data.get("round") or 0),
+            stage=_opt_str(data, "stage"),
+            verdict=_opt_str(data, "verdict"),
+            status=_str(data, "status", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ChainLine:
+    """A chain as the board shows it: its goal, status, spend and items (the most telling
+    first; ``items_more`` counts those left out)."""
+
+    id: str
+    status: str  # planning|awaiting_approval|running|needs_human|done|failed|cancelled
+    goal: str = ""  # one line, cut
+    title: str | None = None  # the plan's title, once planned
+    cost_usd: float = 0.0
+    reason: str | None = None  # why it needs a human, failed or was cancelled (one line, cut)
+    items: tuple[ItemLine, ...] = ()
+    items_more: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**_flat(self), "items": [item.to_dict() for item in self.items]}
+
+    @classmethod
+    def from_dict(cls, data: Data) -> ChainLine:
+        return cls(
+            id=_str(data, "id"),
+            status=_str(data, "status", ""),
+            goal=_str(data, "goal", ""),
+            title=_opt_str(data, "title"),
+            cost_usd=float(data.get("cost_usd") or 0.0),
+            reason=_opt_str(data, "reason"),
+            items=tuple(ItemLine.from_dict(i) for i in data.get("items") or ()),
+            items_more=int(data.get("items_more") or 0),
+        )
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the dashboard renders, taken at one instant by the supervisor."""
 
@@ -137,6 +192,8 @@ class Snapshot:
     events: tuple[EventLine, ...] = ()  # newest last
     blocked: tuple[TaskLine, ...] = ()  # the first few blocked tasks, with their reasons
     name: str | None = None  # the supervisor's label (``leader --name``)
+    chains: tuple[ChainLine, ...] = ()  # those not final, then the last few finished
+    chains_more: int = 0  # chains not final that the board left out
 
     def __post_init__(self) -> None:
         # A frozen snapshot should not share a mutable dict with its producer.
@@ -158,6 +215,8 @@ class Snapshot:
             "events": [e.to_dict() for e in self.events],
             "blocked": [t.to_dict() for t in self.blocked],
             "name": self.name,
+            "chains": [c.to_dict() for c in self.chains],
+            "chains_more": self.chains_more,
         }
 
     @classmethod
@@ -177,10 +236,12 @@ class Snapshot:
             events=tuple(EventLine.from_dict(e) for e in data.get("events") or ()),
             blocked=_tasks(data, "blocked"),
             name=_opt_str(data, "name"),
+            chains=tuple(ChainLine.from_dict(c) for c in data.get("chains") or ()),
+            chains_more=int(data.get("chains_more") or 0),
         )
 
 
-def _flat(record: WorkerRow | TaskLine | EventLine) -> dict[str, Any]:
+def _flat(record: WorkerRow | TaskLine | EventLine | ItemLine | ChainLine) -> dict[str, Any]:
     """A flat record's fields as a dict (``asdict`` without its deep copy: every field here
     is a plain value, and a supervisor of fifty workers serialises its rows every publish)."""
     return {name: getattr(record, name) for name in _FIELDS[type(record)]}
@@ -191,7 +252,8 @@ def _tasks(data: Data, key: str) -> tuple[TaskLine, ...]:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {
-    cls: tuple(f.name for f in fields(cls)) for cls in (WorkerRow, TaskLine, EventLine)
+    cls: tuple(f.name for f in fields(cls))
+    for cls in (WorkerRow, TaskLine, EventLine, ItemLine, ChainLine)
 }
 
 

@@ -58,4 +58,5 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         heartbeat_every=min(10.0, s.stuck_after / 3),
         credential_vars=(team.auth.removeprefix("env:"),) if team.auth else (),
         host=s.host,
+        pipeline=team.pipeline,
     )

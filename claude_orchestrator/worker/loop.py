@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from kazoo.exceptions import KazooException
 
 from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
-from claude_orchestrator.worker import planstage
+from claude_orchestrator.worker import stages
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
 from claude_orchestrator.worker.nameholder import running_holder
 from claude_orchestrator.worker.report import Reporter
@@ -33,8 +33,6 @@ from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult, cannot_start
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.acls import check_team_tree
-from claude_orchestrator.zk.chains import PLAN
-from claude_orchestrator.zk.chainsteps import PlanAnswer
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import connect, disconnect
 from claude_orchestrator.zk.registry import Actor, Registration
@@ -272,28 +270,17 @@ class Worker:
             self.reporter.release(task.id, None, "the agent could not be started")
             raise
         result = run.finish(self.supervise(run))
-        plan: PlanAnswer | None = None
-        if task.link == PLAN and task.chain_id is not None and result.outcome.ok:
-            result, plan = self._settle_plan(task, result)
-        stage = task.chain_id is not None and task.link not in (None, PLAN)
-        released = self._released(result)
-        self.reporter.task_done(task.id, result, released, plan=plan, stage=stage)
+        iid = str(self.actor.instance_id)
+        result, step = stages.after_run(task, result, self.builder, iid, self._run_to_end)
+        self.reporter.task_done(task.id, result, self._released(result), step)
         # the instance's current task is cleared once the queue is found empty: with more
         # work waiting, the next task's start overwrites it (one write per task, not two)
         self.current_set = True
 
-    def _settle_plan(self, task: Task, result: SessionResult) -> tuple[SessionResult, PlanAnswer]:
-        """The planner's answer, repaired through its session while invalid (planstage.py)."""
-        iid = str(self.actor.instance_id)
-
-        def repair(previous: SessionResult, prompt: str, n: int) -> AgentRun:
-            return self.builder.for_repair(task, iid, previous, prompt, n)
-
-        def run_to_end(run: AgentRun) -> SessionResult:
-            run.start()
-            return run.finish(self.supervise(run))
-
-        return planstage.settle(task, result, repair, run_to_end)
+    def _run_to_end(self, run: AgentRun) -> SessionResult:
+        """Another run of the same task (a plan's repair), supervised like the first."""
+        run.start()
+        return run.finish(self.supervise(run))
 
     def _released(self, result: SessionResult) -> bool:
         """A run cut short because we are stopping (our stop, or the group's TERM from

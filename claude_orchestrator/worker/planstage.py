@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from claude_orchestrator.conf.pipeline import DEFAULT_MAX_ITEMS
 from claude_orchestrator.errors import UsageError
 from claude_orchestrator.spawn.answer import last_json_block
 from claude_orchestrator.worker.session import AgentRun, SessionResult
@@ -28,14 +29,16 @@ RunToEnd = Callable[[AgentRun], SessionResult]
 Repair = Callable[[SessionResult, str, int], AgentRun]
 
 
-def read_plan(result: SessionResult) -> tuple[Graph | None, tuple[str, ...]]:
+def read_plan(
+    result: SessionResult, max_items: int = DEFAULT_MAX_ITEMS
+) -> tuple[Graph | None, tuple[str, ...]]:
     """The graph the answer ends with, or why there is none."""
     text = result.outcome.result or ""
     raw = last_json_block(text)
     if raw is None:
         return None, ("answer: no JSON graph found; end the answer with one ```json block",)
     try:
-        return validate_graph(raw), ()
+        return validate_graph(raw, max_items), ()
     except UsageError as exc:  # GraphError: every problem, one line each
         errors = getattr(exc, "errors", None) or [str(exc)]
         return None, tuple(errors)
@@ -51,18 +54,22 @@ def repair_prompt(errors: tuple[str, ...]) -> str:
 
 
 def settle(
-    task: Task, first: SessionResult, repair: Repair, run_to_end: RunToEnd
+    task: Task,
+    first: SessionResult,
+    repair: Repair,
+    run_to_end: RunToEnd,
+    max_items: int = DEFAULT_MAX_ITEMS,
 ) -> tuple[SessionResult, PlanAnswer]:
     """Read the planner's answer, repairing it through its session while it is invalid.
     The last run (whose session the task records) and the answer."""
     result = first
-    graph, errors = read_plan(result)
+    graph, errors = read_plan(result, max_items)
     repairs = 0
     while graph is None and repairs < MAX_REPAIRS and result.outcome.ok:
         repairs += 1
         log.info("%s: plan invalid (%d error(s)); repair %d", task.id, len(errors), repairs)
         result = run_to_end(repair(result, repair_prompt(errors), repairs))
         if result.outcome.ok:
-            graph, errors = read_plan(result)
+            graph, errors = read_plan(result, max_items)
     raw = result.outcome.result or ""
     return result, PlanAnswer(raw=raw, graph=graph, errors=errors, repairs=repairs)

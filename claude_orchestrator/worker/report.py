@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_orchestrator.errors import (
     IdentityError,
@@ -29,6 +29,9 @@ from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
 from claude_orchestrator.zk.team import Team
+
+if TYPE_CHECKING:
+    from claude_orchestrator.worker.stages import ChainStep
 
 log = logging.getLogger("claude_orchestrator.worker")
 
@@ -107,21 +110,19 @@ class Reporter:
             log.warning("%s: not released (%s)", task_id, type(exc).__name__)
 
     def task_done(
-        self,
-        task_id: str,
-        res: SessionResult,
-        released: bool,
-        plan: PlanAnswer | None = None,
-        stage: bool = False,
+        self, task_id: str, res: SessionResult, released: bool, step: ChainStep | None = None
     ) -> None:
-        """Record the outcome; while the connection is down, hold it (SUSPENDED). ``plan``:
-        a chain's plan task, ``stage``: another stage of a chain; their completion takes the
-        chain's next step with it (a verdict stage's verdict read from the answer)."""
+        """Record the outcome; while the connection is down, hold it (SUSPENDED). A chain's
+        task (``step``): its completion takes the chain's next step with it (a verdict
+        stage's verdict read from the answer, a build's checks)."""
         self.cost_usd += res.outcome.cost_usd or 0.0
         session = res.record()
         change = self._outcome_change(res, session, released)
-        if stage and change.action is Action.COMPLETE:
+        plan, stage = (step.plan, step.stage) if step is not None else (None, False)
+        if stage and change.action is Action.COMPLETE and step is not None:
             change = self._with_verdict(change, res, session)
+            if step.fields and change.action is Action.COMPLETE:
+                change = change._replace(fields={**(change.fields or {}), **step.fields})
         for _ in range(HOLD_ATTEMPTS):
             try:
                 rec = self._apply(task_id, change, plan, stage)

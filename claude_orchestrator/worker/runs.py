@@ -14,7 +14,6 @@ from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import load_template
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
-from claude_orchestrator.zk.chaingraph import MAX_ITEMS
 from claude_orchestrator.zk.chains import PLAN
 from claude_orchestrator.zk.taskmodel import Task, TaskStatus
 
@@ -73,7 +72,8 @@ class RunBuilder:
             return task.description or task.title
         values = {**self.identity(instance_id), **_task_values(task)}
         if task.link == PLAN and task.chain_id is not None:
-            plan = {"chain_id": task.chain_id, "goal": task.description, "max_items": MAX_ITEMS}
+            limit = self.ws.pipeline.max_items
+            plan = {"chain_id": task.chain_id, "goal": task.description, "max_items": limit}
             return self.plan_template.render({**values, **plan})
         return self.task_template.render(values)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_orchestrator.conf.agents import AgentSpec
+from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig
 from claude_orchestrator.zk.client import ZkOptions
 
 
@@ -27,6 +28,7 @@ class WorkerSettings:
     heartbeat_every: float = 10.0  # the loop's proof of life (see supervisor stuck detection)
     credential_vars: tuple[str, ...] = ()  # variables holding the team credential: never passed on
     host: str = ""  # this host's name in the team (settings.host); "" for the hostname
+    pipeline: PipelineConfig = DEFAULT_PIPELINE  # the team's [pipeline] (checks, max_items)
 
     @property
     def sessions_dir(self) -> Path:

@@ -27,6 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
+from claude_orchestrator.conf.pipeline import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_ROUNDS,
+    DEFAULT_STAGES,
+    PLAN_STAGE,
+)
 from claude_orchestrator.errors import NotFoundError, UsageError
 from claude_orchestrator.zk.codec import check_size, decode, encode, iso, token
 from claude_orchestrator.zk.paths import TeamPaths
@@ -40,17 +46,7 @@ if TYPE_CHECKING:
     from claude_orchestrator.zk.tasks import TaskStore
 
 CHAIN_ID_RE = re.compile(r"chain-([0-9]{10})")  # fullmatch only
-PLAN = "plan"
-DEFAULT_MAX_ROUNDS = 3
-DEFAULT_STAGES = ("build", "verify", "review")
-#: each stage's role (the seed's); a stage whose role no worker has goes to any worker
-DEFAULT_ROLES: Mapping[str, str] = {
-    "plan": "planner",
-    "build": "builder",
-    "verify": "verifier",
-    "review": "reviewer",
-    "accept": "accepter",
-}
+PLAN = PLAN_STAGE
 HISTORY_KEEP = 50
 
 
@@ -74,6 +70,7 @@ class PlanOptions:
     max_rounds: int = DEFAULT_MAX_ROUNDS
     budget_usd: float | None = None
     stages: tuple[str, ...] = DEFAULT_STAGES
+    max_items: int = DEFAULT_MAX_ITEMS
     planner: str | None = None  # the plan task's assignee (``role:planner``), None: anyone
     roles: Mapping[str, str | None] = field(default_factory=dict)  # stage -> role, None: any
     approve_plan: bool = False
@@ -113,6 +110,7 @@ class Chain:
             "max_rounds": opts.max_rounds,
             "budget_usd": opts.budget_usd,
             "stages": list(opts.stages),
+            "max_items": opts.max_items,
             "roles": dict(opts.roles),
             "approve_plan": opts.approve_plan,
             "dry_run": opts.dry_run,
@@ -132,12 +130,13 @@ class Chain:
             max_rounds=int(data.get("max_rounds") or DEFAULT_MAX_ROUNDS),
             budget_usd=data.get("budget_usd"),
             stages=tuple(data.get("stages") or DEFAULT_STAGES),
+            max_items=int(data.get("max_items") or DEFAULT_MAX_ITEMS),
             roles=dict(data.get("roles") or {}),
             approve_plan=bool(data.get("approve_plan")),
             dry_run=bool(data.get("dry_run")),
         )
         known = set(cls.__dataclass_fields__) | {"max_rounds", "budget_usd", "stages"}
-        known |= {"approve_plan", "dry_run", "roles"}
+        known |= {"approve_plan", "dry_run", "roles", "max_items"}
         return cls(
             id=str(data["id"]),
             goal=str(data.get("goal") or ""),

@@ -1,0 +1,63 @@
+"""What a worker adds after a chain stage's run, before reporting it (docs/pipelines.md):
+the planner's answer settled (planstage.py), the checks run after a build (checks.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from claude_orchestrator.worker import planstage
+from claude_orchestrator.worker.checks import check_verdict, failed, run_checks
+from claude_orchestrator.worker.runs import RunBuilder
+from claude_orchestrator.worker.session import AgentRun, SessionResult
+from claude_orchestrator.zk.chains import PLAN
+from claude_orchestrator.zk.chainsteps import PlanAnswer
+from claude_orchestrator.zk.taskmodel import Task
+
+
+class ChainStep(NamedTuple):
+    """How the report of a chain's task takes the chain's next step."""
+
+    plan: PlanAnswer | None = None  # the plan task: the settled answer
+    stage: bool = False  # any other stage: its completion goes through the chain
+    fields: dict[str, Any] | None = None  # record keys the worker sets (``checks``, a verdict)
+
+
+def after_run(
+    task: Task,
+    result: SessionResult,
+    builder: RunBuilder,
+    instance_id: str,
+    run_to_end: Callable[[AgentRun], SessionResult],
+) -> tuple[SessionResult, ChainStep]:
+    """The run to report and the chain step that goes with it."""
+    if task.chain_id is None or task.link is None:
+        return result, ChainStep()
+    if task.link == PLAN:
+        if not result.outcome.ok:
+            return result, ChainStep()
+
+        def repair(previous: SessionResult, prompt: str, n: int) -> AgentRun:
+            return builder.for_repair(task, instance_id, previous, prompt, n)
+
+        max_items = builder.ws.pipeline.max_items
+        result, answer = planstage.settle(task, result, repair, run_to_end, max_items)
+        return result, ChainStep(plan=answer)
+    return result, ChainStep(stage=True, fields=_checked(task, result, builder, instance_id))
+
+
+def _checked(
+    task: Task, result: SessionResult, builder: RunBuilder, instance_id: str
+) -> dict[str, Any] | None:
+    """After a build that succeeded: the checks' records, and a revise if one failed."""
+    pipe = builder.ws.pipeline
+    if not result.outcome.ok or not pipe.checks or task.link != pipe.stages[0]:
+        return None
+    env = builder.task_env(task, instance_id)
+    records = run_checks(pipe.checks, builder.ws.work_dir, env, pipe.check_timeout)
+    fields: dict[str, Any] = {"checks": records}
+    bad = failed(records)
+    if bad is not None:
+        fields["verdict"] = check_verdict(bad)
+    return fields
