@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from click.testing import CliRunner, Result
 from claude_orchestrator.cli.cmd_logs import Printer, logs
 from claude_orchestrator.cli.main import cli
 from claude_orchestrator.spawn.logview import LogTail, render, session_files
+from claude_orchestrator.zk.chains import ChainStore, PlanOptions
+from claude_orchestrator.zk.push import push
+from claude_orchestrator.zk.team import Team
 from tests.helpers import wait_until
 from tests.test_textsafe import HOSTILE, HOSTILE_SPELLED, raw_controls
 
@@ -253,10 +257,12 @@ def test_session_files_oldest_first_across_workers(state: Path) -> None:
 def test_session_files_filters_by_worker_and_task(state: Path) -> None:
     t1 = session(state, "bob", "t1.1.jsonl", mtime=1000)
     t1b = session(state, "bob", "t1.2.log", mtime=2000)
-    session(state, "bob", "t10.1.jsonl", mtime=1500)
+    t10 = session(state, "bob", "t10.1.jsonl", mtime=1500)
     al = session(state, "al", "t1.1.jsonl", mtime=3000)
-    assert session_files(state, ["bob"], "t1") == [("bob", t1), ("bob", t1b)]
-    assert session_files(state, None, "t1") == [("bob", t1), ("bob", t1b), ("al", al)]
+    assert session_files(state, ["bob"], {"t1"}) == [("bob", t1), ("bob", t1b)]
+    assert session_files(state, None, {"t1"}) == [("bob", t1), ("bob", t1b), ("al", al)]
+    assert session_files(state, ["bob"], {"t1", "t10"}) == [("bob", t1), ("bob", t10), ("bob", t1b)]
+    assert session_files(state, None, set()) == []
     assert session_files(state, ["ghost", "al"], None) == [("al", al)]
     assert session_files(state, ["ghost"], None) == []
     assert session_files(state, ["../sessions/bob", ".."], None) == []
@@ -264,7 +270,7 @@ def test_session_files_filters_by_worker_and_task(state: Path) -> None:
 
 def test_session_files_without_a_state_dir(state: Path) -> None:
     assert session_files(state, None, None) == []
-    assert session_files(state, ["bob"], "t1") == []
+    assert session_files(state, ["bob"], {"t1"}) == []
 
 
 # -- LogTail ---------------------------------------------------------------------------
@@ -286,8 +292,9 @@ class Sink:
 
 
 def tail(state: Path, sink: Sink, **kw: Any) -> LogTail:
-    opts: dict[str, Any] = {"workers": None, "task": None, "lines": 20, "raw": False} | kw
-    return LogTail(state, opts["workers"], opts["task"], opts["lines"], opts["raw"], sink)
+    opts: dict[str, Any] = {"workers": None, "tasks": None, "lines": 20, "raw": False} | kw
+    args = (opts["workers"], opts["tasks"], opts["lines"], opts["raw"])
+    return LogTail(state, *args, sink, opts.get("admit"))
 
 
 def test_logtail_backlog_shows_the_last_lines_of_each_file_oldest_first(state: Path) -> None:
@@ -362,13 +369,39 @@ def test_logtail_poll_picks_up_new_files_and_new_worker_dirs(state: Path) -> Non
 
 def test_logtail_follows_named_workers_and_tasks_only(state: Path) -> None:
     sink = Sink()
-    t = tail(state, sink, workers=["ann"], task="t7")
+    t = tail(state, sink, workers=["ann"], tasks={"t7"})
     assert not t.backlog()
     session(state, "bob", "t7.1.log", "not bob")
     session(state, "ann", "t8.1.log", "not t8")
     session(state, "ann", "t7.1.log", "this one")
     assert t.poll()
     assert sink.take() == [("ann", "this one")]
+
+
+def test_logtail_asks_about_each_new_session_of_another_task_once(state: Path) -> None:
+    session(state, "ann", "t1.1.log", "chain work")
+    session(state, "ann", "t5.1.log", "older, not asked about")
+    asked: list[set[str]] = []
+
+    def admit(task_ids: set[str]) -> set[str]:
+        asked.append(task_ids)
+        return task_ids & {"t2", "t3"}  # t2 and t3 joined the chain since
+
+    sink = Sink()
+    t = tail(state, sink, tasks={"t1"}, admit=admit)
+    assert t.backlog() and sink.take() == [("ann", "chain work")]
+    assert not t.poll() and asked == []  # the files that were there are passed over
+    session(state, "ann", "t2.1.log", "round two")
+    session(state, "bob", "t9.1.log", "another task")
+    session(state, "bob", "message-i1-m1.jsonl", "a message session")
+    assert t.poll()
+    assert sink.take() == [("ann", "round two")]
+    assert asked == [{"t2", "t9", "message-i1-m1"}]
+    session(state, "ann", "t2.2.log", "its retry")  # t2 is in the set now: nothing to ask
+    session(state, "bob", "t9.2.log", "still another")
+    assert t.poll() and sink.take() == [("ann", "its retry")]
+    assert asked[1:] == [{"t9"}]  # a new file of t9: asked once more, its old one never
+    assert not t.poll() and len(asked) == 2
 
 
 def test_logtail_raw_keeps_json_as_is(state: Path) -> None:
@@ -437,8 +470,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-def run(*args: str, color: bool = False) -> Result:
-    env = {"CO_TEAM_FILE": "", "CO_TEAM": "", "CO_INSTANCE_ID": "", "ZK_HOSTS": ""}
+def run(*args: str, color: bool = False, zk_hosts: str = "") -> Result:
+    env = {"CO_TEAM_FILE": "", "CO_TEAM": "", "CO_INSTANCE_ID": "", "ZK_HOSTS": zk_hosts}
+    if zk_hosts:
+        env["CO_TEAM"] = "test"  # the team of conftest's ``team``
     result = CliRunner().invoke(cli, ["logs", *args], env=env, color=color)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
@@ -598,3 +633,57 @@ def test_logs_names_the_workers_whose_logs_are_on_other_hosts(project: Path) -> 
     assert r.stderr.startswith("note:") and "show-task" in r.stderr
     assert "jerry | on it" in r.stdout
     assert run("--host", "here", "jerry").stderr == ""  # asked for a local one: no note
+
+
+# -- logs --chain ----------------------------------------------------------------------
+
+
+def test_logs_chain_refuses_a_bad_id_before_connecting(project: Path) -> None:
+    for args in (("--chain", "chain-1"), ("--chain", "task-0000000001")):
+        r = run(*args)
+        assert r.exit_code == 2 and "--chain:" in r.stderr and "chain-NNNNNNNNNN" in r.stderr
+    r = run("--chain", "chain-0000000001", "--task", "t1")
+    assert r.exit_code == 2 and "give one of them" in r.stderr
+
+
+def chain_with_sessions(project: Path, team: Team) -> str:
+    """A chain (its plan task ran on ann) and a task of no chain (run on bob)."""
+    chain, plan = ChainStore(team.client, team.name).create(
+        team.tasks, "goal", "op", time.time(), PlanOptions()
+    )
+    [other] = push(team.tasks, [{"title": "unrelated"}], "op", time.time())
+    state = project / ".claude-orchestrator"
+    session(state, "ann", f"{plan.id}.1.jsonl", START, assistant(text("planning")), mtime=1000)
+    session(state, "bob", f"{other.id}.1.log", "not the chain", mtime=2000)
+    return chain.id
+
+
+def test_logs_chain_shows_the_sessions_of_the_chains_tasks(
+    project: Path, team: Team, zk_hosts: str
+) -> None:
+    chain_id = chain_with_sessions(project, team)
+    r = run("--chain", chain_id, zk_hosts=zk_hosts)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == [f"ann | {START}", "ann | planning"]
+    missing = run("--chain", "chain-0000000099", zk_hosts=zk_hosts)
+    assert missing.exit_code == 1 and "no chain chain-0000000099" in missing.stderr
+    assert run("--task", "nope").stdout == ""  # no --chain: no ZooKeeper asked (none given)
+
+
+def test_logs_chain_follow_picks_up_the_tasks_of_a_new_round(
+    project: Path, team: Team, zk_hosts: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain_id = chain_with_sessions(project, team)
+    state = project / ".claude-orchestrator"
+    round_two = {"title": "build (round 2)", "chain_id": chain_id, "link": "build", "round": 2}
+
+    def follow(self: LogTail, stop: threading.Event, interval: float = 0.2) -> None:
+        build, other = push(team.tasks, [round_two, {"title": "other"}], "op", time.time())
+        session(state, "ann", f"{build.id}.1.jsonl", assistant(text("round two")))
+        session(state, "bob", f"{other.id}.1.log", "still not the chain")
+        self.poll()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LogTail, "follow", follow)
+    r = run("-f", "-n", "0", "--chain", chain_id, zk_hosts=zk_hosts)
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "ann | round two\n", "")

@@ -71,6 +71,8 @@ def test_revise_makes_round_two_and_passes_end_the_chain_done(co: Cli, worker: P
     assert len(calls) == 7
     build1, build2 = calls[1], calls[3]
     assert "add a test for a wrong password" in build2["prompt"]  # the feedback
+    assert build2["prompt"].startswith("# Build api (round 2)")
+    assert "verify of round 1: no tests" in build2["prompt"]
     assert f"--resume={option(build1, '--session-id')}" in build2["argv"]  # the same session
     names = ("CO_CHAIN_ID", "CO_LINK", "CO_ITEM", "CO_ROUND")
     assert [build2["env"].get(k) for k in names] == [chain_id, "build", "api", "2"]
@@ -164,5 +166,8 @@ def test_a_failing_check_turns_the_build_into_a_revise(
         calls = w.calls()
         assert "check run 0" in calls[2]["prompt"]  # round 2's build was told what failed
         assert len(calls) == 6  # round 1's verify never ran: the check failed first
+        verify = calls[3]["prompt"]  # round 2's verify: the build's report and its checks
+        assert verify.startswith("# Verify api (round 2)") and "built again" in verify
+        assert ": exit 0 in " in verify and '"verdict": "pass"' in verify
     finally:
         w.stop()

@@ -1,4 +1,8 @@
-"""`logs`: one stream over the workers' session logs, each line prefixed by its worker."""
+"""`logs`: one stream over the workers' session logs, each line prefixed by its worker.
+
+The logs are files of this host's state dir: ``logs`` needs no ZooKeeper, except with
+``--chain``, which reads the chain's tasks from it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,17 @@ import os
 import sys
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 
 from claude_orchestrator.cli.app import App, pass_app
 from claude_orchestrator.cli.options import global_options
+from claude_orchestrator.errors import UsageError
 from claude_orchestrator.textsafe import escape, json_text
+
+if TYPE_CHECKING:
+    from claude_orchestrator.spawn.logview import Admit
 
 #: worker colours, handed out in sorted-name order so a worker keeps its colour between runs
 PALETTE = (
@@ -43,18 +52,33 @@ PALETTE = (
     help="Lines shown first from each session log.",
 )
 @click.option("--task", metavar="ID", help="Only the sessions of this task.")
+@click.option(
+    "--chain",
+    "chain_id",
+    metavar="ID",
+    help="Only the sessions of this chain's tasks (read from ZooKeeper); -f picks up its "
+    "new rounds.",
+)
 @click.option("--raw", is_flag=True, help="Print the logs as they are (no stream-json rendering).")
 @global_options
 @pass_app
 def logs(
-    app: App, workers: tuple[str, ...], follow: bool, lines: int, task: str | None, raw: bool
+    app: App,
+    workers: tuple[str, ...],
+    follow: bool,
+    lines: int,
+    task: str | None,
+    chain_id: str | None,
+    raw: bool,
 ) -> None:
     """Show the agents' session logs of all (or the named) workers; -f follows them."""
     from claude_orchestrator.spawn.logview import LogTail
 
+    tasks, admit = _task_filter(app, task, chain_id)
     _say_remote(app, workers)
     printer = Printer(_known_workers(app, workers), app.settings.json_output is True, raw)
-    tail = LogTail(app.settings.state_dir, workers or None, task, lines, raw, printer)
+    state_dir = app.settings.state_dir
+    tail = LogTail(state_dir, workers or None, tasks, lines, raw, printer, admit)
     try:
         tail.backlog()
         if follow:
@@ -105,6 +129,51 @@ class Printer:
     def _add(self, name: str) -> None:
         self._colours[name] = PALETTE[len(self._colours) % len(PALETTE)]
         self._width = max(self._width, len(escape(name, one_line=True)))
+
+
+def _task_filter(
+    app: App, task: str | None, chain_id: str | None
+) -> tuple[set[str] | None, Admit | None]:
+    """The tasks whose sessions are shown (None: all), and who admits new ones (--chain)."""
+    if task is not None and chain_id is not None:
+        raise UsageError("--task and --chain: give one of them")
+    if chain_id is None:
+        return ({task} if task is not None else None), None
+    from claude_orchestrator.zk.chains import check_chain_id
+
+    try:
+        check_chain_id(chain_id)
+    except UsageError:
+        raise UsageError(f"--chain: '{chain_id}' is not a chain id (chain-NNNNNNNNNN)") from None
+    return _chain_tasks(app, chain_id)
+
+
+def _chain_tasks(app: App, chain_id: str) -> tuple[set[str], Admit]:
+    """The chain's tasks now (an unknown chain is an error), and the check that admits a
+    task made later (a new round) when a session of it starts: one read of that task's
+    record, once per session file of a task outside the set — not a re-listing of every
+    task of the team each time another task's session starts."""
+    from claude_orchestrator.errors import NotFoundError
+    from claude_orchestrator.zk.chains import ChainStore
+    from claude_orchestrator.zk.query import list_tasks
+    from claude_orchestrator.zk.taskmodel import TASK_ID_RE
+
+    team = app.team
+    ChainStore(team.client, team.name).get(chain_id)
+    known = {rec.id for rec in list_tasks(team.tasks, chain_id=chain_id)}
+
+    def admit(task_ids: set[str]) -> set[str]:
+        found = set()
+        for task_id in sorted(t for t in task_ids if TASK_ID_RE.fullmatch(t)):
+            try:
+                rec = team.tasks.get(task_id)
+            except NotFoundError:
+                continue  # pruned, or a session file of another team's state dir
+            if rec.chain_id == chain_id:
+                found.add(task_id)
+        return found
+
+    return known, admit
 
 
 def _known_workers(app: App, named: tuple[str, ...]) -> list[str]:

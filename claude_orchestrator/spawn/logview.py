@@ -4,7 +4,9 @@
 to see: assistant text, one line per tool call, the result with its cost. ``LogTail`` follows
 every matching session file of a state dir — new sessions and new workers included — and hands
 each rendered line to an ``emit(worker, text)`` callable (STYLE 14: output goes through sinks).
-Nothing here prints or knows about terminals; the ``logs`` command does that.
+Sessions can be limited to a set of tasks, which an ``admit`` callable may grow while following
+(``logs --chain``: a chain's next round is made of new tasks). Nothing here prints or knows
+about terminals, or about ZooKeeper; the ``logs`` command does that.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ RESULT_CHARS = 200  # of a result's text
 REMEMBERED_MESSAGES = 32
 
 Emit = Callable[[str, str], None]
+#: asked about the tasks of new session files outside the followed set: those to follow too
+Admit = Callable[[set[str]], Iterable[str]]
 Event = dict[str, Any]
 #: per message id, the content blocks already rendered (see ``render``)
 Seen = dict[str, list[Any]]
@@ -198,15 +203,24 @@ def _short(text: str, limit: int) -> str:
 
 
 def session_files(
-    state_dir: Path, workers: Sequence[str] | None, task: str | None
+    state_dir: Path, workers: Sequence[str] | None, tasks: AbstractSet[str] | None
 ) -> list[tuple[str, Path]]:
     """(worker, path) of each matching session log, oldest first by modification time.
 
     ``workers`` None means every worker dir; a named worker without one is no error (it may
-    not have run yet). With ``task`` only that task's sessions (``<task>.<attempt>.*``).
+    not have run yet). With ``tasks`` only those tasks' sessions (``<task>.<attempt>.*``).
     """
-    found = _dated(_candidates(state_dir, workers, task))
-    return [(worker, path) for worker, path, _ in sorted(found, key=_by_time)]
+    return _oldest_first(_candidates(state_dir, workers, tasks))
+
+
+def task_of(name: str) -> str:
+    """The task a session file belongs to, by its name (``<task>.<attempt>.<ext>``)."""
+    return name.split(".", 1)[0]
+
+
+def _oldest_first(found: Iterable[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    dated = _dated(iter(found))
+    return [(worker, path) for worker, path, _ in sorted(dated, key=_by_time)]
 
 
 def _by_time(item: tuple[str, Path, float]) -> tuple[float, str, str]:
@@ -228,11 +242,11 @@ def _dated(found: Iterator[tuple[str, Path]]) -> Iterator[tuple[str, Path, float
 
 
 def _candidates(
-    state_dir: Path, workers: Sequence[str] | None, task: str | None
+    state_dir: Path, workers: Sequence[str] | None, tasks: AbstractSet[str] | None
 ) -> Iterator[tuple[str, Path]]:
     for worker in _worker_names(state_dir / "sessions", workers):
         for name in _listing(state_dir / "sessions" / worker):
-            if name.endswith(SESSION_SUFFIXES) and (task is None or name.startswith(f"{task}.")):
+            if name.endswith(SESSION_SUFFIXES) and (tasks is None or task_of(name) in tasks):
                 yield worker, state_dir / "sessions" / worker / name
 
 
@@ -287,29 +301,40 @@ class _Followed:
 
 
 class LogTail:
-    """Follows the session logs of a state dir, emitting each rendered line with its worker."""
+    """Follows the session logs of a state dir, emitting each rendered line with its worker.
+
+    ``tasks`` (None: every session) limits it to those tasks' sessions; while following, a
+    new session file of another task is put to ``admit`` once, which may add its task to
+    the set. A file found not to match is remembered, never looked at again.
+    """
 
     def __init__(
         self,
         state_dir: Path,
         workers: Sequence[str] | None,
-        task: str | None,
+        tasks: AbstractSet[str] | None,
         lines: int,
         raw: bool,
         emit: Emit,
+        admit: Admit | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._workers = list(workers) if workers else None
-        self._task = task
+        self._tasks = set(tasks) if tasks is not None else None
+        self._admit = admit
         self._lines = max(lines, 0)
         self._raw = raw
         self._emit = emit
         self._files: dict[Path, _Followed] = {}
+        self._passed: set[Path] = set()  # session files of other tasks
 
     def backlog(self) -> bool:
-        """Emit the last ``lines`` lines of every matching file, oldest file first."""
+        """Emit the last ``lines`` lines of every matching file, oldest file first (the
+        others are passed over for good: they were there before the set was read)."""
         emitted = False
-        for worker, path in session_files(self._state_dir, self._workers, self._task):
+        found = list(_candidates(self._state_dir, self._workers, None))
+        self._passed.update(path for _, path in found if not self._wanted(path))
+        for worker, path in _oldest_first(pair for pair in found if self._wanted(pair[1])):
             followed = self._files.setdefault(path, _Followed(worker, path))
             lines = followed.read_lines()
             tail = lines[len(lines) - self._lines :] if self._lines else []
@@ -336,10 +361,17 @@ class LogTail:
                 stop.wait(interval)
 
     def _discover(self) -> None:
-        found = _candidates(self._state_dir, self._workers, self._task)
-        new = [(w, p) for w, p in found if p not in self._files]
-        for worker, path, _ in sorted(_dated(iter(new)), key=_by_time):
+        found = _candidates(self._state_dir, self._workers, None)
+        new = [(w, p) for w, p in found if p not in self._files and p not in self._passed]
+        strangers = {task_of(p.name) for _, p in new if not self._wanted(p)}
+        if strangers and self._tasks is not None and self._admit is not None:
+            self._tasks.update(self._admit(strangers))
+        self._passed.update(p for _, p in new if not self._wanted(p))
+        for worker, path in _oldest_first(pair for pair in new if self._wanted(pair[1])):
             self._files[path] = _Followed(worker, path)
+
+    def _wanted(self, path: Path) -> bool:
+        return self._tasks is None or task_of(path.name) in self._tasks
 
     def _show(self, followed: _Followed, lines: list[str]) -> bool:
         emitted = False

@@ -252,7 +252,8 @@ class Worker:
     def _work_on(self, task: Task) -> None:
         log.info("%s: claimed %s %r", self.ws.name, task.id, task.title)
         try:
-            run, started = self.builder.for_task(task, str(self.actor.instance_id))
+            stage = stages.values_for(self.reporter.team, task)
+            run, started = self.builder.for_task(task, str(self.actor.instance_id), stage)
         except SpawnError as exc:  # e.g. a prompt no argv or stdin of this agent can carry
             self.reporter.fail_unstarted(task.id, str(exc))
             return

@@ -34,12 +34,18 @@ SEED_MESSAGE_FIELDS = frozenset(
 MESSAGE_FIELDS = SEED_MESSAGE_FIELDS | {"sender", "message_type", "body", "message_id"}
 #: a chain's plan task (docs/pipelines.md)
 PLAN_FIELDS = frozenset({"chain_id", "goal", "max_items"})
+#: a chain's other stages: where the task stands in its chain (worker/stagevalues.py)
+STAGE_FIELDS = frozenset(
+    {"chain_id", "goal", "link", "item", "item_title", "criteria", "round", "feedback"}
+) | frozenset({"checks", "build_result"})
+STAGE_TEMPLATES = ("worker-build.md", "worker-verify.md", "worker-review.md", "worker-accept.md")
 
 TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "worker.md": IDENTITY_FIELDS | TASK_FIELDS,
         "message.md": IDENTITY_FIELDS | MESSAGE_FIELDS,
         "leader-decompose.md": IDENTITY_FIELDS | TASK_FIELDS | PLAN_FIELDS,
+        **dict.fromkeys(STAGE_TEMPLATES, IDENTITY_FIELDS | TASK_FIELDS | STAGE_FIELDS),
     }
 )
 
@@ -81,9 +87,11 @@ def _text_of(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def load_template(name: str, project_dir: Path | None) -> Template:
-    """The project's override of ``name`` if it has one, else the shipped template."""
-    allowed = TEMPLATE_FIELDS.get(name)
+def load_template(name: str, project_dir: Path | None, like: str | None = None) -> Template:
+    """The project's override of ``name`` if it has one, else the shipped template.
+    ``like``: a template of the project's own (``[pipeline.stage.X] template``) takes the
+    placeholders of that shipped one and must exist in the project."""
+    allowed = TEMPLATE_FIELDS.get(like or name)
     if allowed is None:
         raise TemplateError(f"unknown template {name!r}; known: {', '.join(TEMPLATE_FIELDS)}")
     source = _override_path(name, project_dir)

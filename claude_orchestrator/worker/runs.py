@@ -11,9 +11,10 @@ from typing import Any
 from claude_orchestrator.conf.agents import OutputParser, is_session_id
 from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
-from claude_orchestrator.worker.prompt import load_template
+from claude_orchestrator.worker.prompt import STAGE_TEMPLATES, Template, load_template
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.settings import WorkerSettings
+from claude_orchestrator.zk.chaingraph import ACCEPT
 from claude_orchestrator.zk.chains import PLAN
 from claude_orchestrator.zk.taskmodel import Task, TaskStatus
 
@@ -36,6 +37,9 @@ class RunBuilder:
         self.task_template = load_template("worker.md", ws.project_dir)
         self.message_template = load_template("message.md", ws.project_dir)
         self.plan_template = load_template("leader-decompose.md", ws.project_dir)
+        self.stage_templates = {
+            stage: _stage_template(ws, stage) for stage in (*ws.pipeline.stages, ACCEPT)
+        }
         self.ext = "jsonl" if ws.agent.parser is OutputParser.STREAM_JSON else "log"
 
     def identity(self, instance_id: str) -> dict[str, Any]:
@@ -48,12 +52,15 @@ class RunBuilder:
             "work_dir": str(ws.work_dir),
         }
 
-    def for_task(self, task: Task, instance_id: str) -> tuple[AgentRun, dict[str, Any]]:
-        """The run for a claimed task, and the ``session`` record to store at start."""
+    def for_task(
+        self, task: Task, instance_id: str, stage: Mapping[str, Any] | None = None
+    ) -> tuple[AgentRun, dict[str, Any]]:
+        """The run for a claimed task, and the ``session`` record to store at start;
+        ``stage``: a chain stage's values (stagevalues.py)."""
         attempt = claims_of(task)
         session_id, resume, notes = self._session(task)
         log_path = private_dir(self.ws.sessions_dir) / f"{task.id}.{attempt}.{self.ext}"
-        prompt = self.task_prompt(task, instance_id)
+        prompt = self.task_prompt(task, instance_id, stage)
         env = self.task_env(task, instance_id)
         run = self._run(prompt, env, log_path, session_id, resume, notes)
         started = {
@@ -66,11 +73,17 @@ class RunBuilder:
         }
         return run, started
 
-    def task_prompt(self, task: Task, instance_id: str) -> str:
-        """The task's prompt: ``worker.md``, or ``leader-decompose.md`` for a chain's plan."""
+    def task_prompt(
+        self, task: Task, instance_id: str, stage: Mapping[str, Any] | None = None
+    ) -> str:
+        """The task's prompt: ``worker.md``; for a chain's plan ``leader-decompose.md``, for
+        its other stages the stage's template with ``stage``'s values."""
         if not self.ws.agent.preset.templated:
             return task.description or task.title
         values = {**self.identity(instance_id), **_task_values(task)}
+        template = self.stage_templates.get(task.link or "")
+        if stage is not None and template is not None:
+            return template.render({**values, **stage})
         if task.link == PLAN and task.chain_id is not None:
             limit = self.ws.pipeline.max_items
             plan = {"chain_id": task.chain_id, "goal": task.description, "max_items": limit}
@@ -194,6 +207,18 @@ def message_values(msg: Mapping[str, Any]) -> dict[str, Any]:
         "message_type": msg.get("type"),
         "message_id": msg.get("id"),
     }
+
+
+def _stage_template(ws: WorkerSettings, stage: str) -> Template:
+    """A stage's template: ``[pipeline.stage.X] template`` (the project's own file), else
+    the shipped ``worker-X.md``; a stage of the team's own takes build's or verify's."""
+    shipped = f"worker-{stage}.md"
+    if shipped not in STAGE_TEMPLATES:
+        shipped = "worker-build.md" if stage == ws.pipeline.stages[0] else "worker-verify.md"
+    custom = ws.pipeline.stage_templates.get(stage)
+    if custom:
+        return load_template(custom, ws.project_dir, like=shipped)
+    return load_template(shipped, ws.project_dir)
 
 
 def stage_env(task: Task) -> dict[str, str]:

@@ -7,13 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.worker import planstage
 from claude_orchestrator.worker.checks import check_verdict, failed, run_checks
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult
+from claude_orchestrator.worker.stagevalues import stage_values
 from claude_orchestrator.zk.chains import PLAN
 from claude_orchestrator.zk.chainsteps import PlanAnswer
 from claude_orchestrator.zk.taskmodel import Task
+from claude_orchestrator.zk.team import Team
 
 
 class ChainStep(NamedTuple):
@@ -22,6 +25,16 @@ class ChainStep(NamedTuple):
     plan: PlanAnswer | None = None  # the plan task: the settled answer
     stage: bool = False  # any other stage: its completion goes through the chain
     fields: dict[str, Any] | None = None  # record keys the worker sets (``checks``, a verdict)
+
+
+def values_for(team: Team, task: Task) -> dict[str, Any] | None:
+    """A chain stage's prompt values (stagevalues.py); None for any other task."""
+    if task.chain_id is None or task.link in (None, PLAN):
+        return None
+    try:
+        return stage_values(team, task)
+    except NotFoundError:  # its chain is gone: the task's own text is all there is
+        return None
 
 
 def after_run(
