@@ -332,9 +332,10 @@ class LogTail:
         """Emit the last ``lines`` lines of every matching file, oldest file first (the
         others are passed over for good: they were there before the set was read)."""
         emitted = False
-        found = list(_candidates(self._state_dir, self._workers, None))
-        self._passed.update(path for _, path in found if not self._wanted(path))
-        for worker, path in _oldest_first(pair for pair in found if self._wanted(pair[1])):
+        for worker, path in session_files(self._state_dir, self._workers, None):
+            if not self._wanted(path):
+                self._passed.add(path)
+                continue
             followed = self._files.setdefault(path, _Followed(worker, path))
             lines = followed.read_lines()
             tail = lines[len(lines) - self._lines :] if self._lines else []
