@@ -193,9 +193,11 @@ class Publisher:
         self.pending_due: float | None = time.monotonic()
         self.watchers: list[Callable[[Snapshot], None]] = []
         # the lane's cursor over the state folders; its listings' watches ask for a publish
-        self.feed = TaskEventFeed(changed=lambda _event: post(Call(self.mark)))
+        #: a one-shot watch that fired asks the loop for a publish (from kazoo's thread)
+        self.ask: Callable[[Any], None] = lambda _event: post(Call(self.mark))
+        self.feed = TaskEventFeed(changed=self.ask)
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
-        self.chains = ChainReader()  # the lane's, like the feed
+        self.chains = ChainReader(changed=self.ask)  # the lane's, like the feed
         self.last: Reading | None = None  # the last full reading (the loop's)
         self.marked = True  # something changed since the last full reading was asked for
         self.full_pending = False  # a full reading is on its way (a keepalive waits for it)

@@ -43,12 +43,12 @@ ITEMS_KEPT = 8  # per chain, the most telling first
 GOAL_CHARS = 100
 REASON_CHARS = 200
 #: which chains not final come first: those someone must act on
-ATTENTION = (
-    ChainStatus.NEEDS_HUMAN,
-    ChainStatus.AWAITING_APPROVAL,
-    ChainStatus.RUNNING,
-    ChainStatus.PLANNING,
-)
+ATTENTION = {
+    ChainStatus.NEEDS_HUMAN: 0,
+    ChainStatus.AWAITING_APPROVAL: 1,
+    ChainStatus.RUNNING: 2,
+    ChainStatus.PLANNING: 3,
+}
 #: an item's place in its chain's line: the ones to look at first
 ITEM_RANK = {"needs_human": 0, "running": 1, "planned": 2, "passed": 3}
 PASS = "pass"
@@ -161,15 +161,20 @@ class ChainReader:
 
     Cheap on purpose: one listing of the chain records, one pipelined ``exists`` for the
     chains still in view, and a read of only those whose record changed since. A chain
-    that finished more than RECENT seconds ago is never looked at again. The publisher
-    reads the board on a full reading only, never on a keepalive; a full reading follows
-    every task event, and every change of a chain record is made in the transaction of a
-    task's change (zk/chains.py; cancel-chain cancels its tasks) — so the board needs no
-    data watch per chain, only the watch on the records' folder (``watch_chains``) for a
-    chain created or removed.
+    that finished more than RECENT seconds ago is never looked at again.
+
+    The publisher reads the board on a full reading only, never on a keepalive. A full
+    reading follows every task event, and nearly every change of a chain record is made
+    in the transaction of one of its tasks' changes (zk/chains.py) — but not all: a chain
+    cancelled while it has no open task (awaiting approval) changes no task. So the
+    ``exists`` of each reading sets a one-shot watch on each chain in view (``changed``,
+    called from kazoo's thread): no request of its own, and a chain changed alone still
+    asks for a full reading. A chain created or removed is reported by the records'
+    folder watch (``watch_chains``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, changed: Callable[[Any], None] | None = None) -> None:
+        self.changed = changed  # the one-shot watch on each chain in view
         self.known: dict[str, _Known] = {}
         self.settled: set[str] = set()  # finished before the window: not read again
 
@@ -188,7 +193,7 @@ class ChainReader:
         return self._board(active, now)
 
     def _refresh(self, client: Any, paths: TeamPaths, names: list[str]) -> None:
-        stats = [(n, client.exists_async(paths.chain(n))) for n in names]
+        stats = [(n, client.exists_async(paths.chain(n), self.changed)) for n in names]
         versions = {n: stat.version for n, r in stats if (stat := r.get()) is not None}
         changed = [n for n, v in versions.items() if n not in self.known or self.known[n][0] != v]
         replies = [(n, client.get_async(paths.chain(n))) for n in changed]
@@ -212,7 +217,7 @@ class ChainReader:
         read = [(k.chain, k.ended) for k in self.known.values() if k.chain is not None]
         live = sorted(
             (c for c, _ in read if c.status not in FINAL),
-            key=lambda c: (ATTENTION.index(c.status), c.id),
+            key=lambda c: (ATTENTION.get(c.status, len(ATTENTION)), c.id),
         )
         recent = [c for c, _ in sorted(read, key=lambda r: -r[1]) if c.status in FINAL]
         room = max(0, min(RECENT_SHOWN, CHAINS_SHOWN - len(live)))
@@ -240,8 +245,7 @@ def _known(version: int, data: bytes, path: str) -> _Known:
 
 def watch_chains(team: Any, changed: Callable[[], None]) -> None:
     """Not a job: set before the loop runs. ``changed`` is called from kazoo's thread when
-    a chain record is created or removed. A chain's status changes only in the transaction
-    of one of its tasks' changes, which the task event watches report (ChainReader)."""
+    a chain record is created or removed (a change of one is watched by ``ChainReader``)."""
     folder = TeamPaths(team.name).chain_records
     team.client.ensure_path(folder)  # a ChildrenWatch on a missing node stops silently
     ChildrenWatch(team.client, folder, lambda _children: changed())
