@@ -90,7 +90,7 @@ def test_the_round_cap_ends_in_needs_human(co: Cli, worker: Planner) -> None:
         verdict("revise", "still wrong", "fix it"),
         "built again",
         verdict("revise", "still wrong", "fix it"),
-        "fake-agent:hang",
+        "built",
     )
     chain_id = co.ok("plan", "Build a login API", "--max-rounds", "2")["chain_id"]
     worker.start()
@@ -169,5 +169,29 @@ def test_a_failing_check_turns_the_build_into_a_revise(
         verify = calls[3]["prompt"]  # round 2's verify: the build's report and its checks
         assert verify.startswith("# Verify api (round 2)") and "built again" in verify
         assert ": exit 0 in " in verify and '"verdict": "pass"' in verify
+    finally:
+        w.stop()
+
+
+def test_a_stage_runs_the_agent_its_pipeline_names(co: Cli, zk_hosts: str, tmp_path: Path) -> None:
+    """``[pipeline.stage.review] agent``: the review runs another agent (here a custom one
+    reading text), never the builder's session."""
+    (tmp_path / "r").mkdir()
+    command = json.dumps([sys.executable, str(Path(__file__).with_name("fake_agent.py"))])
+    pipeline = (
+        f'\n[agents.rev]\ncommand = {command}\nargs = ["--output-format", "text"]\n'
+        '\n[pipeline.stage.review]\nagent = "rev"\n'
+    )
+    w = Planner(zk_hosts, tmp_path / "r", pipeline)
+    try:
+        w.give(fenced(ONE), "built", *[verdict("pass", "ok")] * 3)
+        chain_id = co.ok("plan", "Build a login API")["chain_id"]
+        w.start()
+        wait_until(lambda: chain_of(co, chain_id)["status"] == "done", 60, "the chain done")
+        calls = w.calls()
+        review = next(c for c in calls if c["env"].get("CO_LINK") == "review")
+        build = next(c for c in calls if c["env"].get("CO_LINK") == "build")
+        assert "text" in review["argv"] and not any("--session-id" in a for a in review["argv"])
+        assert any(a.startswith("--session-id=") for a in build["argv"])
     finally:
         w.stop()

@@ -253,7 +253,8 @@ class Worker:
         log.info("%s: claimed %s %r", self.ws.name, task.id, task.title)
         try:
             stage = stages.values_for(self.reporter.team, task)
-            run, started = self.builder.for_task(task, str(self.actor.instance_id), stage)
+            builder = self.builder.for_stage(task.link)
+            run, started = builder.for_task(task, str(self.actor.instance_id), stage)
         except SpawnError as exc:  # e.g. a prompt no argv or stdin of this agent can carry
             self.reporter.fail_unstarted(task.id, str(exc))
             return
@@ -272,7 +273,7 @@ class Worker:
             raise
         result = run.finish(self.supervise(run))
         iid = str(self.actor.instance_id)
-        result, step = stages.after_run(task, result, self.builder, iid, self._run_to_end)
+        result, step = stages.after_run(task, result, builder, iid, self._run_to_end)
         self.reporter.task_done(task.id, result, self._released(result), step)
         # the instance's current task is cleared once the queue is found empty: with more
         # work waiting, the next task's start overwrites it (one write per task, not two)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,16 @@ class RunBuilder:
             stage: _stage_template(ws, stage) for stage in (*ws.pipeline.stages, ACCEPT)
         }
         self.ext = "jsonl" if ws.agent.parser is OutputParser.STREAM_JSON else "log"
+        #: a chain stage with an agent of its own (``[pipeline.stage.X] agent``) is run by a
+        #: builder of that agent: its argv, sessions, log format and environment
+        self.by_stage = {
+            stage: RunBuilder(replace(ws, agent=agent, stage_agents={}), environ, on_exit)
+            for stage, agent in ws.stage_agents.items()
+        }
+
+    def for_stage(self, link: str | None) -> RunBuilder:
+        """The builder for a task of stage ``link``: its own agent's, or this one."""
+        return self.by_stage.get(link or "", self)
 
     def identity(self, instance_id: str) -> dict[str, Any]:
         ws = self.ws

@@ -29,6 +29,8 @@ class WorkerSettings:
     credential_vars: tuple[str, ...] = ()  # variables holding the team credential: never passed on
     host: str = ""  # this host's name in the team (settings.host); "" for the hostname
     pipeline: PipelineConfig = DEFAULT_PIPELINE  # the team's [pipeline] (checks, max_items)
+    #: ``[pipeline.stage.X] agent``: the agent a chain's stage X runs instead of ``agent``
+    stage_agents: Mapping[str, AgentSpec] = field(default_factory=dict)
 
     @property
     def sessions_dir(self) -> Path:
