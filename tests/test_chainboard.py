@@ -79,7 +79,7 @@ def test_item_line_reads_a_tampered_state_without_failing() -> None:
 
 def chain(status: ChainStatus = ChainStatus.RUNNING, **fields: Any) -> Chain:
     base = Chain("chain-0000000001", "goal", status, "2026-01-01T00:00:00Z", "op", PlanOptions())
-    return replace(base, **fields)
+    return base._replace(**fields)
 
 
 def test_chain_line_keeps_one_line_of_the_goal_and_the_most_telling_items_first() -> None:

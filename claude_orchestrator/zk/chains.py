@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
@@ -63,8 +63,10 @@ class ChainStatus(StrEnum):
 FINAL = frozenset({ChainStatus.DONE, ChainStatus.FAILED, ChainStatus.CANCELLED})
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class PlanOptions(NamedTuple):
     """What ``plan`` asks for besides the goal."""
 
     max_rounds: int = DEFAULT_MAX_ROUNDS
@@ -72,13 +74,12 @@ class PlanOptions:
     stages: tuple[str, ...] = DEFAULT_STAGES
     max_items: int = DEFAULT_MAX_ITEMS
     planner: str | None = None  # the plan task's assignee (``role:planner``), None: anyone
-    roles: Mapping[str, str | None] = field(default_factory=dict)  # stage -> role, None: any
+    roles: Mapping[str, str | None] = _EMPTY  # stage -> role, None: any
     approve_plan: bool = False
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(NamedTuple):
     """A chain record. ``items`` maps each graph key to its state (JSON, docs/pipelines.md);
     keys a newer writer added are kept in ``extra`` and written back as they were."""
 
@@ -90,13 +91,13 @@ class Chain:
     options: PlanOptions
     plan_task: str | None = None
     title: str | None = None
-    items: Mapping[str, Any] = field(default_factory=dict)
+    items: Mapping[str, Any] = _EMPTY
     accept_task: str | None = None
     reason: str | None = None
     raw_answer: str | None = None
     cost_usd: float = 0.0
     history: tuple[Mapping[str, Any], ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _EMPTY
 
     def to_dict(self) -> dict[str, Any]:
         opts = self.options
@@ -135,7 +136,7 @@ class Chain:
             approve_plan=bool(data.get("approve_plan")),
             dry_run=bool(data.get("dry_run")),
         )
-        known = set(cls.__dataclass_fields__) | {"max_rounds", "budget_usd", "stages"}
+        known = set(cls._fields) | {"max_rounds", "budget_usd", "stages"}
         known |= {"approve_plan", "dry_run", "roles", "max_items"}
         return cls(
             id=str(data["id"]),
@@ -159,7 +160,7 @@ class Chain:
         """This chain with ``changes`` and a history entry saying so."""
         entry = {"at": at, "by": by, "note": note}
         history = (*self.history, entry)[-HISTORY_KEEP:]
-        return replace(self, history=history, **changes)
+        return self._replace(history=history, **changes)
 
     def allows(self, link: str | None) -> bool:
         """Whether a task of stage ``link`` may be claimed now (the claim gate)."""
@@ -178,7 +179,7 @@ def spent(chain: Chain, task: Task) -> Chain:
     budget = chain.options.budget_usd
     over = budget is not None and total > budget
     if not over or chain.status in FINAL or chain.status is ChainStatus.NEEDS_HUMAN:
-        return replace(chain, cost_usd=total)
+        return chain._replace(cost_usd=total)
     reason = f"over budget: ${total:.4f} spent of ${budget:.4f}"
     at = task.finished_at or chain.created_at
     status = ChainStatus.NEEDS_HUMAN
