@@ -27,6 +27,8 @@ READ_ONLY = [
     ("get-context", "--key", "k"),
     ("list-context-keys",),
     ("watch-context", "--key", "k"),
+    ("show-chain", "--chain-id", "chain-0000000001"),
+    ("logs", "--chain", "chain-0000000001"),
 ]
 
 
@@ -125,8 +127,9 @@ def test_the_error_says_none_yet_when_no_team_exists(co: Cli, client: KazooClien
 
 @pytest.fixture
 def existing(co: Cli) -> Iterator[str]:
-    """Team 'test' with a task, a context key and a live registered instance."""
+    """Team 'test' with a task, a chain, a context key and a live registered instance."""
     co.ok("push-task", "--title", "t")
+    co.ok("plan", "a goal")
     co.ok("set-context", "--key", "k", "--value", "v")
     yield co.ok("register", "--name", "w1", "--lease", "1h")["id"]
 
