@@ -139,6 +139,7 @@ def test_a_dead_leading_host_is_replaced_and_its_tasks_completed_once(
     ids = push_some(team, 10)
     # a's agents hang: a's two workers each end up holding one; b completes the rest
     wait_until(lambda: sorted(held_by(team, ids).values()) == ["a1", "a2"], 30, "a holds two")
+    wait_until(lambda: len(_agents(a)) == 2, 30, "a's two agents running")
     killed = a.stop_and_kill()  # the host dies: no reap, no clean stop
     assert len(killed) == 5  # the supervisor, two workers, their two agents
     wait_until(lambda: all(exited(pid) for pid in killed), 10, "a's processes to die")

@@ -12,7 +12,7 @@ from claude_orchestrator.cli.options import global_options, read_text
 from claude_orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
-    from claude_orchestrator.zk.chains import Chain, ChainStore, PlanOptions
+    from claude_orchestrator.zk.chains import Chain, ChainStore
 
 
 def _chain_id_option(fn: Any) -> Any:
@@ -50,38 +50,16 @@ def plan(
     budget: float | None,
 ) -> None:
     """Decompose GOAL into a task graph run through build, verify and review ('-': stdin)."""
+    from claude_orchestrator.zk.chains import plan_options
+
     text = _goal(goal, from_file)
-    opts = _plan_options(app, max_rounds, budget, dry_run)
+    opts = plan_options(app.settings.team_config, max_rounds, budget, dry_run)
     chain, _ = _store(app).create(app.team.tasks, text, app.author(), app.now(), opts)
     if wait or dry_run:  # a dry run's answer is the graph
         chain = _wait_planned(app, chain.id)
         app.emit(chain.to_dict())
         return
     app.emit({"chain_id": chain.id, "status": chain.status.value, "goal": chain.goal})
-
-
-def _plan_options(
-    app: App, max_rounds: int | None, budget: float | None, dry_run: bool
-) -> PlanOptions:
-    """The chain's options: the team's ``[pipeline]``, the flags over it; each stage's role
-    when a worker of the team has it, else any worker."""
-    from claude_orchestrator.zk.chains import PlanOptions
-    from claude_orchestrator.zk.chainsteps import stage_roles
-
-    team = app.settings.team_config
-    pipe = team.pipeline
-    roles = stage_roles({spec.role for spec in team.workers}, pipe.roles)
-    planner = roles.pop("plan", None)
-    return PlanOptions(
-        max_rounds=max_rounds or pipe.max_rounds,
-        budget_usd=budget if budget is not None else pipe.budget_usd,
-        stages=pipe.stages,
-        max_items=pipe.max_items,
-        planner=f"role:{planner}" if planner else None,
-        roles=roles,
-        approve_plan=pipe.approve_plan,
-        dry_run=dry_run,
-    )
 
 
 def _goal(goal: str | None, from_file: Any) -> str:

@@ -38,6 +38,7 @@ from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.control_schema import Request
 from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
+from claude_orchestrator.supervisor.leaderinbox import LeaderInbox
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.pool import SystemClock, WorkerPool
 from claude_orchestrator.supervisor.publish import Meta, Publisher, read_team, worker_rows
@@ -90,6 +91,7 @@ class Supervisor:
         self.stuck = StuckWatch(cfg.stuck_after)
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
+        self.inbox: LeaderInbox | None = None
         self.snapshot_watchers: list[Callable[[Any], None]] = []
         self.name: str | None = None  # `leader --name`: shown on the dashboard
         self.control: ControlServer | None = None
@@ -130,6 +132,8 @@ class Supervisor:
         host = self.cfg.host_name
         won = partial(self.post, ev.Call(self._became_leader))
         self.leadership = Leadership(client, self.cfg.team_name, host, self.lane, won)
+        on_loop = lambda k, w, t: self.post(ev.Call(partial(self.emit, k, w, t)))  # noqa: E731
+        self.inbox = LeaderInbox(team, self.cfg, self.lane, on_loop)
         self.leadership.start()
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
@@ -147,8 +151,7 @@ class Supervisor:
         self.emit("started", None, f"supervisor up (zookeeper {self.hosts})")
 
     def _abandon_start(self) -> None:
-        """prepare() failed before any worker started: leave no pid file or server of ours
-        behind (the workers file stays: it may name a crashed predecessor's workers)."""
+        """prepare() failed before any worker ran: leave no pid file or server of ours."""
         team, self.team = self.team, None
         if team is not None:
             disconnect(team.client)
@@ -188,11 +191,9 @@ class Supervisor:
             log.exception("supervisor step failed")
 
     def _wait_time(self) -> float:
-        dues = [self.sweep_due]
-        dues += [d for d in (self.pool.next_due(), self.stuck.next_due()) if d is not None]
-        if self.publisher is not None and self.publisher.pending_due is not None:
-            dues.append(self.publisher.pending_due)
-        return max(0.0, min(dues) - time.monotonic())
+        publish = self.publisher.pending_due if self.publisher is not None else None
+        dues = [self.sweep_due, self.pool.next_due(), self.stuck.next_due(), publish]
+        return max(0.0, min(d for d in dues if d is not None) - time.monotonic())
 
     def _handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.Call):
@@ -270,10 +271,12 @@ class Supervisor:
             self.lane.submit(lanejobs.sweep(self.team, self.leadership, done), key="sweep")
 
     def _became_leader(self) -> None:
-        """The first act of a new leader: a full sweep, now."""
+        """The first act of a new leader: a full sweep, now; then its inbox opens."""
         self.emit("leader", None, f"leading the team from {self.cfg.host_name}")
         self.sweep_due = time.monotonic()
         self.changed()
+        if self.inbox is not None:  # named by `leader --name`, else [team] leader
+            self.lane.submit(partial(self.inbox.open, self.name or self.cfg.team.leader))
 
     def _swept(self, lease_end: float | None) -> None:
         """Sweep again when the next lease runs out (DESIGN: on lease expiry)."""

@@ -43,6 +43,7 @@ from claude_orchestrator.zk.txn import Txn, retrying
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
+    from claude_orchestrator.conf.team import TeamConfig
     from claude_orchestrator.zk.tasks import TaskStore
 
 CHAIN_ID_RE = re.compile(r"chain-([0-9]{10})")  # fullmatch only
@@ -167,6 +168,30 @@ class Chain(NamedTuple):
         if link == PLAN:
             return self.status is ChainStatus.PLANNING
         return self.status is ChainStatus.RUNNING
+
+
+def plan_options(
+    team: TeamConfig,
+    max_rounds: int | None = None,
+    budget_usd: float | None = None,
+    dry_run: bool = False,
+) -> PlanOptions:
+    """A new chain's options: the team's ``[pipeline]``, the arguments over it; each stage's
+    role when a worker of the team has it, else any worker (None)."""
+    pipe = team.pipeline
+    workers = {spec.role for spec in team.workers}
+    roles = {stage: role if role in workers else None for stage, role in pipe.roles.items()}
+    planner = roles.pop(PLAN, None)
+    return PlanOptions(
+        max_rounds=max_rounds or pipe.max_rounds,
+        budget_usd=budget_usd if budget_usd is not None else pipe.budget_usd,
+        stages=pipe.stages,
+        max_items=pipe.max_items,
+        planner=f"role:{planner}" if planner else None,
+        roles=roles,
+        approve_plan=pipe.approve_plan,
+        dry_run=dry_run,
+    )
 
 
 def spent(chain: Chain, task: Task) -> Chain:

@@ -16,7 +16,7 @@ outcome was lost is recognised by its token).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.errors import TaskStateError
@@ -136,11 +136,6 @@ def _description(chain: Chain, graph: Graph, item: Any) -> str:
         return f"Goal:\n\n{chain.goal}\n\nItems:\n{listed}"
     criteria = "\n".join(f"- {c}" for c in item.criteria) or "- (none given)"
     return f"{item.description}\n\nAcceptance criteria:\n{criteria}\n\nPart of: {graph.title}"
-
-
-def stage_roles(team_roles: set[str], defaults: Mapping[str, str]) -> dict[str, str | None]:
-    """Each stage's role when a worker of the team has it, else None (any worker)."""
-    return {stage: role if role in team_roles else None for stage, role in defaults.items()}
 
 
 def approve(tasks: TaskStore, chain_id: str, by: str, now: float) -> Chain:
