@@ -38,6 +38,7 @@ chaos: zookeeper install
 
 demo: zookeeper install
 	$(BIN)/python examples/hello/demo.py
+	$(BIN)/python examples/pipeline/demo.py
 
 # The embedded server needs ZooKeeper's jars; install Debian's package when missing.
 zookeeper:
