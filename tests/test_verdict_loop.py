@@ -117,6 +117,8 @@ def test_a_verdict_stage_without_a_verdict_is_a_failed_run(co: Cli, worker: Plan
 
     verify = wait_until(verify_failed, 60, "the verify run failed")
     assert "without a verdict" in verify["reason"] or "without a verdict" in str(verify["history"])
+    # the failed run cost money too: plan, build and (at least) that verify run
+    wait_until(lambda: chain_of(co, chain_id)["cost_usd"] >= 0.0369, 10, "its cost counted")
     chain = chain_of(co, chain_id)
     assert chain["status"] == "running"
     review = next(t for t in chain["tasks"] if t["link"] == "review")

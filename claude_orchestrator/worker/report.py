@@ -23,6 +23,7 @@ from claude_orchestrator.errors import (
 from claude_orchestrator.spawn.answer import verdict_from_text
 from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
+from claude_orchestrator.zk.chains import ChainStore
 from claude_orchestrator.zk.chainsteps import PlanAnswer, complete_plan
 from claude_orchestrator.zk.chainverdict import NoVerdictError, complete_stage
 from claude_orchestrator.zk.codec import iso
@@ -127,6 +128,8 @@ class Reporter:
             try:
                 rec = self._apply(task_id, change, plan, stage)
                 log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
+                if rec.chain_id is not None and rec.status is not TaskStatus.COMPLETED:
+                    self._chain_cost(rec.chain_id, res)
             except NoVerdictError as exc:  # a failed run of the stage, never a pass
                 change = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
                 stage = False
@@ -156,6 +159,16 @@ class Reporter:
             note = f"recovered: the agent crashed ({res.info.description})"
             return self._change(Action.RECOVER, reason=reason, note=note, session=session)
         return self._change(Action.FAIL, reason=reason, note=reason, session=session)
+
+    def _chain_cost(self, chain_id: str, res: SessionResult) -> None:
+        """A chain's run that did not complete still cost money: its chain counts it (a
+        completion counts it in its own transaction, zk/chainverdict.py)."""
+        cost = res.outcome.cost_usd
+        if cost:
+            try:
+                ChainStore(self.team.client, self.team.name).add_cost(chain_id, cost, self.clock())
+            except (NotFoundError, ZkError) as exc:  # informational: never holds the report
+                log.warning("%s: cost not added: %s", chain_id, exc)
 
     def _with_verdict(self, change: Change, res: SessionResult, session: dict[str, Any]) -> Change:
         """The completion with the verdict the answer ends with; a malformed one fails it."""

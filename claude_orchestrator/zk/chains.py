@@ -198,6 +198,11 @@ def spent(chain: Chain, task: Task) -> Chain:
     """``chain`` after ``task``'s session cost (its ``session.cost_usd``), needing a human
     once over its budget: no further stage of it is claimed (the claim gate)."""
     cost = (task.session or {}).get("cost_usd")
+    return with_cost(chain, cost, task.finished_at or chain.created_at)
+
+
+def with_cost(chain: Chain, cost: object, at: str) -> Chain:
+    """``chain`` after spending ``cost`` (USD; anything else adds nothing)."""
     if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost <= 0:
         return chain
     total = chain.cost_usd + float(cost)
@@ -206,7 +211,6 @@ def spent(chain: Chain, task: Task) -> Chain:
     if not over or chain.status in FINAL or chain.status is ChainStatus.NEEDS_HUMAN:
         return chain._replace(cost_usd=total)
     reason = f"over budget: ${total:.4f} spent of ${budget:.4f}"
-    at = task.finished_at or chain.created_at
     status = ChainStatus.NEEDS_HUMAN
     return chain.noted(at, "budget", reason, cost_usd=total, status=status, reason=reason)
 
@@ -312,6 +316,26 @@ class ChainStore:
             return f"chain-{new.version:010d}"
 
         return retrying(self.client, step)
+
+    def add_cost(self, chain_id: str, cost: float, now: float) -> None:
+        """A run of the chain that did not complete (failed, crashed, released) cost this
+        too: add it (version-checked, re-read on a race)."""
+        from kazoo.exceptions import BadVersionError
+
+        def step() -> None:
+            while True:
+                chain, version = self.read(chain_id)
+                new = with_cost(chain, cost, iso(now))
+                if new is chain:
+                    return
+                data = encode(new.to_dict(), "task record")
+                try:
+                    self.client.set(self.paths.chain(chain_id), data, version)
+                except BadVersionError:
+                    continue
+                return
+
+        retrying(self.client, step)
 
     def update(self, chain_id: str, change: Any, by: str, now: float, note: str) -> Chain:
         """Apply ``change(chain) -> dict of fields`` (None: nothing to do) as one
