@@ -297,3 +297,13 @@ def test_a_worker_started_by_hand_on_another_host_is_refused(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"runs on host 'build-2'.*this host is 'build-1'"):
         worker_settings(settings, WorkerFlags("ben"), tmp_path)
     assert worker_settings(settings, WorkerFlags("ann"), tmp_path).host == "build-1"
+
+
+def test_a_stage_agent_that_cannot_start_is_refused_before_up(tmp_path: Path) -> None:
+    text = (
+        '[agents.rev]\ncommand = ["no-such-reviewer-program"]\n\n'
+        '[[worker]]\nname = "ann"\n\n[pipeline.stage.review]\nagent = "rev"\n'
+    )
+    settings = host_settings(tmp_path, text, "any-host")
+    with pytest.raises(ConfigError, match=r"worker 'ann \(stage review\)'.*not found"):
+        checked_agents(settings)

@@ -68,7 +68,7 @@ def checked_agents(settings: Settings, names: tuple[str, ...] = ()) -> list[tupl
     """The agent of each of this host's workers (of ``names``, or all), after the check that
     each can start (conf/agentcheck.py): ``up``, ``restart`` and ``reload`` refuse a broken
     one, exit 2. Another host's workers are that host's to check."""
-    from claude_orchestrator.conf.agentcheck import check_agents
+    from claude_orchestrator.conf.agentcheck import check_agent_command, check_agents
     from claude_orchestrator.conf.agents import resolve_agent
     from claude_orchestrator.conf.machine import agent_team
 
@@ -76,4 +76,8 @@ def checked_agents(settings: Settings, names: tuple[str, ...] = ()) -> list[tupl
     workers = [w for w in team.workers if not names or w.name in names]
     agents = [(w.name, resolve_agent(w.agent, team.agents.get(w.agent))) for w in workers]
     check_agents(workers, dict(agents))
+    for stage, name in team.pipeline.stage_agents.items():  # any of our workers runs these
+        for w in workers:
+            spec = resolve_agent(name, team.agents.get(name))
+            check_agent_command(f"{w.name} (stage {stage})", spec, w.work_dir)
     return agents
