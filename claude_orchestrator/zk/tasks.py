@@ -299,16 +299,19 @@ class TaskStore:
             self._known.pop(rec.id, None)
 
     def _deps_ready(self, rec: Task, t: Txn) -> bool:
-        """True when every dependency is completed; pins the versions read."""
-        ready = True
+        """True when every dependency is completed; pins the versions read. The first one
+        not completed settles it (pinned: if it completes meanwhile the write is re-read;
+        the ones after it are read by its completion's promotion), so a task waiting on
+        many (a chain's accept) costs one read per check, not one per dependency."""
         for dep in rec.depends_on:
             try:
                 dep_rec, dep_version = self._read(dep)
             except NotFoundError:
                 continue  # pruned after it finished: counts as done
             t.check(self.paths.record(dep), dep_version)
-            ready = ready and dep_rec.status is TaskStatus.COMPLETED
-        return ready
+            if dep_rec.status is not TaskStatus.COMPLETED:
+                return False
+        return True
 
     # -- dependencies ---------------------------------------------------
     def promote_dependents(self, task_id: str, now: float) -> list[str]:
