@@ -167,3 +167,15 @@ def test_the_approval_gate_approve_and_reject(co: Cli, team: Team) -> None:
     links = sorted(t["link"] for t in co.ok("show-chain", "--chain-id", chain_id)["tasks"])
     assert links == ["accept", "build", "plan", "plan", "review", "verify"]
     assert co("reject", "--chain-id", chain_id, "--feedback", "x").code == 3
+
+
+def test_cancel_task_on_a_chains_task_stops_the_chain(co: Cli, team: Team) -> None:
+    chain_id = planned_chain(team, {"title": "t", "items": [{"key": "a", "title": "A"}]})
+    build = next(
+        t for t in co.ok("show-chain", "--chain-id", chain_id)["tasks"] if t["link"] == "build"
+    )
+    out = co.ok("cancel-task", "--task-id", build["id"], "--reason", "wrong goal")
+    assert out["status"] == "cancelled"
+    chain = co.ok("show-chain", "--chain-id", chain_id)
+    assert chain["status"] == "cancelled" and build["id"] in chain["reason"]
+    assert {t["status"] for t in chain["tasks"] if t["link"] != "plan"} == {"cancelled"}

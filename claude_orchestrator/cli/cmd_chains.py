@@ -144,27 +144,12 @@ def _task_line(task: dict[str, Any]) -> dict[str, Any]:
 @pass_app
 def cancel_chain(app: App, chain_id: str) -> None:
     """Stop a chain: no stage of it is claimed again; its open tasks are cancelled."""
-    from claude_orchestrator.zk.chains import FINAL, ChainStatus, check_chain_id
-    from claude_orchestrator.zk.codec import iso
-    from claude_orchestrator.zk.query import list_tasks
-    from claude_orchestrator.zk.taskmodel import FINAL as TASK_FINAL
-    from claude_orchestrator.zk.taskmodel import Action, Change
+    from claude_orchestrator.zk.chains import check_chain_id, stop_chain
 
     check_chain_id(chain_id)
     actor = app.actor()
-
-    def stop(chain: Chain) -> dict[str, Any] | None:
-        if chain.status in FINAL:
-            return None
-        return {"status": ChainStatus.CANCELLED, "reason": f"cancelled by {actor.label}"}
-
-    chain = _store(app).update(chain_id, stop, actor.label, app.now(), "cancelled")
-    cancelled = []
-    change = Change(Action.CANCEL, by=actor.label, at=iso(app.now()), note="chain cancelled")
-    for task in list_tasks(app.team.tasks, chain_id=chain_id):
-        if task.status not in TASK_FINAL:
-            app.team.tasks.transition(task.id, change, actor, app.now())
-            cancelled.append(task.id)
+    reason = f"cancelled by {actor.label}"
+    chain, cancelled = stop_chain(app.team.tasks, chain_id, actor, app.now(), reason)
     app.emit({"chain_id": chain.id, "status": chain.status.value, "cancelled_tasks": cancelled})
 
 

@@ -157,7 +157,13 @@ def _run_transition(app: App, task_id: str, action: str, kw: dict[str, Any]) -> 
     if action == Action.COMPLETE:
         app.emit(_complete(app, task_id, change, actor, kw).to_dict())
         return
-    app.emit(app.team.tasks.transition(task_id, change, actor, app.now()).to_dict())
+    done = app.team.tasks.transition(task_id, change, actor, app.now())
+    if action == Action.CANCEL and done.chain_id is not None:  # stops its chain too
+        from claude_orchestrator.zk.chains import stop_chain
+
+        why = f"task {task_id} cancelled by {actor.label}"
+        stop_chain(app.team.tasks, done.chain_id, actor, app.now(), why)
+    app.emit(done.to_dict())
 
 
 def _complete(app: App, task_id: str, change: Any, actor: Any, kw: dict[str, Any]) -> Task:

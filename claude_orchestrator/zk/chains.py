@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
     from claude_orchestrator.conf.team import TeamConfig
+    from claude_orchestrator.zk.registry import Actor
     from claude_orchestrator.zk.tasks import TaskStore
 
 CHAIN_ID_RE = re.compile(r"chain-([0-9]{10})")  # fullmatch only
@@ -213,6 +214,32 @@ def with_cost(chain: Chain, cost: object, at: str) -> Chain:
     reason = f"over budget: ${total:.4f} spent of ${budget:.4f}"
     status = ChainStatus.NEEDS_HUMAN
     return chain.noted(at, "budget", reason, cost_usd=total, status=status, reason=reason)
+
+
+def stop_chain(
+    tasks: TaskStore, chain_id: str, actor: Actor, now: float, reason: str
+) -> tuple[Chain, list[str]]:
+    """``cancel-chain`` (and ``cancel-task`` on one of its tasks): the chain ``cancelled``
+    first — from then on none of its stages is claimed (the claim gate) — then each of its
+    open tasks cancelled. The chain, and the tasks cancelled here."""
+    from claude_orchestrator.zk.query import list_tasks
+    from claude_orchestrator.zk.taskmodel import FINAL as TASK_FINAL
+    from claude_orchestrator.zk.taskmodel import Action, Change
+
+    def stop(chain: Chain) -> dict[str, Any] | None:
+        if chain.status in FINAL:
+            return None
+        return {"status": ChainStatus.CANCELLED, "reason": reason}
+
+    store = ChainStore(tasks.client, tasks.paths.team)
+    chain = store.update(chain_id, stop, actor.label, now, "cancelled")
+    change = Change(Action.CANCEL, by=actor.label, at=iso(now), note="chain cancelled")
+    cancelled = []
+    for task in list_tasks(tasks, chain_id=chain_id):
+        if task.status not in TASK_FINAL:
+            tasks.transition(task.id, change, actor, now)
+            cancelled.append(task.id)
+    return chain, cancelled
 
 
 def check_chain_id(chain_id: str) -> str:
