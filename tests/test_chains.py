@@ -179,3 +179,27 @@ def test_cancel_task_on_a_chains_task_stops_the_chain(co: Cli, team: Team) -> No
     chain = co.ok("show-chain", "--chain-id", chain_id)
     assert chain["status"] == "cancelled" and build["id"] in chain["reason"]
     assert {t["status"] for t in chain["tasks"] if t["link"] != "plan"} == {"cancelled"}
+
+
+def test_the_leader_sweeps_a_chain_whose_stage_failed_outside_a_worker(team: Team) -> None:
+    from claude_orchestrator.zk.chainverdict import sweep_chains
+
+    chain_id = planned_chain(team, {"title": "t", "items": [{"key": "a", "title": "A"}]})
+    store = ChainStore(team.client, "test")
+    build_id = store.get(chain_id).items["a"]["tasks"]["build"]
+    now = time.time()
+    op = Actor.operator()
+    team.tasks.transition(build_id, Change(Action.CANCEL, by="x", at=iso(now)), op, now)
+    assert sweep_chains(team.tasks, "leader", now) == []  # cancelled is not failed
+    assert store.get(chain_id).status is ChainStatus.RUNNING
+    other = planned_chain(team, {"title": "u", "items": [{"key": "b", "title": "B"}]})
+    iid = team.registry.register(Registration("w9", "builder", "/tmp", False), now)["id"]
+    actor = Actor(label=iid, instance_id=iid, name="w9", role="builder")
+    claimed = claim_as(team.tasks, iid, now)
+    assert claimed is not None and claimed.chain_id == other
+    fail = Change(Action.FAIL, by=iid, at=iso(now), reason="disk full", note="disk full")
+    team.tasks.transition(claimed.id, fail, actor, now)  # a hand's task-fail: no chain step
+    assert sweep_chains(team.tasks, "leader", now) == [other]
+    chain = store.get(other)
+    assert chain.status is ChainStatus.NEEDS_HUMAN and "disk full" in str(chain.reason)
+    assert sweep_chains(team.tasks, "leader", now) == []  # once

@@ -103,26 +103,23 @@ def test_the_round_cap_ends_in_needs_human(co: Cli, worker: Planner) -> None:
 
 
 def test_a_verdict_stage_without_a_verdict_is_a_failed_run(co: Cli, worker: Planner) -> None:
+    """Retried like any task, never a pass; once its retries are spent the chain needs a
+    human, in the same transaction as the last failure."""
     worker.give(fenced(ONE), "built", "looks fine to me")  # no verdict block, ever again
     chain_id = co.ok("plan", "Build a login API")["chain_id"]
     worker.start()
-
-    def verify_failed() -> dict[str, Any] | None:
-        tasks = chain_of(co, chain_id)["tasks"]
-        verify = next((t for t in tasks if t["link"] == "verify"), None)
-        if verify is None:
-            return None
-        shown: dict[str, Any] = co.ok("show-task", "--task-id", verify["id"])
-        return shown if any(h["to"] == "failed" for h in shown["history"]) else None
-
-    verify = wait_until(verify_failed, 60, "the verify run failed")
-    assert "without a verdict" in verify["reason"] or "without a verdict" in str(verify["history"])
-    # the failed run cost money too: plan, build and (at least) that verify run
-    wait_until(lambda: chain_of(co, chain_id)["cost_usd"] >= 0.0369, 10, "its cost counted")
+    wait_until(lambda: chain_of(co, chain_id)["status"] == "needs_human", 60, "a human needed")
     chain = chain_of(co, chain_id)
-    assert chain["status"] == "running"
+    verify_line = next(t for t in chain["tasks"] if t["link"] == "verify")
+    verify = co.ok("show-task", "--task-id", verify_line["id"])
+    assert verify["status"] == "failed" and verify["retry_count"] == 3
+    assert "without a verdict" in verify["reason"]
+    assert f"verify of api ({verify['id']}) failed after 3 retries" in chain["reason"]
     review = next(t for t in chain["tasks"] if t["link"] == "review")
     assert review["status"] == "pending"  # never advanced by a missing verdict
+    # every run cost money: plan, build and the four verify runs
+    wait_until(lambda: chain_of(co, chain_id)["cost_usd"] >= 0.0738, 10, "their cost counted")
+    assert len(worker.calls()) == 6
 
 
 def test_the_budget_stops_the_chain(co: Cli, worker: Planner) -> None:

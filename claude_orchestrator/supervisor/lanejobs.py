@@ -19,6 +19,7 @@ from claude_orchestrator.spawn.kill import kill_session
 from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.effects import PutBack
 from claude_orchestrator.supervisor.leadership import Leadership
+from claude_orchestrator.zk.chainverdict import sweep_chains
 from claude_orchestrator.zk.codec import decode, parse_iso
 from claude_orchestrator.zk.hosts import mark_lost
 from claude_orchestrator.zk.paths import TeamPaths
@@ -129,6 +130,8 @@ def sweep(team: Team, leadership: Leadership, done: Callable[[float | None], Non
             sweep_tasks(team.tasks, time.time())
             for host in mark_lost(team.client, team.name, time.time()):
                 log.warning("host %s lost: its supervisor is gone without stopping", host)
+            for chain_id in sweep_chains(team.tasks, "leader", time.time()):
+                log.warning("%s needs a human: a stage of it failed for good", chain_id)
             done(team.registry.next_lease_end)
 
     return job

@@ -25,7 +25,7 @@ from claude_orchestrator.spawn.outcome import excerpt
 from claude_orchestrator.worker.session import SessionResult
 from claude_orchestrator.zk.chains import ChainStore
 from claude_orchestrator.zk.chainsteps import PlanAnswer, complete_plan
-from claude_orchestrator.zk.chainverdict import NoVerdictError, complete_stage
+from claude_orchestrator.zk.chainverdict import NoVerdictError, complete_stage, fail_stage
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.registry import Actor
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
@@ -66,6 +66,8 @@ class Reporter:
                 return complete_plan(tasks, task_id, change, self.actor, now, plan, guard)
             if stage:
                 return complete_stage(tasks, task_id, change, self.actor, now, guard)
+        elif plan is not None or stage:  # failed for good: the chain needs a human with it
+            return fail_stage(tasks, task_id, change, self.actor, now, guard)
         return tasks.transition(task_id, change, self.actor, now, guard)
 
     def start(self, task: Task, session: dict[str, Any]) -> bool:
@@ -120,6 +122,8 @@ class Reporter:
         session = res.record()
         change = self._outcome_change(res, session, released)
         plan, stage = (step.plan, step.stage) if step is not None else (None, False)
+        if (plan is not None or stage) and change.action is Action.FAIL:
+            change = _retried(change)  # a chain's stage runs again, up to max_retries
         if stage and change.action is Action.COMPLETE and step is not None:
             change = self._with_verdict(change, res, session)
             if step.fields and change.action is Action.COMPLETE:
@@ -131,8 +135,8 @@ class Reporter:
                 if rec.chain_id is not None and rec.status is not TaskStatus.COMPLETED:
                     self._chain_cost(rec.chain_id, res)
             except NoVerdictError as exc:  # a failed run of the stage, never a pass
-                change = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
-                stage = False
+                failed = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
+                change = _retried(failed)
                 continue
             except _NotMine:
                 self._attach(task_id, res, session)
@@ -208,6 +212,13 @@ class Reporter:
         """A taken message whose agent could not be started: processed, not ok."""
         fields = {"processed_at": iso(self.clock()), "ok": False, "result": reason}
         self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
+
+
+def _retried(change: Change) -> Change:
+    """A failed run of a chain's stage: back to the queue with a retry counted, failed for
+    good (and its chain needing a human) once its retries are spent."""
+    note = f"failed run of a chain stage, retried: {change.reason}"
+    return change._replace(action=Action.RECOVER, note=note)
 
 
 def _crashed(res: SessionResult) -> bool:

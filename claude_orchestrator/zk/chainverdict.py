@@ -25,12 +25,15 @@ SUSPENDED / LOST: as ``TaskStore.transition``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.chaingraph import ACCEPT, Item, graph_from_dict
 from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
-from claude_orchestrator.zk.codec import encode, encode_task, iso, token
+from claude_orchestrator.zk.codec import decode_task, encode, encode_task, iso, token
 from claude_orchestrator.zk.push import add_batch, prefer_previous
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus, apply
 from claude_orchestrator.zk.tasks import index_folder, index_path
@@ -231,3 +234,78 @@ def _rewire(tasks: TaskStore, t: Txn, old_last: str, new_last: str) -> None:
         t.set_data(paths.record(dep_id), encode_task(rec._replace(depends_on=deps)), version)
         t.delete(paths.dependent(old_last, dep_id))
         t.create(paths.dependent(new_last, dep_id))
+
+
+def fail_stage(
+    tasks: TaskStore,
+    task_id: str,
+    change: Change,
+    actor: Actor,
+    now: float,
+    guard: Callable[[Task], None] | None = None,
+) -> Task:
+    """A chain task's run that did not complete (``change``: recover, release, fail). When
+    that leaves it failed for good (its retries spent), its chain needs a human, in the
+    same transaction: no chain waits forever on a stage that will not run again."""
+    chains = ChainStore(tasks.client, tasks.paths.team)
+
+    def next_step(t: Txn, done: Task) -> None:
+        if done.chain_id is None or done.status is not TaskStatus.FAILED:
+            return
+        chain, version = chains.read(done.chain_id)
+        new = _stalled(chain, done, actor.label, now)
+        if new is not None:
+            t.set_data(chains.paths.chain(chain.id), encode(new.to_dict(), "task record"), version)
+
+    return tasks.transition(task_id, change, actor, now, guard, extra=next_step)
+
+
+def _stalled(chain: Chain, failed: Task, by: str, now: float) -> Chain | None:
+    if chain.status not in (ChainStatus.PLANNING, ChainStatus.RUNNING):
+        return None
+    item = (failed.extra or {}).get("item")
+    where = f"{failed.link} of {item}" if item else str(failed.link)
+    reason = f"{where} ({failed.id}) failed after {failed.retry_count} retries: {failed.reason}"
+    status = ChainStatus.NEEDS_HUMAN
+    return chain.noted(iso(now), by, "needs a human", status=status, reason=reason)
+
+
+def sweep_chains(tasks: TaskStore, by: str, now: float) -> list[str]:
+    """The leader's look at the chains that could be stuck. Every step of a chain is taken in
+    its stage's own transaction, so only a stage failed for good outside a worker's report
+    (its claimer vanished with its retries spent, a hand's ``task-fail``) can leave a chain
+    waiting: such a chain needs a human. Reads each planning or running chain's current
+    tasks (pipelined). The ids of the chains marked."""
+    chains = ChainStore(tasks.client, tasks.paths.team)
+    marked = []
+    for chain in chains.all():
+        if chain.status not in (ChainStatus.PLANNING, ChainStatus.RUNNING):
+            continue
+        failed = _failed_current(tasks, chain)
+        if failed is None:
+            continue
+        stalled = partial(_stalled_fields, failed=failed, by=by, now=now)
+        chains.update(chain.id, stalled, by, now, "needs a human")
+        marked.append(chain.id)
+    return marked
+
+
+def _stalled_fields(chain: Chain, failed: Task, by: str, now: float) -> dict[str, Any] | None:
+    new = _stalled(chain, failed, by, now)
+    return None if new is None else {"status": new.status, "reason": new.reason}
+
+
+def _failed_current(tasks: TaskStore, chain: Chain) -> Task | None:
+    ids = [chain.plan_task, chain.accept_task]
+    for state in chain.items.values():
+        ids += [str(tid) for tid in (state.get("tasks") or {}).values()]
+    pending = [tasks.client.get_async(tasks.paths.record(tid)) for tid in ids if tid]
+    for reply in pending:
+        try:
+            data, _ = reply.get()
+        except NoNodeError:
+            continue
+        task = decode_task(data)
+        if task.status is TaskStatus.FAILED:
+            return task
+    return None
