@@ -43,10 +43,15 @@ def test_leader_shows_registered_instances_blocked_reasons_and_its_name(
             snaps = read_snapshots(client, "sup")
             return snaps[0] if snaps and snaps[0].blocked and snaps[0].workers else None
 
-        snap = wait_until(seen, 30, "the leader's snapshot")
+        def all_three() -> Snapshot | None:
+            snap = seen()
+            return snap if snap is not None and len(snap.workers) == 3 else None
+
+        snap = wait_until(all_three, 30, "the leader's snapshot with its own inbox")
         assert {(w.name, w.role, w.state) for w in snap.workers} == {
             ("jerry", "developer", "running"),
             ("bob", "tester", "running"),
+            ("tom", "leader", "running"),  # the leader's inbox, named by --name
         }
         assert [(t.id, t.reason) for t in snap.blocked] == [(tid, "no deploy key")]
         assert snap.name == "tom"
