@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from claude_orchestrator.conf.gitconf import DEFAULT_GIT, GitConfig, read_git
 from claude_orchestrator.conf.layout import state_dir_of
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name, shown
 from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig, read_pipeline
@@ -49,7 +50,7 @@ DEFAULT_RESTART = RestartMode.ON_FAILURE
 #: the name the leading supervisor registers for its inbox (``[team] leader``)
 DEFAULT_LEADER = "leader"
 
-TOP_KEYS = ("team", "agents", "worker", "pipeline")
+TOP_KEYS = ("team", "agents", "worker", "pipeline", "git")
 TEAM_KEYS = (
     "name",
     "zookeeper",
@@ -61,6 +62,7 @@ TEAM_KEYS = (
     "max_task_bytes",
     "default_host",
     "leader",
+    "isolation",
 )
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
 WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas", "host")
@@ -130,6 +132,7 @@ class TeamConfig(NamedTuple):
     pipeline: PipelineConfig = DEFAULT_PIPELINE
     #: ``[team] leader``: the name the leading supervisor registers for its inbox
     leader: str = DEFAULT_LEADER
+    git: GitConfig = DEFAULT_GIT  # [team] isolation and [git] (conf/gitconf.py)
 
     @property
     def state_dir(self) -> Path:
@@ -248,6 +251,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         unchecked_work_dirs=workers.unchecked_work_dirs,
         pipeline=pipeline,
         leader=team.name("leader", DEFAULT_LEADER),
+        git=read_git(top, team, root),
     )
 
 
