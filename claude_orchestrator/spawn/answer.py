@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from claude_orchestrator.conf.names import shown
 from claude_orchestrator.errors import UsageError
+from claude_orchestrator.jsonkind import json_kind
 
 VERDICTS = ("pass", "revise", "reject")
 VERDICT_FIELDS = ("verdict", "reason", "feedback", "evidence")
@@ -136,7 +137,7 @@ def parse_verdict(obj: object) -> Verdict:
     are refused.
     """
     if not isinstance(obj, dict):
-        raise VerdictError(f"expected an object with a 'verdict', got {_kind(obj)}")
+        raise VerdictError(f"expected an object with a 'verdict', got {json_kind(obj)}")
     problems: list[str] = []
     _check_fields(obj, problems)
     verdict = Verdict(
@@ -163,7 +164,7 @@ def _check_fields(obj: dict[str, Any], problems: list[str]) -> None:
 def _verdict(value: object, problems: list[str]) -> str:
     if value in VERDICTS:
         return str(value)
-    got = shown(value) if isinstance(value, str) else _kind(value)
+    got = shown(value) if isinstance(value, str) else json_kind(value)
     problems.append(f"verdict: expected one of {', '.join(VERDICTS)}, got {got}")
     return ""
 
@@ -172,7 +173,7 @@ def _reason(value: object, problems: list[str]) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        problems.append(f"reason: expected a string, got {_kind(value)}")
+        problems.append(f"reason: expected a string, got {json_kind(value)}")
         return ""
     _check_length("reason", value, REASON_CHARS, problems)
     return value
@@ -184,7 +185,7 @@ def _feedback(value: object, problems: list[str]) -> tuple[str, ...]:
     if isinstance(value, str):  # one piece of feedback, as ``--feedback TEXT`` gives it
         value = [value] if value.strip() else []
     if not isinstance(value, list):
-        problems.append(f"feedback: expected an array of strings, got {_kind(value)}")
+        problems.append(f"feedback: expected an array of strings, got {json_kind(value)}")
         return ()
     if len(value) > FEEDBACK_MAX:
         problems.append(f"feedback: {len(value)} entries; at most {FEEDBACK_MAX}")
@@ -195,7 +196,7 @@ def _feedback(value: object, problems: list[str]) -> tuple[str, ...]:
 
 def _check_entry(place: str, entry: object, problems: list[str]) -> None:
     if not isinstance(entry, str):
-        problems.append(f"{place}: expected a string, got {_kind(entry)}")
+        problems.append(f"{place}: expected a string, got {json_kind(entry)}")
     elif not entry.strip():
         problems.append(f"{place}: empty")
     else:
@@ -232,16 +233,3 @@ def _check_encodable(verdict: Verdict, problems: list[str]) -> None:
         _compact(verdict.to_dict()).encode("utf-8")
     except ValueError:  # a lone surrogate, written as \\ud800 in the JSON
         problems.append("verdict block: holds text that cannot be encoded as UTF-8")
-
-
-def _kind(value: object) -> str:
-    """How JSON calls the type of ``value``, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"

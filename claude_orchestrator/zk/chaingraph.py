@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from claude_orchestrator.conf.names import is_valid_name, shown
 from claude_orchestrator.errors import ConfigError, UsageError
+from claude_orchestrator.jsonkind import json_kind
 from claude_orchestrator.zk.codec import LIMITS
 
 MAX_ITEMS = 30
@@ -123,7 +124,8 @@ def validate_graph(raw: object, max_items: int = MAX_ITEMS) -> Graph:
     TITLE_CHARS characters. In a cycle error ``a -> b`` reads "a depends on b".
     """
     if not isinstance(raw, dict):
-        raise GraphError([f"answer: expected an object with 'title' and 'items', got {_kind(raw)}"])
+        got = json_kind(raw)
+        raise GraphError([f"answer: expected an object with 'title' and 'items', got {got}"])
     errors = _Errors()
     _check_encoded(raw, errors)
     _check_fields("answer", raw, GRAPH_FIELDS, errors)
@@ -189,7 +191,7 @@ def _item_list(raw: dict[str, Any], max_items: int, errors: _Errors) -> list[Any
         return []
     value = raw["items"]
     if not isinstance(value, list):
-        errors.add(f"items: expected an array, got {_kind(value)}")
+        errors.add(f"items: expected an array, got {json_kind(value)}")
         return []
     if not value:
         errors.add("items: empty; a plan needs at least one item")
@@ -213,7 +215,7 @@ def _item(place: str, obj: object, keys: _Keys, errors: _Errors) -> Item | None:
     """The item ``obj`` describes (key "" when its key is not valid), or None when it is
     not an object; its errors added."""
     if not isinstance(obj, dict):
-        errors.add(f"{place}: expected an object, got {_kind(obj)}")
+        errors.add(f"{place}: expected an object, got {json_kind(obj)}")
         return None
     _check_fields(place, obj, ITEM_FIELDS, errors)
     key = _key(f"{place}.key", obj, errors)
@@ -241,7 +243,7 @@ def _description(place: str, value: object, errors: _Errors) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        errors.add(f"{place}: expected a string, got {_kind(value)}")
+        errors.add(f"{place}: expected a string, got {json_kind(value)}")
         return ""
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > DESCRIPTION_BYTES:
@@ -279,7 +281,7 @@ def _role(place: str, value: object, errors: _Errors) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        errors.add(f"{place}: expected a string, got {_kind(value)}")
+        errors.add(f"{place}: expected a string, got {json_kind(value)}")
         return None
     if not is_valid_name(value):
         errors.add(f"{place}: {shown(value)} is not a valid role ({KEY_RULE})")
@@ -292,7 +294,7 @@ def _required_str(place: str, obj: dict[str, Any], field: str, errors: _Errors) 
         return None
     value = obj[field]
     if not isinstance(value, str):
-        errors.add(f"{place}: expected a string, got {_kind(value)}")
+        errors.add(f"{place}: expected a string, got {json_kind(value)}")
         return None
     return value
 
@@ -302,26 +304,13 @@ def _strings(place: str, value: object, errors: _Errors) -> Iterator[tuple[int, 
     if value is None:
         return
     if not isinstance(value, list):
-        errors.add(f"{place}: expected an array of strings, got {_kind(value)}")
+        errors.add(f"{place}: expected an array of strings, got {json_kind(value)}")
         return
     for n, entry in enumerate(value):
         if isinstance(entry, str):
             yield n, entry
         else:
-            errors.add(f"{place}[{n}]: expected a string, got {_kind(entry)}")
-
-
-def _kind(value: object) -> str:
-    """How JSON calls the type of ``value``, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
+            errors.add(f"{place}[{n}]: expected a string, got {json_kind(entry)}")
 
 
 # -- order and cycles --------------------------------------------------------------------
