@@ -20,7 +20,6 @@ import itertools
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +29,7 @@ from typing import Any
 from claude_orchestrator import __version__
 from claude_orchestrator.conf import claudemd
 from claude_orchestrator.conf.layout import state_dir_of
+from claude_orchestrator.conf.userconfig import replace_atomically
 from claude_orchestrator.errors import ConfigError, OrchestratorError
 
 MANIFEST_NAME = "installed.json"
@@ -221,7 +221,7 @@ class Installer:
         path = self.root / step.rel
         try:
             if step.backup is not None:
-                _write_atomically(step.backup, path.read_bytes(), _mode(path))
+                replace_atomically(step.backup, path.read_bytes(), _mode(path))
             if step.text is not None:
                 self._write(step.rel, step.text)
             elif step.action is Action.REMOVE:
@@ -235,7 +235,7 @@ class Installer:
         self._make_dirs(path.parent)
         if rel == self.managed.section_file and path.is_symlink():
             path = path.resolve()  # a CLAUDE.md linked to AGENTS.md: edit what it points at
-        _write_atomically(path, text.encode(), _mode(path))
+        replace_atomically(path, text.encode(), _mode(path))
 
     def _make_dirs(self, directory: Path) -> None:
         """Create ``directory`` and the parents it needs, remembering which we made."""
@@ -266,7 +266,7 @@ class Installer:
             if self.manifest.files or self.manifest.sections:
                 if _read(path) != self.manifest.dump():
                     _make_private_dir(path.parent)
-                    _write_atomically(path, self.manifest.dump(), MANIFEST_MODE)
+                    replace_atomically(path, self.manifest.dump(), MANIFEST_MODE)
                 return
             path.unlink(missing_ok=True)
             for rel in sorted(self.manifest.created, key=lambda r: r.count("/"), reverse=True):
@@ -327,18 +327,3 @@ def _make_private_dir(directory: Path) -> None:
     if not directory.is_dir():
         directory.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
         os.chmod(directory, STATE_DIR_MODE)  # mkdir's mode is filtered by the umask
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise

@@ -45,7 +45,7 @@ def write_config(path: Path, data: Mapping[str, Any]) -> None:
     text = json.dumps(dict(data), indent=2, sort_keys=True) + "\n"
     try:
         _make_private_dir(path.parent)
-        _replace_atomically(path, text.encode("utf-8"))
+        replace_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write config file: {exc}") from None
 
@@ -58,13 +58,15 @@ def _make_private_dir(directory: Path) -> None:
     os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
 
 
-def _replace_atomically(path: Path, payload: bytes) -> None:
+def replace_atomically(path: Path, payload: bytes, mode: int = FILE_MODE) -> None:
+    """``path`` holds ``payload`` (``mode``), whole or not at all, durably: a temp file in
+    the same directory, fsynced, renamed over it, the directory fsynced."""
     import tempfile
 
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
+            os.fchmod(handle.fileno(), mode)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
