@@ -11,9 +11,7 @@ _.head_sha  # issue 12: used by the worker once isolation lands
 _.commits_not_on  # issue 12: used by the worker once isolation lands
 _.patches_not_on  # issue 12: used by the worker once isolation lands
 _.sha  # issue 12: used by the worker once isolation lands (CommitResult.sha)
-ensure_worktree  # issue 12: used by the worker once isolation lands
 commits_since  # issue 12: used by the worker once isolation lands
 switch  # issue 12: used by the worker once isolation lands
 changed_outside  # issue 12: used by the worker once isolation lands
 _.remote  # issue 12: [git] remote, read by the worker and the leader once remotes land
-_.git  # issue 12: TeamConfig.git, read by the worker once isolation lands

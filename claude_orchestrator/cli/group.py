@@ -64,6 +64,7 @@ LAZY_COMMANDS = {
     "fix-acls": "cmd_acls",
     "logs": "cmd_logs",
     "run": "cmd_run",
+    "worktrees": "cmd_worktrees",
     **dict.fromkeys(
         ["plan", "chains", "show-chain", "cancel-chain", "approve", "reject"], "cmd_chains"
     ),

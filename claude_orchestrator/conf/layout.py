@@ -53,3 +53,8 @@ def logs_dir(state_dir: Path) -> Path:
 def zookeeper_data_dir(state_dir: Path) -> Path:
     """The embedded server's data, kept across down/up so the queue survives."""
     return state_dir / "zookeeper"
+
+
+def worktree_dir(state_dir: Path, worker: str) -> Path:
+    """A worker's stable git worktree (``isolation = "worktree"``, docs/git.md)."""
+    return state_dir / "worktrees" / worker

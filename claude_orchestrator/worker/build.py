@@ -13,6 +13,7 @@ from claude_orchestrator.conf.machine import agent_team
 from claude_orchestrator.conf.names import require_name
 from claude_orchestrator.conf.settings import Settings
 from claude_orchestrator.errors import ConfigError
+from claude_orchestrator.worker.isolation import prepare_worktree
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.client import ZkOptions
 
@@ -40,6 +41,8 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         )
     agent_name = flags.agent or (spec.agent if spec else team.agent)
     work_dir = (flags.work_dir or (spec.work_dir if spec else cwd)).resolve()
+    if team.git.worktrees and flags.work_dir is None:  # the worker's stable worktree
+        work_dir = prepare_worktree(team, flags.name).resolve()
     if not work_dir.is_dir():
         raise ConfigError(f"--work-dir: directory '{work_dir}' does not exist")
     zk = ZkOptions(s.zk_hosts, s.connect_timeout, s.session_timeout, s.auth, team_id=s.team_id)

@@ -1,0 +1,116 @@
+"""Stable worktrees (issue 12 §1): with ``isolation = "worktree"`` each worker runs its agent
+in ``.claude-orchestrator/worktrees/<worker>`` on its own branch, created once and reused by
+every run and every ``up``; ``worktrees`` lists them with what is not yet on the target."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.clihelp import BIN
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+class Repo:
+    """A git repository holding the team file; the team isolates its workers."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.record = root, root / "calls.jsonl"
+        git(root, "init", "-q", "-b", "main")
+        git(root, "config", "user.email", "t@example.com")
+        git(root, "config", "user.name", "t")
+        (root / ".gitignore").write_text(".claude-orchestrator/\ncalls.jsonl\n")
+        agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
+        (root / "team.toml").write_text(
+            f'[team]\nname = "wt"\nisolation = "worktree"\n\n[agents.claude]\ncommand = {agent}\n'
+            f'\n[[worker]]\nname = "w1"\nenv = {{ FAKE_AGENT_RECORD = "{self.record}" }}\n'
+        )
+        git(root, "add", ".")
+        git(root, "commit", "-q", "-m", "start")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
+        env["CO_INSTANCE_ID"] = ""
+        return subprocess.run(
+            [BIN, "-f", str(self.root / "team.toml"), *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> Any:
+        r = self.run(*args)
+        assert r.returncode == 0, f"{args}: {r.stderr}"
+        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
+
+    def cwds(self) -> list[str]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line)["cwd"] for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repo]:
+    r = Repo(tmp_path)
+    yield r
+    r.run("down", "--timeout", "2s")
+    for proc in psutil.process_iter():
+        try:
+            if proc.cwd().startswith(str(tmp_path)):
+                proc.kill()
+        except psutil.Error:
+            continue
+
+
+def test_a_worker_runs_in_its_stable_worktree_across_down_and_up(repo: Repo) -> None:
+    worktree = (repo.root / ".claude-orchestrator" / "worktrees" / "w1").resolve()
+    repo.ok("up", "-d")
+    repo.ok("push-task", "--title", "one")
+    wait_until(lambda: len(repo.cwds()) == 1, 30, "the first run")
+    assert repo.cwds() == [str(worktree)]
+    assert git(worktree, "symbolic-ref", "--short", "HEAD") == "co/worker/w1"
+    (worktree / "made.txt").write_text("work\n")  # the agent's work, committed on its branch
+    git(worktree, "add", "made.txt")
+    git(worktree, "commit", "-q", "-m", "made")
+    [row] = repo.ok("worktrees")
+    assert row["worker"] == "w1" and row["path"].endswith("worktrees/w1") and row["exists"]
+    assert row["branch"] == "co/worker/w1" and len(row["unmerged"]) == 1 and row["dirty"] == []
+    repo.ok("down")
+    repo.ok("up", "-d")
+    repo.ok("push-task", "--title", "two")
+    wait_until(lambda: len(repo.cwds()) == 2, 30, "the second run")
+    assert repo.cwds() == [str(worktree)] * 2  # the same path, the same branch, its work kept
+    assert (worktree / "made.txt").read_text() == "work\n"
+    assert repo.ok("worktrees")[0]["unmerged"] == row["unmerged"]
+
+
+def test_worktrees_says_when_the_team_does_not_isolate(tmp_path: Path) -> None:
+    (tmp_path / "team.toml").write_text('[team]\nname = "shared"\n')
+    r = subprocess.run(
+        [BIN, "-f", str(tmp_path / "team.toml"), "worktrees"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "isolation" in r.stderr
