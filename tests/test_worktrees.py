@@ -32,19 +32,24 @@ def git(cwd: Path, *args: str) -> str:
 class Repo:
     """A git repository holding the team file; the team isolates its workers."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, workers: tuple[str, ...] = ("w1",)) -> None:
         self.root, self.record = root, root / "calls.jsonl"
         git(root, "init", "-q", "-b", "main")
         git(root, "config", "user.email", "t@example.com")
         git(root, "config", "user.name", "t")
         (root / ".gitignore").write_text(".claude-orchestrator/\ncalls.jsonl\n")
-        agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
-        (root / "team.toml").write_text(
-            f'[team]\nname = "wt"\nisolation = "worktree"\n\n[agents.claude]\ncommand = {agent}\n'
-            f'\n[[worker]]\nname = "w1"\nenv = {{ FAKE_AGENT_RECORD = "{self.record}" }}\n'
-        )
+        self.write_team(workers)
         git(root, "add", ".")
         git(root, "commit", "-q", "-m", "start")
+
+    def write_team(self, workers: tuple[str, ...]) -> None:
+        agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
+        record = f'env = {{ FAKE_AGENT_RECORD = "{self.record}" }}'
+        listed = "".join(f'\n[[worker]]\nname = "{w}"\n{record}\n' for w in workers)
+        (self.root / "team.toml").write_text(
+            f'[team]\nname = "wt"\nisolation = "worktree"\n\n[agents.claude]\ncommand = {agent}\n'
+            + listed
+        )
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
@@ -114,3 +119,26 @@ def test_worktrees_says_when_the_team_does_not_isolate(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 2 and r.stderr.startswith("error:") and "isolation" in r.stderr
+
+
+def test_prune_removes_only_what_loses_nothing(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, ("w1", "w2"))
+    try:
+        repo.ok("up", "-d")
+        wait_until(lambda: all(r["exists"] for r in repo.ok("worktrees")), 30, "both worktrees")
+        w2 = tmp_path / ".claude-orchestrator" / "worktrees" / "w2"
+        (w2 / "kept.txt").write_text("precious\n")
+        git(w2, "add", "kept.txt")
+        git(w2, "commit", "-q", "-m", "precious work")
+        sha = git(w2, "rev-parse", "HEAD")
+        repo.ok("down")
+    finally:
+        repo.run("down", "--timeout", "2s")
+    repo.write_team(("w3",))  # w1 and w2 removed from the team
+    out = repo.ok("worktrees", "--prune")
+    assert out["w1"] == {"pruned": True}
+    assert out["w2"] == {"pruned": False, "dirty": [], "unlanded": [sha]}
+    assert w2.is_dir() and (w2 / "kept.txt").read_text() == "precious\n"
+    git(tmp_path, "cherry-pick", sha)  # its change lands on main under another sha
+    assert repo.ok("worktrees", "--prune") == {"w2": {"pruned": True}}
+    assert not w2.exists() and "co/worker/w2" not in git(tmp_path, "branch", "--list")

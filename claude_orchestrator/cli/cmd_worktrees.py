@@ -12,12 +12,16 @@ from claude_orchestrator.errors import UsageError
 
 
 @click.command("worktrees")
+@click.option(
+    "--prune", is_flag=True, help="Remove the worktrees of removed workers that lose nothing."
+)
 @global_options
 @pass_app
-def worktrees(app: App) -> None:
+def worktrees(app: App, prune: bool) -> None:
     """Each worker's worktree: its path, branch, commits not yet on the target, dirty files."""
     from claude_orchestrator.conf.layout import worktree_dir
     from claude_orchestrator.spawn.git import Repo
+    from claude_orchestrator.worker.isolation import prune_worktrees
 
     team = app.settings.team_config
     if not team.git.worktrees:
@@ -25,6 +29,9 @@ def worktrees(app: App) -> None:
             "this team's workers share their work dirs: worktrees need "
             '[team] isolation = "worktree" in the team file'
         )
+    if prune:
+        app.emit(prune_worktrees(team))
+        return
     repo = Repo(team.git.repo or team.root)
     known = {info.path.resolve(): info for info in repo.worktrees()}
     rows: list[dict[str, Any]] = []

@@ -1,7 +1,8 @@
 """A worker's stable worktree (issue 12; docs/git.md): with ``[team] isolation =
 "worktree"`` each worker runs its agent in ``.claude-orchestrator/worktrees/<worker>`` —
 created once on the worker's own branch ``co/worker/<name>`` (from ``[git] target``), reused
-by every run and every ``up``, never a new name per run, never removed here."""
+by every run and every ``up``, never a new name per run. Only ``worktrees --prune`` removes
+one, and only when nothing would be lost."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from claude_orchestrator.conf.layout import worktree_dir
 from claude_orchestrator.conf.team import TeamConfig
-from claude_orchestrator.spawn.git import Repo, ensure_worktree
+from claude_orchestrator.spawn.git import Repo, ensure_worktree, no_option, run_git
 
 BRANCH_PREFIX = "co/worker/"
 
@@ -25,3 +26,30 @@ def prepare_worktree(team: TeamConfig, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ensure_worktree(repo, path, worker_branch(name), team.git.target)
     return path
+
+
+def prune_worktrees(team: TeamConfig) -> dict[str, dict[str, object]]:
+    """``worktrees --prune``: remove the worktrees of workers the team file no longer has —
+    only those with nothing to lose: no uncommitted change and no commit whose change is not
+    on the target (patch ids: a cherry-picked or rebased commit counts as landed). The others
+    are kept, each with what would be lost. Worker name → what happened."""
+    repo = Repo(team.git.repo or team.root)
+    folder = worktree_dir(team.state_dir, "x").parent
+    known = {info.path.resolve(): info for info in repo.worktrees()}
+    current = {spec.name for spec in team.workers}
+    report: dict[str, dict[str, object]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        info = known.get(path.resolve())
+        if path.name in current or info is None:
+            continue
+        dirty = [entry.path for entry in repo.status(path)]
+        tip = info.branch or info.head or "HEAD"
+        unlanded = repo.patches_not_on(tip, team.git.target)
+        if dirty or unlanded:
+            report[path.name] = {"pruned": False, "dirty": dirty, "unlanded": unlanded}
+            continue
+        run_git(repo.path, ["worktree", "remove", str(path)])
+        if info.branch == worker_branch(path.name):
+            run_git(repo.path, ["branch", "-D", no_option(info.branch)])
+        report[path.name] = {"pruned": True}
+    return report
