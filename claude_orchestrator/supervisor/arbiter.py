@@ -89,6 +89,7 @@ class Supervisor:
         self.run_files = RunFiles(cfg.team.state_dir)
         self.sweep_due = 0.0
         self.stuck = StuckWatch(cfg.stuck_after)
+        self.finished_chains: set[str] = set()  # the lane's: chains the sweep never reads again
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.inbox: LeaderInbox | None = None
@@ -132,8 +133,7 @@ class Supervisor:
         host = self.cfg.host_name
         won = partial(self.post, ev.Call(self._became_leader))
         self.leadership = Leadership(client, self.cfg.team_name, host, self.lane, won)
-        on_loop = lambda k, w, t: self.post(ev.Call(partial(self.emit, k, w, t)))  # noqa: E731
-        self.inbox = LeaderInbox(team, self.cfg, self.lane, on_loop)
+        self.inbox = LeaderInbox(team, self.cfg, self.lane, self.post, self.emit)
         self.leadership.start()
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
@@ -268,7 +268,8 @@ class Supervisor:
     def _sweep(self) -> None:
         if self.team is not None and self.leadership is not None:
             done = self._on_loop(self._swept)
-            self.lane.submit(lanejobs.sweep(self.team, self.leadership, done), key="sweep")
+            job = lanejobs.sweep(self.team, self.leadership, done, self.finished_chains)
+            self.lane.submit(job, key="sweep")
 
     def _became_leader(self) -> None:
         """The first act of a new leader: a full sweep, now; then its inbox opens."""

@@ -121,16 +121,19 @@ def heartbeat_ages(
     return job
 
 
-def sweep(team: Team, leadership: Leadership, done: Callable[[float | None], None]) -> Job:
+def sweep(
+    team: Team, leadership: Leadership, done: Callable[[float | None], None], finished: set[str]
+) -> Job:
     """The leader's sweep (zk/recovery.py); its recoveries show as task events. ``done``
-    gets the earliest lease end it saw (epoch seconds): the next sweep is due then."""
+    gets the earliest lease end it saw (epoch seconds): the next sweep is due then.
+    ``finished``: the lane's memory of the chains that ended, which it never reads again."""
 
     def job() -> None:
         if leadership.is_leader():
             sweep_tasks(team.tasks, time.time())
             for host in mark_lost(team.client, team.name, time.time()):
                 log.warning("host %s lost: its supervisor is gone without stopping", host)
-            for chain_id in sweep_chains(team.tasks, "leader", time.time()):
+            for chain_id in sweep_chains(team.tasks, "leader", time.time(), finished):
                 log.warning("%s needs a human: a stage of it failed for good", chain_id)
             done(team.registry.next_lease_end)
 

@@ -20,7 +20,7 @@ holds a session-bound node; a create whose outcome was lost is recognised by its
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -265,12 +265,13 @@ class ChainStore:
     def get(self, chain_id: str) -> Chain:
         return retrying(self.client, lambda: self.read(chain_id))[0]
 
-    def all(self, status: ChainStatus | None = None) -> list[Chain]:
-        """Every chain (oldest first), or those in ``status`` (the reads pipelined)."""
+    def all(self, status: ChainStatus | None = None, skip: Collection[str] = ()) -> list[Chain]:
+        """Every chain (oldest first), or those in ``status`` (the reads pipelined); the
+        ids in ``skip`` are not read (a caller that remembers the finished ones)."""
 
         def step() -> list[Chain]:
             try:
-                names = sorted(self.client.get_children(self.paths.chain_records))
+                names = sorted(set(self.client.get_children(self.paths.chain_records)) - set(skip))
             except NoNodeError:
                 return []
             pending = [(n, self.client.get_async(self.paths.chain(n))) for n in names]
@@ -346,40 +347,33 @@ class ChainStore:
 
     def add_cost(self, chain_id: str, cost: float, now: float) -> None:
         """A run of the chain that did not complete (failed, crashed, released) cost this
-        too: add it (version-checked, re-read on a race)."""
-        from kazoo.exceptions import BadVersionError
-
-        def step() -> None:
-            while True:
-                chain, version = self.read(chain_id)
-                new = with_cost(chain, cost, iso(now))
-                if new is chain:
-                    return
-                data = encode(new.to_dict(), "task record")
-                try:
-                    self.client.set(self.paths.chain(chain_id), data, version)
-                except BadVersionError:
-                    continue
-                return
-
-        retrying(self.client, step)
+        too: add it (no history entry: the run's task records it)."""
+        self._rewrite(chain_id, lambda chain: with_cost(chain, cost, iso(now)))
 
     def update(self, chain_id: str, change: Any, by: str, now: float, note: str) -> Chain:
-        """Apply ``change(chain) -> dict of fields`` (None: nothing to do) as one
-        version-checked write; re-read and re-decide on a race."""
+        """Apply ``change(chain) -> dict of fields`` (None: nothing to do), noted in the
+        chain's history."""
+
+        def noted(chain: Chain) -> Chain:
+            fields = change(chain)
+            return chain if fields is None else chain.noted(iso(now), by, note, **fields)
+
+        return self._rewrite(chain_id, noted)
+
+    def _rewrite(self, chain_id: str, make: Callable[[Chain], Chain]) -> Chain:
+        """Write ``make(chain)`` over the chain read, version-checked; re-read and re-decide
+        on a race. ``make`` returning the chain itself writes nothing."""
         from kazoo.exceptions import BadVersionError
 
         def step() -> Chain:
             while True:
                 chain, version = self.read(chain_id)
-                fields = change(chain)
-                if fields is None:
+                new = make(chain)
+                if new is chain:
                     return chain
-                new = chain.noted(iso(now), by, note, **fields)
+                data = encode(new.to_dict(), "task record")
                 try:
-                    self.client.set(
-                        self.paths.chain(chain_id), encode(new.to_dict(), "task record"), version
-                    )
+                    self.client.set(self.paths.chain(chain_id), data, version)
                 except BadVersionError:
                     continue
                 return new

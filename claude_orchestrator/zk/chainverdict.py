@@ -32,7 +32,7 @@ from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.chaingraph import ACCEPT, Item, graph_from_dict
-from claude_orchestrator.zk.chains import PLAN, Chain, ChainStatus, ChainStore, spent
+from claude_orchestrator.zk.chains import FINAL, PLAN, Chain, ChainStatus, ChainStore, spent
 from claude_orchestrator.zk.codec import decode_task, encode, encode_task, iso, token
 from claude_orchestrator.zk.push import add_batch, prefer_previous
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus, apply
@@ -270,15 +270,22 @@ def _stalled(chain: Chain, failed: Task, by: str, now: float) -> Chain | None:
     return chain.noted(iso(now), by, "needs a human", status=status, reason=reason)
 
 
-def sweep_chains(tasks: TaskStore, by: str, now: float) -> list[str]:
+def sweep_chains(
+    tasks: TaskStore, by: str, now: float, finished: set[str] | None = None
+) -> list[str]:
     """The leader's look at the chains that could be stuck. Every step of a chain is taken in
     its stage's own transaction, so only a stage failed for good outside a worker's report
     (its claimer vanished with its retries spent, a hand's ``task-fail``) can leave a chain
     waiting: such a chain needs a human. Reads each planning or running chain's current
-    tasks (pipelined). The ids of the chains marked."""
+    tasks (pipelined). ``finished``: the caller's memory of the chains that ended (they
+    never change again): not read again, and the newly ended are added to it. The ids of
+    the chains marked."""
     chains = ChainStore(tasks.client, tasks.paths.team)
+    finished = set() if finished is None else finished
     marked = []
-    for chain in chains.all():
+    for chain in chains.all(skip=finished):
+        if chain.status in FINAL:
+            finished.add(chain.id)
         if chain.status not in (ChainStatus.PLANNING, ChainStatus.RUNNING):
             continue
         failed = _failed_current(tasks, chain)
