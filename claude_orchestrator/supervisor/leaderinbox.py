@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from kazoo.recipe.watchers import ChildrenWatch
@@ -26,6 +27,7 @@ from kazoo.recipe.watchers import ChildrenWatch
 from claude_orchestrator.conf.team import TeamConfig, load_team
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.supervisor.config import SupervisorConfig
+from claude_orchestrator.supervisor.events import Call, Event
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.chains import ChainStore, plan_options
 from claude_orchestrator.zk.registry import Registration
@@ -34,12 +36,19 @@ from claude_orchestrator.zk.team import Team
 log = logging.getLogger("claude_orchestrator.supervisor")
 
 LEADER_ROLE = "leader"
-Emit = Callable[[str, str | None, str], None]  # kind, worker, text
+Emit = Callable[[str, str | None, str], None]  # kind, worker, text: the loop's
 
 
 class LeaderInbox:
-    def __init__(self, team: Team, cfg: SupervisorConfig, lane: ZkLane, emit: Emit) -> None:
-        self.team, self.cfg, self.lane, self.emit = team, cfg, lane, emit
+    def __init__(
+        self,
+        team: Team,
+        cfg: SupervisorConfig,
+        lane: ZkLane,
+        post: Callable[[Event], None],
+        emit: Emit,
+    ) -> None:
+        self.team, self.cfg, self.lane, self.post, self.loop_emit = team, cfg, lane, post, emit
         self.config = cfg.team
         self.instance_id: str | None = None
         self.session: Any = None  # the session the instance was registered in
@@ -78,11 +87,12 @@ class LeaderInbox:
     def _handle(self, iid: str, msg: dict[str, Any]) -> None:
         sender = str(msg.get("from") or "")
         text = str(msg.get("content") or "")
-        if msg.get("type") == "help" or self._from_worker(sender):
+        team = self._whole_team()  # as the file says now: read once per message
+        if msg.get("type") == "help" or self._from_worker(sender, team):
             self.emit("message", sender, text[:500])
             return
         try:
-            opts = plan_options(self._whole_team())
+            opts = plan_options(team)
             store = ChainStore(self.team.client, self.team.name)
             chain, _ = store.create(self.team.tasks, text, sender, time.time(), opts)
         except OrchestratorError as exc:  # an empty or oversized goal: say so to the sender
@@ -99,12 +109,16 @@ class LeaderInbox:
             return self.config
         return load_team(self.cfg.team_file)
 
-    def _from_worker(self, sender: str) -> bool:
+    def emit(self, kind: str, worker: str | None, text: str) -> None:
+        """An event line, shown by the loop (this runs on the lane)."""
+        self.post(Call(partial(self.loop_emit, kind, worker, text)))
+
+    def _from_worker(self, sender: str, team: TeamConfig) -> bool:
         """Whether ``sender`` is an instance of one of the team file's workers."""
         inst = self.team.registry.find(sender) if sender and "@" not in sender else None
         if inst is None:
             return False
-        return self._whole_team().find_worker(str(inst.get("name"))) is not None
+        return team.find_worker(str(inst.get("name"))) is not None
 
     def _reply(
         self, iid: str, msg: dict[str, Any], sender: str, fields: dict[str, Any], text: str
