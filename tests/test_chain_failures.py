@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
-from tests.clihelp import BIN
 from tests.helpers import exited, wait_until
+from tests.teamdir import TeamDir
 from tests.test_plan_stage import fenced
 from tests.test_verdict_loop import ONE, verdict
 
@@ -26,11 +24,12 @@ pytestmark = pytest.mark.slow
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 
 
-class Project:
+class Project(TeamDir):
     """A team of one worker on the embedded server; its fake agent answers from files."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.answers = root, root / "answers"
+        super().__init__(root, CO_SESSION_TIMEOUT="4s")
+        self.answers = root / "answers"
         self.answers.mkdir()
         agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(FAKE_AGENT))}]"
         mode = f"answers={self.answers}"
@@ -43,24 +42,6 @@ class Project:
         for n, text in enumerate(answers, 1):
             (self.answers / f"{n:02d}.txt").write_text(text)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
-        env.update(CO_INSTANCE_ID="", CO_SESSION_TIMEOUT="4s")
-        return subprocess.run(
-            [BIN, "-f", str(self.root / "team.toml"), *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def ok(self, *args: str) -> Any:
-        r = self.run(*args)
-        assert r.returncode == 0, f"{args}: {r.stderr}"
-        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
-
     def chain(self, chain_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self.ok("show-chain", "--chain-id", chain_id)
         return found
@@ -68,24 +49,12 @@ class Project:
     def task(self, chain_id: str, link: str) -> dict[str, Any] | None:
         return next((t for t in self.chain(chain_id)["tasks"] if t["link"] == link), None)
 
-    def processes(self) -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter():
-            try:
-                if proc.pid != os.getpid() and proc.cwd().startswith(str(self.root)):
-                    found.append(proc)
-            except psutil.Error:
-                continue
-        return found
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
     p = Project(tmp_path)
     yield p
-    p.run("down", "--timeout", "2s")
-    for proc in p.processes():
-        proc.kill()
+    p.stop_all()
 
 
 def in_progress(p: Project, chain_id: str, link: str) -> dict[str, Any] | None:

@@ -25,9 +25,7 @@ pytestmark = pytest.mark.slow
 def project(tmp_path: Path) -> Iterator[Project]:
     p = Project(tmp_path)
     yield p
-    p.run("down", "--timeout", "2s")
-    for proc in p.processes():
-        proc.kill()
+    p.stop_all()
 
 
 def test_a_message_to_the_leader_starts_a_chain_and_the_reply_names_it(project: Project) -> None:

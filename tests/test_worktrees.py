@@ -5,18 +5,16 @@ every run and every ``up``; ``worktrees`` lists them with what is not yet on the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
 
 from tests.clihelp import BIN
 from tests.helpers import wait_until
+from tests.teamdir import TeamDir
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +27,12 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-class Repo:
+class Repo(TeamDir):
     """A git repository holding the team file; the team isolates its workers."""
 
     def __init__(self, root: Path, workers: tuple[str, ...] = ("w1",)) -> None:
-        self.root, self.record = root, root / "calls.jsonl"
+        super().__init__(root)
+        self.record = root / "calls.jsonl"
         git(root, "init", "-q", "-b", "main")
         git(root, "config", "user.email", "t@example.com")
         git(root, "config", "user.name", "t")
@@ -51,24 +50,6 @@ class Repo:
             + listed
         )
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("ZK_HOSTS", "CO_TEAM")}
-        env["CO_INSTANCE_ID"] = ""
-        return subprocess.run(
-            [BIN, "-f", str(self.root / "team.toml"), *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def ok(self, *args: str) -> Any:
-        r = self.run(*args)
-        assert r.returncode == 0, f"{args}: {r.stderr}"
-        return json.loads(r.stdout) if r.stdout.startswith(("{", "[")) else r.stdout
-
     def cwds(self) -> list[str]:
         if not self.record.exists():
             return []
@@ -79,13 +60,7 @@ class Repo:
 def repo(tmp_path: Path) -> Iterator[Repo]:
     r = Repo(tmp_path)
     yield r
-    r.run("down", "--timeout", "2s")
-    for proc in psutil.process_iter():
-        try:
-            if proc.cwd().startswith(str(tmp_path)):
-                proc.kill()
-        except psutil.Error:
-            continue
+    r.stop_all()
 
 
 def test_a_worker_runs_in_its_stable_worktree_across_down_and_up(repo: Repo) -> None:
@@ -133,7 +108,7 @@ def test_prune_removes_only_what_loses_nothing(tmp_path: Path) -> None:
         sha = git(w2, "rev-parse", "HEAD")
         repo.ok("down")
     finally:
-        repo.run("down", "--timeout", "2s")
+        repo.stop_all()
     repo.write_team(("w3",))  # w1 and w2 removed from the team
     out = repo.ok("worktrees", "--prune")
     assert out["w1"] == {"pruned": True}
