@@ -62,6 +62,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         credential_vars=(team.auth.removeprefix("env:"),) if team.auth else (),
         host=s.host,
         pipeline=team.pipeline,
+        git=team.git,
         stage_agents={
             stage: resolve_agent(name, team.agents.get(name))
             for stage, name in team.pipeline.stage_agents.items()

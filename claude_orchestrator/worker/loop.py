@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from kazoo.exceptions import KazooException
 
 from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
-from claude_orchestrator.worker import stages
+from claude_orchestrator.spawn.git import GitError
+from claude_orchestrator.worker import gitstage, stages
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
 from claude_orchestrator.worker.nameholder import running_holder
 from claude_orchestrator.worker.report import Reporter
@@ -255,8 +256,12 @@ class Worker:
             stage = stages.values_for(self.reporter.team, task)
             builder = self.builder.for_stage(task.link)
             run, started = builder.for_task(task, str(self.actor.instance_id), stage)
+            place = gitstage.begin(self.ws, task, stage)
         except SpawnError as exc:  # e.g. a prompt no argv or stdin of this agent can carry
             self.reporter.fail_unstarted(task.id, str(exc))
+            return
+        except GitError as exc:  # the worktree could not be put at the chain's tip
+            self.reporter.fail_unstarted(task.id, f"git: {exc}")
             return
         if not self.reporter.start(task, started):
             return
@@ -273,7 +278,7 @@ class Worker:
             raise
         result = run.finish(self.supervise(run))
         iid = str(self.actor.instance_id)
-        result, step = stages.after_run(task, result, builder, iid, self._run_to_end)
+        result, step = stages.after_run(task, result, builder, iid, self._run_to_end, place)
         self.reporter.task_done(task.id, result, self._released(result), step)
         # the instance's current task is cleared once the queue is found empty: with more
         # work waiting, the next task's start overwrites it (one write per task, not two)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_orchestrator.conf.agents import AgentSpec
+from claude_orchestrator.conf.gitconf import DEFAULT_GIT, GitConfig
 from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig
 from claude_orchestrator.zk.client import ZkOptions
 
@@ -31,6 +32,7 @@ class WorkerSettings:
     pipeline: PipelineConfig = DEFAULT_PIPELINE  # the team's [pipeline] (checks, max_items)
     #: ``[pipeline.stage.X] agent``: the agent a chain's stage X runs instead of ``agent``
     stage_agents: Mapping[str, AgentSpec] = field(default_factory=dict)
+    git: GitConfig = DEFAULT_GIT  # [team] isolation and [git]: a chain stage's git (gitstage.py)
 
     @property
     def sessions_dir(self) -> Path:

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from claude_orchestrator.errors import NotFoundError
-from claude_orchestrator.worker import planstage
+from claude_orchestrator.spawn.git import GitError
+from claude_orchestrator.worker import gitstage, planstage
 from claude_orchestrator.worker.checks import check_verdict, failed, run_checks
+from claude_orchestrator.worker.gitstage import GitPlace
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult
 from claude_orchestrator.worker.stagevalues import stage_values
@@ -43,8 +45,10 @@ def after_run(
     builder: RunBuilder,
     instance_id: str,
     run_to_end: Callable[[AgentRun], SessionResult],
+    place: GitPlace | None = None,
 ) -> tuple[SessionResult, ChainStep]:
-    """The run to report and the chain step that goes with it."""
+    """The run to report and the chain step that goes with it; ``place``: where the
+    stage's git started (gitstage.py), with worktree isolation."""
     if task.chain_id is None or task.link is None:
         return result, ChainStep()
     if task.link == PLAN:
@@ -57,16 +61,32 @@ def after_run(
         max_items = builder.ws.pipeline.max_items
         result, answer = planstage.settle(task, result, repair, run_to_end, max_items)
         return result, ChainStep(plan=answer)
-    return result, ChainStep(stage=True, fields=_checked(task, result, builder, instance_id))
+    fields = _git_fields(task, result, builder, place)
+    if "verdict" not in fields:
+        fields.update(_checked(task, result, builder, instance_id))
+    return result, ChainStep(stage=True, fields=fields or None)
+
+
+def _git_fields(
+    task: Task, result: SessionResult, builder: RunBuilder, place: GitPlace | None
+) -> dict[str, Any]:
+    """With worktree isolation: the build committed and landed on the chain branch."""
+    if place is None:
+        return {}
+    built = result.outcome.ok and task.link == builder.ws.pipeline.stages[0]
+    try:
+        return gitstage.finish(builder.ws, task, place, built)
+    except GitError as exc:  # the run stands; the task says what git refused
+        return {"branch": place.branch, "git": {"error": str(exc)}}
 
 
 def _checked(
     task: Task, result: SessionResult, builder: RunBuilder, instance_id: str
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """After a build that succeeded: the checks' records, and a revise if one failed."""
     pipe = builder.ws.pipeline
     if not result.outcome.ok or not pipe.checks or task.link != pipe.stages[0]:
-        return None
+        return {}
     env = builder.task_env(task, instance_id)
     records = run_checks(pipe.checks, builder.ws.work_dir, env, pipe.check_timeout)
     fields: dict[str, Any] = {"checks": records}
