@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from claude_orchestrator.errors import NotFoundError
+from claude_orchestrator.spawn.checks import check_verdict, failed, run_checks
 from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.worker import gitstage, planstage
-from claude_orchestrator.worker.checks import check_verdict, failed, run_checks
 from claude_orchestrator.worker.gitstage import GitPlace
 from claude_orchestrator.worker.runs import RunBuilder
 from claude_orchestrator.worker.session import AgentRun, SessionResult

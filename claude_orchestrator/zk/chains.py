@@ -79,6 +79,7 @@ class PlanOptions(NamedTuple):
     roles: Mapping[str, str | None] = _EMPTY  # stage -> role, None: any
     approve_plan: bool = False
     dry_run: bool = False
+    merge: bool = False  # worktree isolation: an accepted chain lands through the merge queue
 
 
 class Chain(NamedTuple):
@@ -117,6 +118,7 @@ class Chain(NamedTuple):
             "roles": dict(opts.roles),
             "approve_plan": opts.approve_plan,
             "dry_run": opts.dry_run,
+            "merge_queue": opts.merge,
             "plan_task": self.plan_task,
             "title": self.title,
             "items": dict(self.items),
@@ -137,9 +139,10 @@ class Chain(NamedTuple):
             roles=dict(data.get("roles") or {}),
             approve_plan=bool(data.get("approve_plan")),
             dry_run=bool(data.get("dry_run")),
+            merge=bool(data.get("merge_queue")),
         )
         known = set(cls._fields) | {"max_rounds", "budget_usd", "stages"}
-        known |= {"approve_plan", "dry_run", "roles", "max_items"}
+        known |= {"approve_plan", "dry_run", "roles", "max_items", "merge_queue"}
         return cls(
             id=str(data["id"]),
             goal=str(data.get("goal") or ""),
@@ -192,6 +195,7 @@ def plan_options(
         roles=roles,
         approve_plan=pipe.approve_plan,
         dry_run=dry_run,
+        merge=team.git.worktrees,
     )
 
 

@@ -132,10 +132,14 @@ def _description(chain: Chain, graph: Graph, item: Any) -> str:
     """A stage task's description: its item with the criteria, or (accept) the goal with
     every item."""
     if item is None:
-        listed = "\n".join(f"- {i.key}: {i.title}" for i in graph.items)
-        return f"Goal:\n\n{chain.goal}\n\nItems:\n{listed}"
+        return accept_description(chain, graph)
     criteria = "\n".join(f"- {c}" for c in item.criteria) or "- (none given)"
     return f"{item.description}\n\nAcceptance criteria:\n{criteria}\n\nPart of: {graph.title}"
+
+
+def accept_description(chain: Chain, graph: Graph) -> str:
+    listed = "\n".join(f"- {i.key}: {i.title}" for i in graph.items)
+    return f"Goal:\n\n{chain.goal}\n\nItems:\n{listed}"
 
 
 def approve(tasks: TaskStore, chain_id: str, by: str, now: float) -> Chain:

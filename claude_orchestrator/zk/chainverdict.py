@@ -34,6 +34,7 @@ from claude_orchestrator.errors import NotFoundError, TaskStateError
 from claude_orchestrator.zk.chaingraph import ACCEPT, Item, graph_from_dict
 from claude_orchestrator.zk.chains import FINAL, PLAN, Chain, ChainStatus, ChainStore, spent
 from claude_orchestrator.zk.codec import decode_task, encode, encode_task, iso, token
+from claude_orchestrator.zk.merges import enqueue
 from claude_orchestrator.zk.push import add_batch, prefer_previous
 from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus, apply
 from claude_orchestrator.zk.tasks import index_folder, index_path
@@ -97,7 +98,7 @@ def _after(
 ) -> Chain | None:
     at, link = iso(now), str(done.link)
     if link == ACCEPT:
-        return _accepted(chain, verdict, by, at)
+        return _accepted(tasks, t, chain, verdict, by, at)
     extra = done.extra or {}
     key, round_ = str(extra.get("item")), int(extra.get("round") or 1)
     if key not in chain.items or not verdict:
@@ -123,7 +124,11 @@ def _after(
     return chain.noted(at, by, "needs a human", items=items, status=status, reason=reason)
 
 
-def _accepted(chain: Chain, verdict: Mapping[str, Any], by: str, at: str) -> Chain:
+def _accepted(
+    tasks: TaskStore, t: Txn, chain: Chain, verdict: Mapping[str, Any], by: str, at: str
+) -> Chain:
+    if verdict.get("verdict") == PASS and chain.options.merge:  # done once it has landed
+        return enqueue(tasks.client, t, tasks.paths, chain, by, at)
     if verdict.get("verdict") == PASS:
         return chain.noted(at, by, "accepted", status=ChainStatus.DONE)
     why = verdict.get("reason") or "; ".join(verdict.get("feedback") or ()) or "not accepted"
@@ -149,21 +154,21 @@ def _next_round(
     old = dict(state["tasks"])
     for stage in stages[stages.index(link) + 1 :]:
         _cancel(tasks, t, old[stage], by, now, f"superseded by round {round_ + 1}")
-    item = _item(chain, key)
-    specs = _round_specs(tasks, chain, item, round_ + 1, old[stages[0]], verdict, link)
+    item = item_of(chain, key)
+    specs = round_specs(tasks, chain, item, round_ + 1, old[stages[0]], verdict, link)
     records, _ = add_batch(tasks, t, specs, [], by, now, token())
     _rewire(tasks, t, old[stages[-1]], records[-1].id)
     state.update(round=round_ + 1, status="running")
     state["tasks"] = {spec["link"]: rec.id for spec, rec in zip(specs, records, strict=True)}
 
 
-def _item(chain: Chain, key: str) -> Item:
+def item_of(chain: Chain, key: str) -> Item:
     graph = graph_from_dict(chain.extra.get("graph") or {"title": "", "items": []})
     found = next((item for item in graph.items if item.key == key), None)
     return found if found is not None else Item(key, str(chain.items[key].get("title") or key))
 
 
-def _round_specs(
+def round_specs(
     tasks: TaskStore,
     chain: Chain,
     item: Item,

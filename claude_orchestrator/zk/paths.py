@@ -179,6 +179,14 @@ class TeamPaths(NamedTuple):
     def chain(self, chain_id: str) -> str:
         return f"{self.chain_records}/{chain_id}"
 
+    @property
+    def merge_queue(self) -> str:
+        """Chains accepted and waiting to land, ``<chain-id>-<seq>`` (zk/merges.py)."""
+        return f"{self.chains}/merges"
+
+    def merge_entry(self, name: str) -> str:
+        return f"{self.merge_queue}/{name}"
+
     # -- leadership and supervisors --------------------------------------------
     @property
     def leader(self) -> str:
