@@ -123,7 +123,15 @@ def test_builds_are_committed_and_landed_on_the_chain_branch(make_team: Any) -> 
     message = git(team.root, "log", "-1", "--format=%B", a["commits"][0])
     assert message == (f"{HOSTILE} ({chain['id']}, round 1)\n\nClaude-Orchestrator-Task: {a['id']}")
     assert not list(team.root.rglob("pwned*"))  # no shell ever saw the title
-    assert git(team.root, "rev-list", "--count", "main") == "1"  # the target waits for a merge
+    merge = chain["merge"]
+    assert merge["status"] == "merged" and merge["target_sha"] == git(
+        team.root, "rev-parse", "main"
+    )
+    assert len(merge["landed"]) == 2  # every commit of the chain, proven on main
+    assert merge["landed"] == [builds[k]["commits"][0] for k in ("a", "b")] or merge["landed"] == [
+        builds[k]["commits"][0] for k in ("b", "a")
+    ]  # a fast-forward: the same commits
+    assert "+" not in git(team.root, "cherry", "main", branch)  # nothing of the chain missing
 
 
 def test_a_build_that_conflicts_with_one_that_landed_is_revised(make_team: Any) -> None:

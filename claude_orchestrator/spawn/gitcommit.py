@@ -37,6 +37,8 @@ SECRET_PATTERNS = (
 #: the identity of orchestrator commits in a repository that has none configured
 FIXED_NAME = "claude-orchestrator"
 FIXED_EMAIL = "orchestrator@localhost"
+#: the trailer naming the task an orchestrator commit was made for (its item, for the merge queue)
+TASK_TRAILER = "Claude-Orchestrator-Task"
 #: ``-c`` settings of a commit: unattended, so never a passphrase prompt for a signature
 COMMIT_CONFIG = ("commit.gpgSign=false",)
 

@@ -48,10 +48,15 @@ def scratch_worktree(repo_path: Path, path: Path) -> Path:
 
 
 def replay(scratch: Path, chain_tip: str, target_tip: str) -> Replay:
-    """Put the commits ``target_tip..chain_tip`` on ``target_tip`` in ``scratch``."""
-    run_git(scratch, ["checkout", "--quiet", "--detach", "--force", no_option(target_tip)])
-    run_git(scratch, ["clean", "-fdxq"])
+    """Put the commits ``target_tip..chain_tip`` on ``target_tip`` in ``scratch`` — as they
+    are (a fast-forward) when the chain starts from the target's tip."""
     spec = f"{no_option(target_tip)}..{no_option(chain_tip)}"
+    if _is_ancestor(scratch, target_tip, chain_tip):
+        _checkout(scratch, chain_tip)
+        return Replay(
+            chain_tip, git_text(scratch, ["rev-list", "--reverse", spec, "--"]).split(), []
+        )
+    _checkout(scratch, target_tip)
     commits = git_text(scratch, ["rev-list", "--reverse", "--no-merges", spec, "--"]).split()
     applied: list[str] = []
     skipped: list[Skipped] = []
@@ -69,6 +74,16 @@ def replay(scratch: Path, chain_tip: str, target_tip: str) -> Replay:
         elif after != before:  # the target already had this change: drop the empty copy
             run_git(scratch, ["reset", "--quiet", "--hard", before])
     return Replay(head_of(scratch), applied, skipped)
+
+
+def _checkout(scratch: Path, rev: str) -> None:
+    run_git(scratch, ["checkout", "--quiet", "--detach", "--force", no_option(rev)])
+    run_git(scratch, ["clean", "-fdxq"])
+
+
+def _is_ancestor(scratch: Path, old: str, new: str) -> bool:
+    args = ["merge-base", "--is-ancestor", no_option(old), no_option(new)]
+    return run_git(scratch, args, ok=(0, 1)).returncode == 0
 
 
 def head_of(worktree: Path) -> str:
@@ -100,3 +115,27 @@ def unlanded(repo_path: Path, chain_tip: str, target: str) -> list[str]:
 def commits_between(repo_path: Path, old: str, new: str) -> list[str]:
     spec = f"{no_option(old)}..{no_option(new)}"
     return git_text(repo_path, ["rev-list", "--reverse", spec, "--"]).split()
+
+
+def builds_of(repo_path: Path, old: str, new: str, trailer: str) -> list[tuple[str, str | None]]:
+    """Each commit of ``old..new`` (oldest first) with the task its ``trailer`` names —
+    for a commit without one (an agent's own), the task of the next commit that has one:
+    the orchestrator's commit of the same build, made after the agent's."""
+    fmt = f"%H%x1f%(trailers:key={trailer},valueonly,separator=%x2C)%x1e"
+    spec = f"{no_option(old)}..{no_option(new)}"
+    out = git_text(repo_path, ["log", "--reverse", "--no-merges", f"--format={fmt}", spec, "--"])
+    rows = [rec.strip().split("\x1f") for rec in out.split("\x1e") if rec.strip()]
+    found: list[tuple[str, str | None]] = []
+    waiting: list[str] = []
+    for row in rows:
+        sha, task = row[0], (row[1].split(",")[0].strip() if len(row) > 1 else "") or None
+        waiting.append(sha)
+        if task is not None:
+            found += [(s, task) for s in waiting]
+            waiting = []
+    return found + [(s, None) for s in waiting]
+
+
+def files_of(repo_path: Path, sha: str) -> list[str]:
+    args = ["diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "--root", no_option(sha)]
+    return nul_fields(run_git(repo_path, args).stdout)

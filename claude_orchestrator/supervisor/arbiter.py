@@ -1,18 +1,17 @@
 """The supervisor: brings a team's workers up, keeps them running, leads the team.
 
-Composition, circus-shaped: the ``WorkerPool`` (pool.py) owns the workers and
-returns effects; the ``Supervisor`` routes events to it, applies its effects
-and owns ZooKeeper — leadership, the published snapshot (publish.py), control
-(control.py, commands.py) and putting dead workers' tasks back.
+Composition, circus-shaped: the ``WorkerPool`` (pool.py) owns the workers and returns
+effects; the ``Supervisor`` routes events to it, applies its effects and owns ZooKeeper —
+leadership, the snapshot (publish.py), control (control.py, commands.py), the merge queue
+(merger.py, its own thread) and putting dead workers' tasks back.
 
 One loop owns all state (STYLE 3): exit callbacks, watches and signal handlers
 only post events to its queue. Backoffs, stop deadlines, sweeps and heartbeat
 looks are due-times it computes its wait from — no polling tick; a reaped worker
 is respawned the moment its exit is posted. After start-up the loop never calls
-ZooKeeper (kazoo blocks a call made while disconnected): every ZooKeeper step
-runs on the lane (zklane.py, lanejobs.py) and hands back what changes state as a
-``Call`` event, so reaping, respawning, signals and ``down`` go on through an
-outage.
+ZooKeeper (kazoo blocks a call made while disconnected): every ZooKeeper step runs on the
+lane (zklane.py, lanejobs.py) and hands back what changes state as a ``Call`` event, so
+reaping, respawning, signals and ``down`` go on through an outage.
 
 Connection states: SUSPENDED — workers keep running (they are our children);
 sweeping stops while not connected and leading. After a reconnect: leadership
@@ -40,6 +39,7 @@ from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcom
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leaderinbox import LeaderInbox
 from claude_orchestrator.supervisor.leadership import Leadership
+from claude_orchestrator.supervisor.merger import Merger, start_merger
 from claude_orchestrator.supervisor.pool import SystemClock, WorkerPool
 from claude_orchestrator.supervisor.publish import Meta, Publisher, read_team, worker_rows
 from claude_orchestrator.supervisor.runfiles import RunFiles, take_down_request
@@ -93,6 +93,7 @@ class Supervisor:
         self.publisher: Publisher | None = None
         self.leadership: Leadership | None = None
         self.inbox: LeaderInbox | None = None
+        self.merger: Merger | None = None  # worktree isolation: the merge queue
         self.snapshot_watchers: list[Callable[[Any], None]] = []
         self.name: str | None = None  # `leader --name`: shown on the dashboard
         self.control: ControlServer | None = None
@@ -135,6 +136,7 @@ class Supervisor:
         self.leadership = Leadership(client, self.cfg.team_name, host, self.lane, won)
         self.inbox = LeaderInbox(team, self.cfg, self.lane, self.post, self.emit)
         self.leadership.start()
+        self.merger = start_merger(team, self.cfg.team, self.leadership, self.post, self.emit)
         leftovers = replace_leftovers(self.cfg, team)
         if leftovers:
             self.emit("stopped", None, f"replaced leftover workers: {', '.join(leftovers)}")
@@ -163,7 +165,7 @@ class Supervisor:
         team, self.team = self.team, None
         if team is not None:
             clean = self.stopping and self.pool.all_stopped()
-            leave(team, self.lane, self.publisher, self.leadership, clean)
+            leave(team, self.lane, self.publisher, self.leadership, clean, self.merger)
         if self.stopping and self.pool.all_stopped():
             if self.embedded is not None:
                 self.embedded.stop()
@@ -177,8 +179,7 @@ class Supervisor:
             event = self.events.get(timeout=self._wait_time())
         except queue.Empty:
             event = None
-        # A supervisor must outlive its own mistakes: one failed step is logged, the
-        # loop goes on (the workers are still running and still need supervising).
+        # A supervisor outlives its own mistakes: one failed step is logged, the loop goes on
         if event is not None:
             self._guarded(self._handle, event)
         for work in (self._due_work, self._check_ready, self._publish):
@@ -291,9 +292,8 @@ class Supervisor:
 
     # -- control ---------------------------------------------------------------
     def _run_control(self) -> None:
-        """List pending requests on the lane, execute each once on the loop, reply on
-        the lane; a result whose reply could not be written is sent on the next pass
-        instead of running the command twice."""
+        """List pending requests on the lane, execute each once on the loop, reply on the
+        lane; a reply not written is sent on the next pass (the command never runs twice)."""
         control = self.control
         if control is None:
             return

@@ -12,6 +12,7 @@ from claude_orchestrator.supervisor import cleanup
 from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
 from claude_orchestrator.supervisor.leadership import Leadership
+from claude_orchestrator.supervisor.merger import Merger
 from claude_orchestrator.supervisor.publish import Publisher
 from claude_orchestrator.supervisor.zklane import ZkLane
 from claude_orchestrator.zk.client import ZkOptions, disconnect
@@ -50,9 +51,13 @@ def leave(
     publisher: Publisher | None,
     leadership: Leadership | None,
     clean: bool,
+    merger: Merger | None = None,
 ) -> None:
     """Withdraw, resign and disconnect on the lane, but never wait on ZooKeeper for long:
-    with the server gone, stopping the team must not hang. ``clean``: every worker stopped."""
+    with the server gone, stopping the team must not hang. ``clean``: every worker stopped.
+    The merge queue stops first (a merge under way is finished by the next leader)."""
+    if merger is not None:
+        merger.stop()
 
     def job() -> None:
         if publisher is not None:

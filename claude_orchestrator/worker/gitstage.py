@@ -30,6 +30,7 @@ from claude_orchestrator.spawn.gitchain import (
     start_at,
 )
 from claude_orchestrator.spawn.gitcommit import (
+    TASK_TRAILER,
     Fingerprint,
     changed_outside,
     commit_changes,
@@ -39,8 +40,6 @@ from claude_orchestrator.worker.isolation import worker_branch
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.chains import PLAN
 from claude_orchestrator.zk.taskmodel import Task
-
-TRAILER = "Claude-Orchestrator-Task"
 
 
 class GitPlace(NamedTuple):
@@ -107,7 +106,7 @@ def _keep_head(ws: WorkerSettings) -> str:
 def commit_message(task: Task, title: str) -> str:
     """``<item title> (chain-…, round N)`` and a trailer naming the task (verbatim text)."""
     round_ = (task.extra or {}).get("round") or 1
-    return f"{title} ({task.chain_id}, round {round_})\n\n{TRAILER}: {task.id}\n"
+    return f"{title} ({task.chain_id}, round {round_})\n\n{TASK_TRAILER}: {task.id}\n"
 
 
 def conflict_verdict(branch: str, paths: list[str], kept: str) -> dict[str, Any]:

@@ -83,9 +83,12 @@ class MergeRecords:
         self.client, self.paths = client, TeamPaths(team)
         self.chains = ChainStore(client, team)
 
-    def begin(self, chain_id: str, base_sha: str, by: str, now: float) -> Chain:
+    def begin(self, chain_id: str, base_sha: str, by: str, now: float, chain_tip: str) -> Chain:
+        """``merging``: the target's tip and the chain's, as the merge found them."""
+
         def mark(chain: Chain) -> dict[str, Any] | None:
-            return {"extra": with_merge(chain, status=MERGING, base_sha=base_sha)}
+            fields = {"status": MERGING, "base_sha": base_sha, "chain_tip": chain_tip}
+            return {"extra": with_merge(chain, **fields)}
 
         return self.chains.update(chain_id, mark, by, now, f"merging onto {base_sha[:12]}")
 
