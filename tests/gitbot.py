@@ -3,9 +3,15 @@
 JSON script in $GITBOT_SCRIPT, and appends one line per run to $GITBOT_LOG.
 
   {"plan": GRAPH,                                  the planner's answer
+   "plans": {CHAIN_ID: GRAPH},                     the answer for that chain, if given
    "build": {ITEM: {ROUND or "*": {PATH: TEXT}}},  files a build writes (null deletes)
    "barrier": [ITEM, ...],                         round-1 builds of these wait for each other
-   "verdicts": {LINK: "pass"}}                     a verdict stage's answer (default pass)
+   "verdicts": {LINK: "pass"},                     a verdict stage's answer (default pass)
+   "check": {"together": [PATH, ...],              `gitbot.py --check SCRIPT` (the pipeline's
+             "fixed": TEXT,                          check) fails when all PATHs exist and
+             "block": PATH}}                         none holds TEXT; run by the merge queue
+                                                     (no CO_LINK) while PATH exists, it
+                                                     writes PATH.started (its pid) and waits
 
 Stdlib only: it must never import claude_orchestrator.
 """
@@ -52,7 +58,26 @@ def meet(items: list[str], item: str) -> None:
         time.sleep(0.05)
 
 
+def check(script: dict[str, Any]) -> int:
+    rule = script.get("check", {})
+    block = rule.get("block")
+    if block and not os.environ.get("CO_LINK") and os.path.exists(block):
+        Path(block + ".started").write_text(str(os.getpid()))
+        deadline = time.monotonic() + 60
+        while os.path.exists(block) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    paths = [Path(p) for p in rule.get("together", ())]
+    fixed = rule.get("fixed", "fixed")
+    if paths and all(p.exists() for p in paths) and not any(fixed in p.read_text() for p in paths):
+        print(f"check failed: {', '.join(map(str, paths))} together, none {fixed}")
+        return 1
+    print("check passed")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--check"]:
+        return check(json.loads(Path(sys.argv[2]).read_text()))
     script = json.loads(Path(os.environ["GITBOT_SCRIPT"]).read_text())
     link, item = os.environ.get("CO_LINK", ""), os.environ.get("CO_ITEM", "")
     round_ = int(os.environ.get("CO_ROUND") or 1)
@@ -60,7 +85,8 @@ def main() -> int:
         log.write(json.dumps({"link": link, "item": item, "round": round_, "cwd": os.getcwd()}))
         log.write("\n")
     if link == "plan":
-        answer("The plan.", script["plan"])
+        chain = os.environ.get("CO_CHAIN_ID", "")
+        answer("The plan.", script.get("plans", {}).get(chain) or script["plan"])
     elif link == "build":
         build(script, item, round_)
     else:

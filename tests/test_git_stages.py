@@ -33,7 +33,9 @@ def git(cwd: Path, *args: str) -> str:
 class GitTeam(TeamDir):
     """A repository holding a team of ``workers`` gitbot workers in worktrees."""
 
-    def __init__(self, root: Path, script: dict[str, Any], workers: int = 2) -> None:
+    def __init__(
+        self, root: Path, script: dict[str, Any], workers: int = 2, checks: bool = False
+    ) -> None:
         super().__init__(root)
         self.log = root / "calls.jsonl"
         (root / "script.json").write_text(json.dumps(script))
@@ -42,19 +44,19 @@ class GitTeam(TeamDir):
         git(root, "config", "user.name", "t")
         (root / ".gitignore").write_text(".claude-orchestrator/\ncalls.*\nscript.json\n")
         (root / "shared.txt").write_text("one\ntwo\nthree\n")
-        self.write_team(workers)
+        self.write_team(workers, checks)
         git(root, "add", ".")
         git(root, "commit", "-q", "-m", "start")
 
-    def write_team(self, workers: int) -> None:
-        agent = f"[{json.dumps(sys.executable)}, {json.dumps(str(GITBOT))}]"
+    def write_team(self, workers: int, checks: bool) -> None:
+        agent = [sys.executable, str(GITBOT)]
         env = {"GITBOT_SCRIPT": str(self.root / "script.json"), "GITBOT_LOG": str(self.log)}
+        check = [*agent, "--check", str(self.root / "script.json")]
+        pipeline = f"\n[pipeline]\nchecks = [{json.dumps(check)}]\n" if checks else ""
         (self.root / "team.toml").write_text(
             '[team]\nname = "gitwt"\nisolation = "worktree"\nagent = "gitbot"\n\n'
-            f'[agents.gitbot]\ncommand = {agent}\ntimeout = "60s"\n\n'
-            f'[[worker]]\nname = "w"\nreplicas = {workers}\nenv = {json.dumps(env)}\n'.replace(
-                '": "', '" = "'
-            )
+            f'[agents.gitbot]\ncommand = {json.dumps(agent)}\ntimeout = "60s"\n\n'
+            f'[[worker]]\nname = "w"\nreplicas = {workers}\nenv = {toml_table(env)}\n' + pipeline
         )
 
     def chain(self, chain_id: str) -> dict[str, Any]:
@@ -62,7 +64,9 @@ class GitTeam(TeamDir):
         return found
 
     def run_chain(self, goal: str = "the goal") -> dict[str, Any]:
-        chain_id = self.ok("plan", goal)["chain_id"]
+        return self.wait_ended(self.ok("plan", goal)["chain_id"])
+
+    def wait_ended(self, chain_id: str) -> dict[str, Any]:
         ended = ("done", "needs_human", "failed", "cancelled")
         wait_until(lambda: self.chain(chain_id)["status"] in ended, 90, f"{chain_id} to end")
         return self.chain(chain_id)
@@ -75,6 +79,10 @@ class GitTeam(TeamDir):
         return [self.task(t["id"]) for t in chain["tasks"] if t["link"] == "build"]
 
 
+def toml_table(values: dict[str, str]) -> str:
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) + " }"
+
+
 def graph(*items: dict[str, Any]) -> dict[str, Any]:
     return {"title": "two items", "items": list(items)}
 
@@ -83,8 +91,8 @@ def graph(*items: dict[str, Any]) -> dict[str, Any]:
 def make_team(tmp_path: Path) -> Iterator[Any]:
     made: list[GitTeam] = []
 
-    def make(script: dict[str, Any], workers: int = 2) -> GitTeam:
-        team = GitTeam(tmp_path, script, workers)
+    def make(script: dict[str, Any], workers: int = 2, checks: bool = False) -> GitTeam:
+        team = GitTeam(tmp_path, script, workers, checks)
         made.append(team)
         team.ok("up", "-d")
         return team

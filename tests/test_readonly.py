@@ -29,6 +29,7 @@ READ_ONLY = [
     ("watch-context", "--key", "k"),
     ("show-chain", "--chain-id", "chain-0000000001"),
     ("logs", "--chain", "chain-0000000001"),
+    ("show-merge", "--chain-id", "chain-0000000001"),
 ]
 
 

@@ -45,11 +45,12 @@ READ_ONLY_COMMANDS = frozenset(
         *("list-tasks", "poll-task", "show-task", "watch-tasks", "list-instances", "status"),
         *("poll-messages", "poll-message", "wait-for-message", "get-context"),
         *("list-context-keys", "watch-context", "ps", "chains", "show-chain", "logs"),
+        *("merges", "show-merge"),
     }
 )
 
 #: read-only commands that report an unknown team (as not there yet) instead of refusing it
-REPORTING_COMMANDS = frozenset({"status", "ps", "chains"})
+REPORTING_COMMANDS = frozenset({"status", "ps", "chains", "merges"})
 
 
 #: short commands that neither watch nor wait: they run on the one-shot session

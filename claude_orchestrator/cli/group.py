@@ -65,6 +65,7 @@ LAZY_COMMANDS = {
     "logs": "cmd_logs",
     "run": "cmd_run",
     "worktrees": "cmd_worktrees",
+    **dict.fromkeys(["merges", "show-merge"], "cmd_merges"),
     **dict.fromkeys(
         ["plan", "chains", "show-chain", "cancel-chain", "approve", "reject"], "cmd_chains"
     ),
