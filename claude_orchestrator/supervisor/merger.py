@@ -216,10 +216,12 @@ class Merger:
             merge = {"status": FAILED, "checks": checks, "kept": kept}
             bad = failed(checks) or {}
             verdicts = mergeback.check_verdicts(chain, self.repo, by_commit, bad, self.target)
-        send_back(self.team.tasks, entry, chain.id, merge, verdicts, BY, time.time())
+        # the branch restarts before the revise tasks exist, so none of them starts from the
+        # old tip; a leader dying in between redoes this merge from the recorded chain_tip
         branch = f"refs/heads/{chain_branch(chain.id)}"
         if not compare_and_swap(self.repo, branch, result.head, tip):
             log.warning("%s: its branch moved; not restarted from %s", chain.id, self.target)
+        send_back(self.team.tasks, entry, chain.id, merge, verdicts, BY, time.time())
         self.note(f"{chain.id}: merge {merge['status']}, back to {', '.join(sorted(verdicts))}")
 
     def _needs_human(self, entry: str, chain: Chain, reason: str, **fields: Any) -> None:
