@@ -106,7 +106,14 @@ def test_prune_removes_only_what_loses_nothing(tmp_path: Path) -> None:
         git(w2, "add", "kept.txt")
         git(w2, "commit", "-q", "-m", "precious work")
         sha = git(w2, "rev-parse", "HEAD")
-        repo.ok("down")
+        repo.write_team(("w1",))  # reload stops w2 and keeps its worktree, saying why
+        reloaded = repo.ok("reload")
+        assert reloaded["stopped"] == ["w2"] and list(reloaded["worktrees_kept"]) == ["w2"]
+        r = repo.run("down")
+        assert r.returncode == 0 and f"kept {w2} (w2): 1 commit(s) not on main" in r.stderr
+        kept = json.loads(r.stdout)["worktrees_kept"]
+        assert kept == {"w2": {"path": str(w2), "dirty": [], "unlanded": [sha]}}
+        assert w2.is_dir()  # down never removes a worktree
     finally:
         repo.stop_all()
     repo.write_team(("w3",))  # w1 and w2 removed from the team

@@ -176,7 +176,7 @@ def down(app: App, timeout: str, all_hosts: bool) -> None:
     reply = merged({s.host: here, **others})
     if others:
         reply["hosts"] = {s.host: here, **others}
-    _print_reply(app, reply)
+    _print_reply(app, _with_held_work(app, reply))
 
 
 @click.command("restart")
@@ -196,7 +196,25 @@ def restart(app: App, workers: tuple[str, ...]) -> None:
 def reload(app: App) -> None:
     """Re-read team.toml: start added, stop removed, restart changed workers only."""
     _need_supervisor(app)
-    _print_reply(app, _control(app, "reload", None))
+    _print_reply(app, _with_held_work(app, _control(app, "reload", None), only_removed=True))
+
+
+def _with_held_work(app: App, reply: dict[str, Any], only_removed: bool = False) -> dict[str, Any]:
+    """With worktree isolation: the worktrees kept because they hold work not on the target
+    (a worktree is never removed by ``down`` or ``reload``), said on stderr too."""
+    from claude_orchestrator.worker.isolation import held_work
+
+    team = app.settings.team_config
+    try:
+        held = held_work(team, only_removed)
+    except OrchestratorError as exc:  # git trouble never hides that the team stopped
+        click.echo(f"warning: worktrees not checked: {exc}", err=True)
+        return reply
+    for worker, work in held.items():
+        lost = f"{len(work['unlanded'])} commit(s) not on {team.git.target}"
+        dirty = f"{len(work['dirty'])} uncommitted file(s)"
+        click.echo(f"kept {work['path']} ({worker}): {lost}, {dirty}", err=True)
+    return {**reply, "worktrees_kept": held} if held else reply
 
 
 def _need_supervisor(app: App) -> None:

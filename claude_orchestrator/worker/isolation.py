@@ -7,10 +7,11 @@ one, and only when nothing would be lost."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from claude_orchestrator.conf.layout import worktree_dir
 from claude_orchestrator.conf.team import TeamConfig
-from claude_orchestrator.spawn.git import Repo, ensure_worktree, no_option, run_git
+from claude_orchestrator.spawn.git import Repo, WorktreeInfo, ensure_worktree, no_option, run_git
 
 BRANCH_PREFIX = "co/worker/"
 
@@ -28,6 +29,34 @@ def prepare_worktree(team: TeamConfig, name: str) -> Path:
     return path
 
 
+def held_work(team: TeamConfig, only_removed: bool = False) -> dict[str, dict[str, Any]]:
+    """The worktrees holding work not on the target — uncommitted changes, or commits whose
+    change is not there (patch ids) — worker -> {path, dirty, unlanded}. What ``down`` and
+    ``reload`` say they kept; ``only_removed``: those of workers the team file no longer has."""
+    if not team.git.worktrees:
+        return {}
+    repo = Repo(team.git.repo or team.root)
+    folder = worktree_dir(team.state_dir, "x").parent
+    known = {info.path.resolve(): info for info in repo.worktrees()}
+    current = {spec.name for spec in team.workers}
+    held: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        info = known.get(path.resolve())
+        if info is None or (only_removed and path.name in current):
+            continue
+        dirty, unlanded = _work_in(repo, path, info, team.git.target)
+        if dirty or unlanded:
+            held[path.name] = {"path": str(path), "dirty": dirty, "unlanded": unlanded}
+    return held
+
+
+def _work_in(
+    repo: Repo, path: Path, info: WorktreeInfo, target: str
+) -> tuple[list[str], list[str]]:
+    dirty = [entry.path for entry in repo.status(path)]
+    return dirty, repo.patches_not_on(info.branch or info.head or "HEAD", target)
+
+
 def prune_worktrees(team: TeamConfig) -> dict[str, dict[str, object]]:
     """``worktrees --prune``: remove the worktrees of workers the team file no longer has —
     only those with nothing to lose: no uncommitted change and no commit whose change is not
@@ -42,9 +71,7 @@ def prune_worktrees(team: TeamConfig) -> dict[str, dict[str, object]]:
         info = known.get(path.resolve())
         if path.name in current or info is None:
             continue
-        dirty = [entry.path for entry in repo.status(path)]
-        tip = info.branch or info.head or "HEAD"
-        unlanded = repo.patches_not_on(tip, team.git.target)
+        dirty, unlanded = _work_in(repo, path, info, team.git.target)
         if dirty or unlanded:
             report[path.name] = {"pruned": False, "dirty": dirty, "unlanded": unlanded}
             continue
