@@ -73,6 +73,9 @@ def _items_cell(chain: ChainLine, styled: bool) -> Text:
     text.append_text(items_text(chain, styled))
     if chain.status == "needs_human" and chain.reason:
         text.append("\n" + escape(chain.reason, one_line=True))
+    if chain.git:
+        warn = chain.git.startswith("may conflict") and styled
+        text.append("\n" + escape(chain.git, one_line=True), style="yellow" if warn else "")
     return text
 
 

@@ -46,6 +46,7 @@ from claude_orchestrator.spawn.gitmerge import (
     unlanded,
 )
 from claude_orchestrator.supervisor import mergeback
+from claude_orchestrator.supervisor.conflictprobe import ConflictProbe
 from claude_orchestrator.supervisor.events import Call, Event
 from claude_orchestrator.supervisor.leaderinbox import Emit
 from claude_orchestrator.supervisor.leadership import Leadership
@@ -68,6 +69,7 @@ from claude_orchestrator.zk.txn import Txn
 log = logging.getLogger("claude_orchestrator.supervisor")
 
 POLL_S = 30.0  # a look at the queue even when no watch fired (watches are hints)
+PROBE_S = 2.0  # how often the chain branches' tips are compared with the last probe's
 MOVE_ATTEMPTS = 3  # the target moved under a merge this often: left for the next wake
 BY = "merge-queue"
 
@@ -89,6 +91,7 @@ class Merger:
         self.scratch_path = config.state_dir / "merge"
         self.env = {k: v for k, v in os.environ.items() if k not in _secret_vars(config)}
         self.records = MergeRecords(team.client, team.name)
+        self.probe = ConflictProbe(self.records.chains, self.repo, self.target, self.note)
         self.wakeup = threading.Event()
         self.stopped = False
         self.thread = threading.Thread(target=self._run, name="merge-queue", daemon=True)
@@ -109,11 +112,16 @@ class Merger:
         self.wakeup.set()
 
     def _run(self) -> None:
+        due = 0.0
         while not self.stopped:
-            self.wakeup.wait(POLL_S)
+            woken = self.wakeup.wait(PROBE_S)
             self.wakeup.clear()
             try:
-                self.drain()
+                if self.is_leader():
+                    self.probe.probe()
+                if woken or time.monotonic() >= due:
+                    due = time.monotonic() + POLL_S
+                    self.drain()
             except (OrchestratorError, KazooException) as exc:  # kept queued: tried again
                 log.warning("merge queue: %s", exc)
             except Exception:

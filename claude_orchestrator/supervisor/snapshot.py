@@ -155,6 +155,7 @@ class ChainLine:
     reason: str | None = None  # why it needs a human, failed or was cancelled (one line, cut)
     items: tuple[ItemLine, ...] = ()
     items_more: int = 0
+    git: str | None = None  # the merge's status, or a conflict the leader sees ahead
 
     def to_dict(self) -> dict[str, Any]:
         return {**_flat(self), "items": [item.to_dict() for item in self.items]}
@@ -168,6 +169,7 @@ class ChainLine:
             title=_opt_str(data, "title"),
             cost_usd=float(data.get("cost_usd") or 0.0),
             reason=_opt_str(data, "reason"),
+            git=_opt_str(data, "git"),
             items=tuple(ItemLine.from_dict(i) for i in data.get("items") or ()),
             items_more=int(data.get("items_more") or 0),
         )

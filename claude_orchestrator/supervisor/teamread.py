@@ -265,7 +265,22 @@ def chain_line(chain: Chain, active: Collection[str]) -> ChainLine:
         reason=_one_line(chain.reason, REASON_CHARS) if chain.reason else None,
         items=tuple(items[:ITEMS_KEPT]),
         items_more=max(0, len(items) - ITEMS_KEPT),
+        git=_git_line(chain),
     )
+
+
+def _git_line(chain: Chain) -> str | None:
+    """``merge queued`` / ``merge conflict: a.txt`` / ``may conflict with main in a.txt``."""
+    merge = chain.extra.get("merge")
+    ahead = chain.extra.get("conflicts_ahead")
+    if chain.status is ChainStatus.RUNNING and isinstance(ahead, list) and ahead:
+        first = ahead[0] if isinstance(ahead[0], Mapping) else {}
+        paths = ", ".join(str(p) for p in first.get("paths") or ())
+        return _one_line(f"may conflict with {first.get('with')} in {paths}", REASON_CHARS)
+    if isinstance(merge, Mapping) and merge.get("status"):
+        paths = ", ".join(str(p) for p in merge.get("conflicts") or ())
+        return _one_line(f"merge {merge['status']}" + (f": {paths}" if paths else ""), REASON_CHARS)
+    return None
 
 
 def _item_lines(chain: Chain, active: Collection[str]) -> list[ItemLine]:
