@@ -8,6 +8,7 @@ from pathlib import Path
 
 from claude_orchestrator.spawn.gitchain import ensure_branch, land, start_at
 from claude_orchestrator.spawn.gitcommit import commit_changes
+from claude_orchestrator.spawn.gitrefs import LocalRefs
 from claude_orchestrator.supervisor.chainboard import chain_table
 from claude_orchestrator.supervisor.conflictprobe import ConflictProbe
 from claude_orchestrator.supervisor.teamread import chain_line
@@ -28,11 +29,11 @@ def running_chain(team: Team) -> str:
 
 def build_on(repo: Path, chain_id: str, worker: str, text: str) -> None:
     wt = worktree_of(repo, worker)
-    tip = ensure_branch(repo, f"co/{chain_id}", "main")
+    tip = ensure_branch(LocalRefs(repo), f"co/{chain_id}", "main")
     start_at(wt, f"co/worker/{worker}", tip, worker)
     (wt / "README.md").write_text(text)
     commit_changes(wt, f"{chain_id} edits README")
-    land(wt, f"co/{chain_id}", tip)
+    land(wt, LocalRefs(wt), f"co/{chain_id}", tip)
 
 
 def test_the_probe_warns_of_chains_that_would_conflict_and_clears_it(
@@ -41,7 +42,7 @@ def test_the_probe_warns_of_chains_that_would_conflict_and_clears_it(
     one, two = running_chain(team), running_chain(team)
     store = ChainStore(team.client, "test")
     notes: list[str] = []
-    probe = ConflictProbe(store, repo, "main", notes.append)
+    probe = ConflictProbe(store, LocalRefs(repo), "main", notes.append)
     probe.probe()
     assert store.get(one).extra.get("conflicts_ahead") is None  # no branches yet: nothing
     build_on(repo, one, "a", "from one\n")

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claude_orchestrator.spawn.gitchain import (
-    compare_and_swap,
-    ensure_branch,
-    land,
-    ref_sha,
-    start_at,
-)
+from claude_orchestrator.spawn.gitchain import ensure_branch, land, start_at
 from claude_orchestrator.spawn.gitcommit import commit_changes
+from claude_orchestrator.spawn.gitrefs import LocalRefs, compare_and_swap, ref_sha
 from tests.test_git import git, own_git_home, repo, worktree_of
 
 __all__ = ["own_git_home", "repo"]  # fixtures used here
@@ -21,11 +16,11 @@ __all__ = ["own_git_home", "repo"]  # fixtures used here
 
 def test_ensure_branch_makes_it_once_at_the_target(repo: Path) -> None:
     main = ref_sha(repo, "main")
-    assert ensure_branch(repo, "co/chain-1", "main") == main
+    assert ensure_branch(LocalRefs(repo), "co/chain-1", "main") == main
     (repo / "more.txt").write_text("x\n")
     git(repo, "add", "more.txt")
     git(repo, "commit", "-q", "-m", "more")
-    assert ensure_branch(repo, "co/chain-1", "main") == main  # it exists: left as it is
+    assert ensure_branch(LocalRefs(repo), "co/chain-1", "main") == main  # it exists: left as it is
     assert ref_sha(repo, "refs/heads/co/missing") is None
 
 
@@ -45,7 +40,7 @@ def test_compare_and_swap_moves_only_from_the_expected_value(repo: Path) -> None
 
 def test_start_at_keeps_uncommitted_work_and_commits_no_other_branch_holds(repo: Path) -> None:
     wt = worktree_of(repo)
-    tip = ensure_branch(repo, "co/chain-1", "main")
+    tip = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     (wt / "mine.txt").write_text("committed\n")
     commit_changes(wt, "mine")
     (wt / "dirty.txt").write_text("uncommitted\n")
@@ -60,26 +55,28 @@ def test_start_at_keeps_uncommitted_work_and_commits_no_other_branch_holds(repo:
 
 def test_start_at_keeps_nothing_when_another_branch_holds_the_work(repo: Path) -> None:
     wt = worktree_of(repo)
-    base = ensure_branch(repo, "co/chain-1", "main")
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     (wt / "a.txt").write_text("a\n")
     commit_changes(wt, "a")
-    landed = land(wt, "co/chain-1", base)
+    landed = land(wt, LocalRefs(wt), "co/chain-1", base)
     assert landed.conflicts == [] and len(landed.commits) == 1
     assert start_at(wt, "co/worker/w1", base, "w1") == []  # co/chain-1 holds it
 
 
 def test_land_fast_forwards_then_rebases_after_a_race(repo: Path) -> None:
     a, b = worktree_of(repo, "a"), worktree_of(repo, "b")
-    base = ensure_branch(repo, "co/chain-1", "main")
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     for wt in (a, b):
         start_at(wt, f"co/worker/{wt.name}", base, wt.name)
     (a / "a.txt").write_text("a\n")
     commit_changes(a, "a")
     (b / "b.txt").write_text("b\n")
     commit_changes(b, "b")
-    first = land(a, "co/chain-1", base)
+    first = land(a, LocalRefs(a), "co/chain-1", base)
     assert first.tip == ref_sha(repo, "co/chain-1") == ref_sha(a, "HEAD")
-    second = land(b, "co/chain-1", base)  # the branch moved: b's commit is rebased onto it
+    second = land(
+        b, LocalRefs(b), "co/chain-1", base
+    )  # the branch moved: b's commit is rebased onto it
     assert second.conflicts == [] and len(second.commits) == 1
     tip = ref_sha(repo, "co/chain-1")
     assert second.tip == tip and second.commits == [tip]
@@ -93,14 +90,14 @@ def test_land_fast_forwards_then_rebases_after_a_race(repo: Path) -> None:
 
 def test_land_returns_the_conflicting_paths_and_moves_nothing(repo: Path) -> None:
     a, b = worktree_of(repo, "a"), worktree_of(repo, "b")
-    base = ensure_branch(repo, "co/chain-1", "main")
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     for wt, text in ((a, "from a\n"), (b, "from b\n")):
         start_at(wt, f"co/worker/{wt.name}", base, wt.name)
         (wt / "README.md").write_text(text)
         commit_changes(wt, wt.name)
-    land(a, "co/chain-1", base)
+    land(a, LocalRefs(a), "co/chain-1", base)
     tip, head = ref_sha(repo, "co/chain-1"), ref_sha(b, "HEAD")
-    lost = land(b, "co/chain-1", base)
+    lost = land(b, LocalRefs(b), "co/chain-1", base)
     assert lost.conflicts == ["README.md"] and lost.commits == []
     assert ref_sha(repo, "co/chain-1") == tip and ref_sha(b, "HEAD") == head
     assert git(b, "status", "--porcelain").strip() == ""  # the rebase was aborted cleanly
@@ -108,6 +105,6 @@ def test_land_returns_the_conflicting_paths_and_moves_nothing(repo: Path) -> Non
 
 def test_land_with_nothing_built_changes_nothing(repo: Path) -> None:
     wt = worktree_of(repo)
-    base = ensure_branch(repo, "co/chain-1", "main")
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     start_at(wt, "co/worker/w1", base, "w1")
-    assert land(wt, "co/chain-1", base) == (base, [], [])
+    assert land(wt, LocalRefs(wt), "co/chain-1", base) == (base, [], [])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from claude_orchestrator.spawn.gitchain import compare_and_swap, ensure_branch, land, start_at
+from claude_orchestrator.spawn.gitchain import ensure_branch, land, start_at
 from claude_orchestrator.spawn.gitcommit import commit_changes
 from claude_orchestrator.spawn.gitmerge import (
     commits_between,
@@ -15,6 +15,7 @@ from claude_orchestrator.spawn.gitmerge import (
     scratch_worktree,
     unlanded,
 )
+from claude_orchestrator.spawn.gitrefs import LocalRefs, compare_and_swap
 from tests.test_git import git, own_git_home, repo, worktree_of
 
 __all__ = ["own_git_home", "repo"]  # fixtures used here
@@ -23,12 +24,12 @@ __all__ = ["own_git_home", "repo"]  # fixtures used here
 def build(repo: Path, chain: str, worker: str, files: dict[str, str]) -> str:
     """A build of ``files`` by ``worker`` landed on branch ``co/<chain>``; its tip."""
     wt = worktree_of(repo, worker)
-    tip = ensure_branch(repo, f"co/{chain}", "main")
+    tip = ensure_branch(LocalRefs(repo), f"co/{chain}", "main")
     start_at(wt, f"co/worker/{worker}", tip, worker)
     for name, text in files.items():
         (wt / name).write_text(text)
     commit_changes(wt, f"{chain}: {', '.join(files)}")
-    return land(wt, f"co/{chain}", tip).tip
+    return land(wt, LocalRefs(wt), f"co/{chain}", tip).tip
 
 
 def sha(repo: Path, rev: str) -> str:

@@ -13,12 +13,12 @@ branch holds are kept under ``co/kept/<worker>-<sha>`` before the worker's branc
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 from claude_orchestrator.spawn.git import GitError, Repo, git_text, no_option, nul_fields, run_git
 from claude_orchestrator.spawn.gitcommit import commit_changes, identity_config, wip_message
+from claude_orchestrator.spawn.gitrefs import Refs, compare_and_swap
 
 CHAIN_PREFIX = "co/"
 KEPT_PREFIX = "co/kept/"
@@ -29,40 +29,19 @@ def chain_branch(chain_id: str) -> str:
     return f"{CHAIN_PREFIX}{chain_id}"
 
 
-def ref_sha(repo_path: Path, ref: str) -> str | None:
-    """The commit ``ref`` names, None when there is no such ref."""
-    args = ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{no_option(ref)}^{{commit}}"]
-    done = run_git(repo_path, args, ok=(0, 1, 128))
-    out = os.fsdecode(done.stdout).strip()
-    return out if done.returncode == 0 and out else None
-
-
-def compare_and_swap(repo_path: Path, ref: str, new: str, old: str | None) -> bool:
-    """Point ``ref`` at ``new`` if it is at ``old`` (None: if it does not exist); False when
-    it is somewhere else. git locks the ref and checks the old value under the lock."""
-    expected = old if old is not None else "0" * len(new)
-    args = ["update-ref", "--no-deref", no_option(ref), no_option(new), expected]
-    done = run_git(repo_path, args, ok=(0, 1, 128))
-    if done.returncode == 0:
-        return True
-    if ref_sha(repo_path, ref) != old:
-        return False
-    raise GitError(f"git update-ref {ref} failed though it is still at {old}", args)
-
-
-def ensure_branch(repo_path: Path, branch: str, base: str) -> str:
+def ensure_branch(refs: Refs, branch: str, base: str) -> str:
     """The tip of ``branch``, made at ``base``'s tip when missing (one creator wins a race)."""
-    ref = f"refs/heads/{no_option(branch)}"
-    tip = ref_sha(repo_path, ref)
+    refs.refresh(branch, base)
+    tip = refs.tip(branch)
     if tip is not None:
         return tip
-    start = ref_sha(repo_path, base)
+    start = refs.tip(base)
     if start is None:
-        raise GitError(f"the target branch {base!r} does not exist in {repo_path}")
-    compare_and_swap(repo_path, ref, start, None)
-    found = ref_sha(repo_path, ref)
+        raise GitError(f"the target branch {base!r} does not exist ({refs.where})")
+    refs.swap(branch, start, None)
+    found = refs.tip(branch)
     if found is None:
-        raise GitError(f"branch {branch} could not be made in {repo_path}")
+        raise GitError(f"branch {branch} could not be made ({refs.where})")
     return found
 
 
@@ -102,17 +81,16 @@ class Landing(NamedTuple):
     conflicts: list[str]
 
 
-def land(worktree: Path, branch: str, base: str) -> Landing:
+def land(worktree: Path, refs: Refs, branch: str, base: str) -> Landing:
     """Advance ``branch`` (from ``base``, where this worktree started) to the worktree's
     HEAD by compare-and-swap; when it moved meanwhile, rebase HEAD's commits onto its new tip
     and try again. A conflict aborts the rebase and returns its paths."""
-    ref = f"refs/heads/{no_option(branch)}"
     for _ in range(LAND_ATTEMPTS):
         head = git_text(worktree, ["rev-parse", "HEAD"])
         commits = git_text(worktree, ["rev-list", "--reverse", f"{base}..{head}", "--"]).split()
-        if not commits or compare_and_swap(worktree, ref, head, base):
+        if not commits or refs.swap(branch, head, base):
             return Landing(head if commits else base, commits, [])
-        moved = ref_sha(worktree, ref)
+        moved = refs.tip(branch)
         if moved is None:
             raise GitError(f"branch {branch} is gone; the build's commits stay on HEAD")
         conflicts = rebase_onto(worktree, moved, base)

@@ -141,13 +141,6 @@ def files_of(repo_path: Path, sha: str) -> list[str]:
     return nul_fields(run_git(repo_path, args).stdout)
 
 
-def branch_tips(repo_path: Path, pattern: str) -> dict[str, str]:
-    """Branch name -> sha, for the branches matching ``pattern`` (under refs/heads)."""
-    args = ["for-each-ref", "--format=%(refname:strip=2) %(objectname)", f"refs/heads/{pattern}"]
-    lines = git_text(repo_path, args).splitlines()
-    return dict(line.rsplit(" ", 1) for line in lines if " " in line)
-
-
 def would_conflict(repo_path: Path, one: str, other: str) -> list[str]:
     """The paths a merge of ``one`` and ``other`` would conflict in, without touching any
     worktree or ref (``git merge-tree --write-tree``); [] when it would merge cleanly."""

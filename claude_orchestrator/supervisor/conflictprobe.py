@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.spawn.gitchain import CHAIN_PREFIX
-from claude_orchestrator.spawn.gitmerge import branch_tips, would_conflict
+from claude_orchestrator.spawn.gitmerge import would_conflict
+from claude_orchestrator.spawn.gitrefs import Refs
 from claude_orchestrator.zk.chains import CHAIN_ID_RE, ChainStatus, ChainStore
 
 Warnings = dict[str, list[dict[str, Any]]]  # chain id -> [{with, paths}]
@@ -27,18 +27,20 @@ Warnings = dict[str, list[dict[str, Any]]]  # chain id -> [{with, paths}]
 
 class ConflictProbe:
     def __init__(
-        self, chains: ChainStore, repo: Path, target: str, note: Callable[[str], None]
+        self, chains: ChainStore, refs: Refs, target: str, note: Callable[[str], None]
     ) -> None:
-        self.chains, self.repo, self.target, self.note = chains, repo, target, note
+        self.chains, self.refs, self.target, self.note = chains, refs, target, note
+        self.repo = refs.repo
         self.seen: dict[str, str] = {}  # the tips last probed
         self.ended: set[str] = set()  # chains that stopped running: never read again
 
     def probe(self) -> None:
         """Look again if any tip moved since the last look."""
-        tips = branch_tips(self.repo, f"{CHAIN_PREFIX}chain-*")
-        tips = {b.removeprefix(CHAIN_PREFIX): sha for b, sha in tips.items()}
+        found = self.refs.tips(f"{CHAIN_PREFIX}chain-*")
+        tips = {b.removeprefix(CHAIN_PREFIX): sha for b, sha in found.items()}
         tips = {c: sha for c, sha in tips.items() if CHAIN_ID_RE.fullmatch(c)}
-        tips[""] = branch_tips(self.repo, self.target).get(self.target, "")
+        self.refs.refresh(self.target)
+        tips[""] = self.refs.tip(self.target) or ""
         if tips == self.seen:
             return
         self.seen = tips
@@ -57,7 +59,7 @@ class ConflictProbe:
     def _warnings(self, running: list[str], tips: dict[str, str]) -> Warnings:
         found: Warnings = {c: [] for c in running}
         for chain_id in running:
-            paths = would_conflict(self.repo, tips[chain_id], self.target)
+            paths = would_conflict(self.repo, tips[chain_id], tips[""]) if tips[""] else []
             if paths:
                 found[chain_id].append({"with": self.target, "paths": paths})
         for one, other in combinations(running, 2):

@@ -37,7 +37,7 @@ from claude_orchestrator.conf.team import TeamConfig
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.spawn.checks import failed, run_checks
 from claude_orchestrator.spawn.git import GitError
-from claude_orchestrator.spawn.gitchain import KEPT_PREFIX, chain_branch, compare_and_swap, ref_sha
+from claude_orchestrator.spawn.gitchain import KEPT_PREFIX, chain_branch
 from claude_orchestrator.spawn.gitmerge import (
     Replay,
     commits_between,
@@ -45,6 +45,7 @@ from claude_orchestrator.spawn.gitmerge import (
     scratch_worktree,
     unlanded,
 )
+from claude_orchestrator.spawn.gitrefs import refs_for
 from claude_orchestrator.supervisor import mergeback
 from claude_orchestrator.supervisor.conflictprobe import ConflictProbe
 from claude_orchestrator.supervisor.events import Call, Event
@@ -91,7 +92,8 @@ class Merger:
         self.scratch_path = config.state_dir / "merge"
         self.env = {k: v for k, v in os.environ.items() if k not in _secret_vars(config)}
         self.records = MergeRecords(team.client, team.name)
-        self.probe = ConflictProbe(self.records.chains, self.repo, self.target, self.note)
+        self.refs = refs_for(self.repo, config.git.remote)
+        self.probe = ConflictProbe(self.records.chains, self.refs, self.target, self.note)
         self.wakeup = threading.Event()
         self.stopped = False
         self.thread = threading.Thread(target=self._run, name="merge-queue", daemon=True)
@@ -143,7 +145,8 @@ class Merger:
         if merge.get("status") not in (QUEUED, MERGING):
             return self.records.drop(entry)
         tip = merge.get("chain_tip") if merge.get("status") == MERGING else None
-        tip = tip or ref_sha(self.repo, f"refs/heads/{chain_branch(chain_id)}")
+        self.refs.refresh(chain_branch(chain_id), self.target)
+        tip = tip or self.refs.tip(chain_branch(chain_id))
         if tip is None:  # nothing was ever built: nothing to land
             tip = self._target_tip()
         if merge.get("status") == MERGING and self._landed_before(entry, chain, tip, merge):
@@ -154,15 +157,16 @@ class Merger:
         raise GitError(f"{self.target} kept moving while {chain_id} was merged; tried again later")
 
     def _target_tip(self) -> str:
-        tip = ref_sha(self.repo, f"refs/heads/{self.target}")
+        self.refs.refresh(self.target)
+        tip = self.refs.tip(self.target)
         if tip is None:
-            raise GitError(f"the target branch {self.target!r} does not exist in {self.repo}")
+            raise GitError(f"the target branch {self.target!r} does not exist ({self.refs.where})")
         return tip
 
     def _landed_before(self, entry: str, chain: Chain, tip: str, merge: dict[str, Any]) -> bool:
         """A leader that died after advancing the target: record what it landed."""
         base = merge.get("base_sha")
-        if not base or unlanded(self.repo, tip, self.target):
+        if not base or unlanded(self.repo, tip, self.refs.ref(self.target)):
             return False
         now_tip = self._target_tip()
         fields = {"target_sha": now_tip, "landed": commits_between(self.repo, base, now_tip)}
@@ -185,7 +189,7 @@ class Merger:
         if bad is not None:
             self._send_back(entry, chain, tip, base, result, checks)
             return True
-        if not compare_and_swap(self.repo, f"refs/heads/{self.target}", result.head, base):
+        if not self.refs.swap(self.target, result.head, base):
             return False
         self._record(entry, chain, tip, base, result, checks)
         return True
@@ -193,7 +197,7 @@ class Merger:
     def _record(
         self, entry: str, chain: Chain, tip: str, base: str, result: Replay, checks: list[Any]
     ) -> None:
-        left = unlanded(self.repo, tip, self.target)
+        left = unlanded(self.repo, tip, self.refs.ref(self.target))
         if left:  # the proof failed: never recorded as merged
             reason = f"merged, but {len(left)} commit(s) are not on {self.target}: {left[:5]}"
             self._needs_human(entry, chain, reason, unlanded=left)
@@ -212,7 +216,7 @@ class Merger:
         checks: list[Any] | None,
     ) -> None:
         kept = f"{KEPT_PREFIX}{chain.id}-{tip[:12]}"
-        compare_and_swap(self.repo, f"refs/heads/{kept}", tip, None)
+        self.refs.swap(kept, tip, None)
         by_commit = mergeback.items_by_commit(self.team.tasks, self.repo, chain, base, tip)
         if checks is None:
             paths = sorted({p for s in result.skipped for p in s.paths})
@@ -226,8 +230,7 @@ class Merger:
             verdicts = mergeback.check_verdicts(chain, self.repo, by_commit, bad, self.target)
         # the branch restarts before the revise tasks exist, so none of them starts from the
         # old tip; a leader dying in between redoes this merge from the recorded chain_tip
-        branch = f"refs/heads/{chain_branch(chain.id)}"
-        if not compare_and_swap(self.repo, branch, result.head, tip):
+        if not self.refs.swap(chain_branch(chain.id), result.head, tip):
             log.warning("%s: its branch moved; not restarted from %s", chain.id, self.target)
         send_back(self.team.tasks, entry, chain.id, merge, verdicts, BY, time.time())
         self.note(f"{chain.id}: merge {merge['status']}, back to {', '.join(sorted(verdicts))}")

@@ -24,7 +24,6 @@ from claude_orchestrator.spawn.git import git_text
 from claude_orchestrator.spawn.gitchain import (
     KEPT_PREFIX,
     chain_branch,
-    compare_and_swap,
     ensure_branch,
     land,
     start_at,
@@ -36,6 +35,7 @@ from claude_orchestrator.spawn.gitcommit import (
     commit_changes,
     status_fingerprint,
 )
+from claude_orchestrator.spawn.gitrefs import Refs, compare_and_swap, refs_for
 from claude_orchestrator.worker.isolation import worker_branch
 from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.chains import PLAN
@@ -51,6 +51,7 @@ class GitPlace(NamedTuple):
     title: str
     kept: list[str]
     before: Fingerprint
+    refs: Refs
 
 
 def begin(ws: WorkerSettings, task: Task, stage: Mapping[str, Any] | None) -> GitPlace | None:
@@ -61,10 +62,11 @@ def begin(ws: WorkerSettings, task: Task, stage: Mapping[str, Any] | None) -> Gi
     if ws.work_dir != worktree_dir(ws.state_dir, ws.name).resolve():
         return None  # a --work-dir of the user's choosing: its branches are not ours to move
     branch = chain_branch(task.chain_id)
-    tip = ensure_branch(ws.work_dir, branch, ws.git.target)
+    refs = refs_for(ws.work_dir, ws.git.remote)
+    tip = ensure_branch(refs, branch, ws.git.target)
     kept = start_at(ws.work_dir, worker_branch(ws.name), tip, ws.name)
     title = str((stage or {}).get("item_title") or task.title)
-    return GitPlace(branch, tip, title, kept, _fingerprint(ws))
+    return GitPlace(branch, tip, title, kept, _fingerprint(ws), refs)
 
 
 def finish(ws: WorkerSettings, task: Task, place: GitPlace, built: bool) -> dict[str, Any]:
@@ -85,9 +87,9 @@ def _land(ws: WorkerSettings, task: Task, place: GitPlace, notes: dict[str, Any]
     made = commit_changes(ws.work_dir, commit_message(task, place.title))
     if made.refused:
         notes["refused"] = made.refused
-    landing = land(ws.work_dir, place.branch, place.tip)
+    landing = land(ws.work_dir, place.refs, place.branch, place.tip)
     if landing.conflicts:
-        kept = _keep_head(ws)
+        kept = _keep_head(ws, place.refs)
         notes["conflicts"] = landing.conflicts
         return {"commits": [], "verdict": conflict_verdict(place.branch, landing.conflicts, kept)}
     if not landing.commits:
@@ -95,11 +97,14 @@ def _land(ws: WorkerSettings, task: Task, place: GitPlace, notes: dict[str, Any]
     return {"commits": landing.commits}
 
 
-def _keep_head(ws: WorkerSettings) -> str:
-    """The build's commits, which did not land, kept on a branch of their own."""
+def _keep_head(ws: WorkerSettings, refs: Refs) -> str:
+    """The build's commits, which did not land, kept on a branch of their own (on the
+    remote too, when there is one)."""
     sha = git_text(ws.work_dir, ["rev-parse", "HEAD"])
     name = f"{KEPT_PREFIX}{ws.name}-{sha[:12]}"
     compare_and_swap(ws.work_dir, f"refs/heads/{name}", sha, None)
+    if ws.git.remote:
+        refs.swap(name, sha, None)
     return name
 
 
