@@ -145,3 +145,26 @@ def test_a_leader_killed_mid_merge_leaves_main_untouched_and_the_next_completes_
 def supervisor_pid(team: GitTeam) -> int:
     pid_file = team.root / ".claude-orchestrator" / "run" / "supervisor.pid"
     return int(pid_file.read_text().split()[0])
+
+
+def test_with_a_remote_the_chain_lands_on_the_remotes_target(tmp_path: Path) -> None:
+    script = {"plan": items("r"), "build": {"r": {"*": {"r.txt": "r\n"}}}}
+    team = GitTeam(tmp_path, script, workers=1)
+    remote = tmp_path / "remote.git"
+    with open(tmp_path / ".gitignore", "a") as f:
+        f.write("remote.git/\n")
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path), str(remote))
+    git(tmp_path, "remote", "add", "origin", str(remote))
+    with open(tmp_path / "team.toml", "a") as f:
+        f.write('\n[git]\nremote = "origin"\n')
+    local_main = git(tmp_path, "rev-parse", "main")
+    try:
+        team.ok("up", "-d")
+        chain = team.run_chain()
+    finally:
+        team.stop_all()
+    assert chain["status"] == "done", chain.get("reason")
+    assert git(remote, "rev-parse", "main") == chain["merge"]["target_sha"]
+    assert "r.txt" in git(remote, "ls-tree", "--name-only", "main").split()
+    assert git(remote, "rev-parse", f"co/{chain['id']}")  # the chain branch lives there too
+    assert git(tmp_path, "rev-parse", "main") == local_main  # the local target is not moved
