@@ -112,7 +112,7 @@ def test_a_check_failing_on_the_combined_result_sends_the_chain_back(make_team: 
     assert "fixed" in git(team.root, "show", f"main:{next(iter(sent_back[0]['items']))}.txt")
 
 
-def test_a_leader_killed_mid_merge_leaves_main_untouched_and_the_next_completes_it(
+def test_a_leader_stopped_or_killed_mid_merge_leaves_main_untouched_and_the_next_lands_it(
     make_team: Any, tmp_path: Path
 ) -> None:
     block = tmp_path / "block"
@@ -128,9 +128,16 @@ def test_a_leader_killed_mid_merge_leaves_main_untouched_and_the_next_completes_
     started = Path(f"{block}.started")
     wait_until(started.exists, 60, "the merge's check to start")
     check_pid = int(started.read_text())
+    team.ok("down")  # a graceful stop kills the merge's check; the merge waits for a leader
+    wait_until(lambda: gone(check_pid), 10, "the check killed by down")
+    assert git(team.root, "rev-parse", "main") == before
+    started.unlink()
+    team.ok("up", "-d")
+    wait_until(started.exists, 60, "the merge's check to start again")
+    check_pid = int(started.read_text())
     supervisor = supervisor_pid(team)
-    os.kill(supervisor, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(supervisor), 10, "the supervisor gone")
+    os.kill(supervisor, signal.SIGKILL)  # killed between the replay and the update-ref
+    wait_until(lambda: gone(supervisor), 10, "the supervisor gone")
     os.kill(check_pid, signal.SIGKILL)  # the dead leader's check: ours to account for
     assert git(team.root, "rev-parse", "main") == before  # untouched
     assert team.chain(chain_id)["merge"]["status"] == "merging"
@@ -139,7 +146,14 @@ def test_a_leader_killed_mid_merge_leaves_main_untouched_and_the_next_completes_
     chain = team.wait_ended(chain_id)
     merged_ok(team, chain)
     assert git(team.root, "rev-parse", "main") == chain["merge"]["target_sha"] != before
-    assert notes(chain).count(f"merging onto {before[:12]}") == 2  # begun twice, landed once
+    assert notes(chain).count(f"merging onto {before[:12]}") == 3  # begun thrice, landed once
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def supervisor_pid(team: GitTeam) -> int:

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,30 @@ TIMED_OUT = -1  # the exit_code of a check killed at its deadline
 
 
 def run_checks(
-    checks: Sequence[Sequence[str]], cwd: Path, env: Mapping[str, str], timeout: float
+    checks: Sequence[Sequence[str]],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    started: Callable[[int | None], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``checks`` in order until one fails; one record each."""
+    """Run ``checks`` in order until one fails; one record each. ``started`` hears each
+    check's pid (its process group's id) when it starts, and None when it has ended."""
     records = []
     for argv in checks:
-        record = run_check(list(argv), cwd, env, timeout)
+        record = run_check(list(argv), cwd, env, timeout, started)
         records.append(record)
         if record["exit_code"] != 0:
             break
     return records
 
 
-def run_check(argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float) -> dict[str, Any]:
+def run_check(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    started: Callable[[int | None], None] | None = None,
+) -> dict[str, Any]:
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -49,14 +60,19 @@ def run_check(argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float
         )
     except OSError as exc:  # not found, not executable: a failing check, said plainly
         return _record(argv, 127, start, f"could not start {argv[0]!r}: {exc}".encode())
+    if started is not None:
+        started(proc.pid)
     try:
         out, _ = proc.communicate(timeout=timeout)
         code = proc.returncode
     except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         out, _ = proc.communicate()
         out += f"\n[killed after {timeout:g}s]".encode()
         code = TIMED_OUT
+    finally:
+        if started is not None:
+            started(None)
     return _record(argv, code, start, out)
 
 
@@ -86,7 +102,7 @@ def _record(argv: list[str], code: int, start: float, out: bytes) -> dict[str, A
     }
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -35,7 +35,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
 from claude_orchestrator.conf.team import TeamConfig
 from claude_orchestrator.errors import OrchestratorError
-from claude_orchestrator.spawn.checks import failed, run_checks
+from claude_orchestrator.spawn.checks import failed, kill_group, run_checks
 from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.spawn.gitchain import KEPT_PREFIX, chain_branch
 from claude_orchestrator.spawn.gitmerge import (
@@ -96,6 +96,7 @@ class Merger:
         self.probe = ConflictProbe(self.records.chains, self.refs, self.target, self.note)
         self.wakeup = threading.Event()
         self.stopped = False
+        self.check_pid: int | None = None  # the check running now: killed if we stop
         self.thread = threading.Thread(target=self._run, name="merge-queue", daemon=True)
 
     def start(self) -> None:
@@ -110,8 +111,12 @@ class Merger:
         self.post(Call(partial(self.loop_emit, "merge", None, text)))
 
     def stop(self) -> None:
+        """No new merge; a check running now is killed (the next leader redoes the merge)."""
         self.stopped = True
         self.wakeup.set()
+        pid = self.check_pid
+        if pid is not None:
+            kill_group(pid)
 
     def _run(self) -> None:
         due = 0.0
@@ -184,8 +189,10 @@ class Merger:
             self._send_back(entry, chain, tip, base, result, None)
             return True
         env = {**self.env, "CO_CHAIN_ID": chain.id}
-        checks = run_checks(self.checks, scratch, env, self.timeout) if self.checks else []
+        checks = run_checks(self.checks, scratch, env, self.timeout, self._running)
         bad = failed(checks)
+        if self.stopped:  # stopped during the checks: the next leader merges it
+            return True
         if bad is not None:
             self._send_back(entry, chain, tip, base, result, checks)
             return True
@@ -193,6 +200,9 @@ class Merger:
             return False
         self._record(entry, chain, tip, base, result, checks)
         return True
+
+    def _running(self, pid: int | None) -> None:
+        self.check_pid = pid
 
     def _record(
         self, entry: str, chain: Chain, tip: str, base: str, result: Replay, checks: list[Any]
