@@ -110,7 +110,7 @@ def test_builds_are_committed_and_landed_on_the_chain_branch(make_team: Any) -> 
         ),
         "build": {
             "a": {"*": {"a.txt": "from a\n", ".env": "TOKEN=secret\n", "keys/id_rsa": "k\n"}},
-            "b": {"*": {"b.txt": "from b\n"}},
+            "b": {"*": {"b.txt": "from b\n", "../../../stray.txt": "outside\n"}},
         },
         "barrier": ["a", "b"],  # both start from the same tip: the second lands by a rebase
     }
@@ -128,6 +128,8 @@ def test_builds_are_committed_and_landed_on_the_chain_branch(make_team: Any) -> 
         assert task["commits"][0] in log  # what landed is what the task records
     a = builds["a"]
     assert sorted(a["git"]["refused"]) == [".env", "keys/id_rsa"]
+    assert "stray.txt" in builds["b"]["git"]["outside"]  # written in the main checkout
+    assert "stray.txt" not in files
     message = git(team.root, "log", "-1", "--format=%B", a["commits"][0])
     assert message == (f"{HOSTILE} ({chain['id']}, round 1)\n\nClaude-Orchestrator-Task: {a['id']}")
     assert not list(team.root.rglob("pwned*"))  # no shell ever saw the title
