@@ -151,7 +151,7 @@ def test_a_leader_stopped_or_killed_mid_merge_leaves_main_untouched_and_the_next
 
 def gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
