@@ -35,19 +35,30 @@ def held_work(team: TeamConfig, only_removed: bool = False) -> dict[str, dict[st
     ``reload`` say they kept; ``only_removed``: those of workers the team file no longer has."""
     if not team.git.worktrees:
         return {}
-    repo = Repo(team.git.repo or team.root)
-    folder = worktree_dir(team.state_dir, "x").parent
-    known = {info.path.resolve(): info for info in repo.worktrees()}
-    current = {spec.name for spec in team.workers}
+    repo, found = _worktrees(team, only_removed)
     held: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
-        info = known.get(path.resolve())
-        if info is None or (only_removed and path.name in current):
-            continue
+    for path, info in found:
         dirty, unlanded = _work_in(repo, path, info, team.git.target)
         if dirty or unlanded:
             held[path.name] = {"path": str(path), "dirty": dirty, "unlanded": unlanded}
     return held
+
+
+def _worktrees(
+    team: TeamConfig, only_removed: bool
+) -> tuple[Repo, list[tuple[Path, WorktreeInfo]]]:
+    """The repository, and the worktrees under the state dir that git knows (only those of
+    workers the team file no longer has, with ``only_removed``)."""
+    repo = Repo(team.git.repo or team.root)
+    folder = worktree_dir(team.state_dir, "x").parent
+    known = {info.path.resolve(): info for info in repo.worktrees()}
+    current = {spec.name for spec in team.workers}
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        info = known.get(path.resolve())
+        if info is not None and not (only_removed and path.name in current):
+            found.append((path, info))
+    return repo, found
 
 
 def _work_in(
@@ -62,15 +73,9 @@ def prune_worktrees(team: TeamConfig) -> dict[str, dict[str, object]]:
     only those with nothing to lose: no uncommitted change and no commit whose change is not
     on the target (patch ids: a cherry-picked or rebased commit counts as landed). The others
     are kept, each with what would be lost. Worker name → what happened."""
-    repo = Repo(team.git.repo or team.root)
-    folder = worktree_dir(team.state_dir, "x").parent
-    known = {info.path.resolve(): info for info in repo.worktrees()}
-    current = {spec.name for spec in team.workers}
+    repo, found = _worktrees(team, only_removed=True)
     report: dict[str, dict[str, object]] = {}
-    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
-        info = known.get(path.resolve())
-        if path.name in current or info is None:
-            continue
+    for path, info in found:
         dirty, unlanded = _work_in(repo, path, info, team.git.target)
         if dirty or unlanded:
             report[path.name] = {"pruned": False, "dirty": dirty, "unlanded": unlanded}
