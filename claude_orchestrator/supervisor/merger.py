@@ -71,6 +71,7 @@ log = logging.getLogger("claude_orchestrator.supervisor")
 
 POLL_S = 30.0  # a look at the queue even when no watch fired (watches are hints)
 PROBE_S = 2.0  # how often the chain branches' tips are compared with the last probe's
+REMOTE_PROBE_S = 15.0  # the same with [git] remote: each look is a fetch
 MOVE_ATTEMPTS = 3  # the target moved under a merge this often: left for the next wake
 BY = "merge-queue"
 
@@ -92,7 +93,8 @@ class Merger:
         self.scratch_path = config.state_dir / "merge"
         self.env = {k: v for k, v in os.environ.items() if k not in _secret_vars(config)}
         self.records = MergeRecords(team.client, team.name)
-        self.refs = refs_for(self.repo, config.git.remote)
+        self.remote = config.git.remote
+        self.refs = refs_for(self.repo, self.remote)
         self.probe = ConflictProbe(self.records.chains, self.refs, self.target, self.note)
         self.wakeup = threading.Event()
         self.stopped = False
@@ -119,12 +121,14 @@ class Merger:
             kill_group(pid)
 
     def _run(self) -> None:
-        due = 0.0
+        due = probe_due = 0.0
+        every = REMOTE_PROBE_S if self.remote else PROBE_S
         while not self.stopped:
-            woken = self.wakeup.wait(PROBE_S)
+            woken = self.wakeup.wait(every)
             self.wakeup.clear()
             try:
-                if self.is_leader():
+                if self.is_leader() and time.monotonic() >= probe_due:
+                    probe_due = time.monotonic() + every
                     self.probe.probe()
                 if woken or time.monotonic() >= due:
                     due = time.monotonic() + POLL_S

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import BadVersionError, NoNodeError
 
 from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.zk.chains import Chain, ChainStatus, ChainStore
 from claude_orchestrator.zk.codec import encode, iso
 from claude_orchestrator.zk.paths import TeamPaths
-from claude_orchestrator.zk.txn import Txn, retrying
+from claude_orchestrator.zk.txn import Txn, TxnConflict, retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -100,15 +100,22 @@ class MergeRecords:
         means an earlier attempt committed: nothing is done twice."""
 
         def step() -> Chain:
-            chain, version = self.chains.read(chain_id)
-            if self.client.exists(self.paths.merge_entry(entry)) is None:
-                return chain
-            t = Txn(self.client)
-            new = chain.noted(iso(now), by, note, **make(t, chain))
-            t.set_data(self.paths.chain(chain_id), encode(new.to_dict(), "task record"), version)
-            t.delete(self.paths.merge_entry(entry))
-            t.commit()
-            return new
+            while True:  # the chain record changed meanwhile (a cost, a warning): again
+                chain, version = self.chains.read(chain_id)
+                if self.client.exists(self.paths.merge_entry(entry)) is None:
+                    return chain
+                t = Txn(self.client)
+                new = chain.noted(iso(now), by, note, **make(t, chain))
+                data = encode(new.to_dict(), "task record")
+                t.set_data(self.paths.chain(chain_id), data, version)
+                t.delete(self.paths.merge_entry(entry))
+                try:
+                    t.commit()
+                except TxnConflict as exc:
+                    if isinstance(exc.cause, BadVersionError):
+                        continue
+                    raise
+                return new
 
         return retrying(self.client, step)
 
