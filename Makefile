@@ -39,6 +39,7 @@ chaos: zookeeper install
 demo: zookeeper install
 	$(BIN)/python examples/hello/demo.py
 	$(BIN)/python examples/pipeline/demo.py
+	$(BIN)/python examples/git/demo.py
 
 # The embedded server needs ZooKeeper's jars; install Debian's package when missing.
 zookeeper:
