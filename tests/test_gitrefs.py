@@ -75,3 +75,14 @@ def test_the_merge_lands_on_the_remote_target_and_is_proven(repo: Path) -> None:
     assert leader.swap("main", result.head, target)
     assert git(remote, "rev-parse", "main").strip() == result.head
     assert unlanded(b, tip, leader.ref("main")) == []
+
+
+def test_work_that_reached_the_remote_is_not_kept_aside_again(repo: Path) -> None:
+    _remote, a, b = clones(repo)
+    refs_a, wt_a, base_a = build(a, "a1", {"a.txt": "a\n"})
+    land(wt_a, refs_a, "co/chain-1", base_a)
+    refs_b, wt_b, base_b = build(b, "b1", {"b.txt": "b\n"})
+    land(wt_b, refs_b, "co/chain-1", base_b)
+    tip = ensure_branch(refs_a, "co/chain-1", "main")  # fetched: b's commit on top of a's
+    assert start_at(wt_a, "co/worker/a1", tip, "a1") == []  # a's commit is on the remote
+    assert "co/kept" not in git(a, "branch", "--list")

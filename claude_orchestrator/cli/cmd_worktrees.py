@@ -21,7 +21,7 @@ def worktrees(app: App, prune: bool) -> None:
     """Each worker's worktree: its path, branch, commits not yet on the target, dirty files."""
     from claude_orchestrator.conf.layout import worktree_dir
     from claude_orchestrator.spawn.git import Repo
-    from claude_orchestrator.worker.isolation import prune_worktrees
+    from claude_orchestrator.worker.isolation import landed_ref, prune_worktrees
 
     team = app.settings.team_config
     if not team.git.worktrees:
@@ -44,7 +44,7 @@ def worktrees(app: App, prune: bool) -> None:
             row.update(
                 branch=info.branch,
                 head=info.head,
-                unmerged=repo.commits_not_on(tip, team.git.target),
+                unmerged=repo.commits_not_on(tip, landed_ref(team)),
                 dirty=[entry.path for entry in repo.status(path)],
             )
         rows.append(row)

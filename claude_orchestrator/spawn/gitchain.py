@@ -64,11 +64,12 @@ def start_at(worktree: Path, branch: str, tip: str, keeper: str) -> list[str]:
 
 
 def _only_here(worktree: Path, head: str, current: str | None) -> bool:
-    """Whether ``head`` has commits no branch but ``current`` holds."""
+    """Whether ``head`` has commits no branch but ``current`` holds (a remote-tracking
+    branch counts: those commits are on the remote)."""
     args = ["rev-list", "--max-count=1", head, "--not"]
     if current is not None:
         args.append(f"--exclude={current}")
-    args += ["--branches", "--"]
+    args += ["--branches", "--remotes", "--"]  # on a remote's branch (fetched) is safe too
     return bool(git_text(worktree, args))
 
 

@@ -20,6 +20,13 @@ def worker_branch(name: str) -> str:
     return f"{BRANCH_PREFIX}{name}"
 
 
+def landed_ref(team: TeamConfig) -> str:
+    """What "on the target" means: the target branch, or with ``[git] remote`` its copy
+    fetched from the remote (where the merge queue lands work; the local branch stays)."""
+    git = team.git
+    return f"refs/remotes/{git.remote}/{git.target}" if git.remote else git.target
+
+
 def prepare_worktree(team: TeamConfig, name: str) -> Path:
     """The worker's worktree, made on first use (GitError when something else is there)."""
     repo = Repo(team.git.repo or team.root)
@@ -38,7 +45,7 @@ def held_work(team: TeamConfig, only_removed: bool = False) -> dict[str, dict[st
     repo, found = _worktrees(team, only_removed)
     held: dict[str, dict[str, Any]] = {}
     for path, info in found:
-        dirty, unlanded = _work_in(repo, path, info, team.git.target)
+        dirty, unlanded = _work_in(repo, path, info, landed_ref(team))
         if dirty or unlanded:
             held[path.name] = {"path": str(path), "dirty": dirty, "unlanded": unlanded}
     return held
@@ -76,7 +83,7 @@ def prune_worktrees(team: TeamConfig) -> dict[str, dict[str, object]]:
     repo, found = _worktrees(team, only_removed=True)
     report: dict[str, dict[str, object]] = {}
     for path, info in found:
-        dirty, unlanded = _work_in(repo, path, info, team.git.target)
+        dirty, unlanded = _work_in(repo, path, info, landed_ref(team))
         if dirty or unlanded:
             report[path.name] = {"pruned": False, "dirty": dirty, "unlanded": unlanded}
             continue
