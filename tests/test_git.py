@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from claude_orchestrator.conf.gitconf import SECRET_PATTERNS
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.spawn.git import GitError, Repo, ensure_worktree, git_env
 from claude_orchestrator.spawn.gitcommit import (
     FIXED_EMAIL,
     FIXED_NAME,
-    SECRET_PATTERNS,
     changed_outside,
     commit_changes,
     commits_since,

@@ -117,7 +117,8 @@ def test_builds_are_committed_and_landed_on_the_chain_branch(make_team: Any) -> 
     team = make_team(script)
     chain = team.run_chain()
     assert chain["status"] == "done", chain.get("reason")
-    branch = f"co/{chain['id']}"
+    branch = chain["branch"]
+    assert branch == f"co/{chain['id']}"
     files = git(team.root, "ls-tree", "-r", "--name-only", branch).split()
     assert "a.txt" in files and "b.txt" in files
     assert ".env" not in files and "keys/id_rsa" not in files  # secrets never staged

@@ -21,9 +21,11 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     text = (
         '[team]\nname = "t"\nisolation = "worktree"\n\n'
         '[git]\ntarget = "release/2.x"\nrepo = "src"\nremote = "origin"\n'
+        'secrets = ["*.secret", "vault/*"]\n'
     )
     git = load_team(write_team(tmp_path, text)).git
     assert git.worktrees and git.target == "release/2.x" and git.remote == "origin"
+    assert git.secrets == ("*.secret", "vault/*")
     assert git.repo == (tmp_path / "src").resolve()
     assert load_team(write_team(tmp_path, '[git]\ntarget = "main"\n')).git.repo is None
 
@@ -40,6 +42,8 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         ('[git]\ntarget = "a..b"\n', 2, "git.target: 'a..b' is not a branch"),
         ('[git]\nremote = "x y"\n', 2, "git.remote: 'x y' is not a branch or remote name"),
         ('[git]\ntraget = "main"\n', 2, "git.traget: unknown key; did you mean 'target'?"),
+        ('[git]\nsecrets = ".env"\n', 2, "git.secrets: expected an array of strings"),
+        ('[git]\nsecrets = ["  "]\n', 2, "git.secrets: a pattern is empty"),
     ],
 )
 def test_a_bad_value_names_the_file_line_and_key(

@@ -127,6 +127,8 @@ def show_chain(app: App, chain_id: str) -> None:
     chain = _store(app).get(check_chain_id(chain_id))
     tasks = list_tasks(app.team.tasks, chain_id=chain_id)
     out = chain.to_dict()
+    if chain.options.merge:  # worktree isolation: where its builds land (docs/git.md)
+        out["branch"] = f"co/{chain.id}"
     out["tasks"] = [_task_line(t.to_dict()) for t in tasks]
     app.emit(out)
 

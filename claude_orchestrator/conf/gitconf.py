@@ -16,7 +16,23 @@ if TYPE_CHECKING:
     from claude_orchestrator.conf.schema import Section
 
 ISOLATIONS = ("none", "worktree")
-GIT_KEYS = ("target", "repo", "remote")
+GIT_KEYS = ("target", "repo", "remote", "secrets")
+#: files an orchestrator commit never stages (fnmatch, case-insensitive, on the basename and
+#: on the path); ``[git] secrets`` replaces the list (docs/git.md)
+SECRET_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    "*.p12",
+    "*.pfx",
+    "credentials*.json",
+    ".npmrc",
+    ".pypirc",
+    "*.keystore",
+)
 DEFAULT_TARGET = "main"
 #: a branch or remote name we pass to git as one argv element: no option, no revision syntax
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
@@ -27,6 +43,7 @@ class GitConfig(NamedTuple):
     target: str = DEFAULT_TARGET  # the branch accepted work lands on
     repo: Path | None = None  # the repository (None: the team file's directory)
     remote: str | None = None
+    secrets: tuple[str, ...] = SECRET_PATTERNS
 
     @property
     def worktrees(self) -> bool:
@@ -46,7 +63,17 @@ def read_git(top: Section, team: Section, root: Path) -> GitConfig:
         target=_ref(table, "target", DEFAULT_TARGET),
         repo=(root / repo).resolve() if repo is not None else None,
         remote=_ref(table, "remote", None) if table.optional_string("remote") else None,
+        secrets=_secrets(table),
     )
+
+
+def _secrets(table: Section) -> tuple[str, ...]:
+    if "secrets" not in table.data:
+        return SECRET_PATTERNS
+    patterns = table.strings("secrets")
+    if any(not p.strip() for p in patterns):
+        raise table.error("secrets", "a pattern is empty")
+    return patterns
 
 
 def _ref(table: Section, key: str, default: str | None) -> str:

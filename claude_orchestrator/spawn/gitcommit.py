@@ -16,24 +16,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
+from claude_orchestrator.conf.gitconf import SECRET_PATTERNS
 from claude_orchestrator.spawn.git import GitError, Repo, git_text, no_option, nul_fields, run_git
 
-#: never staged by the orchestrator, matched (case-insensitively) on the basename and on the
-#: path from the worktree root; callers may pass their own list
-SECRET_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "id_rsa*",
-    "id_ed25519*",
-    "*.p12",
-    "*.pfx",
-    "credentials*.json",
-    ".npmrc",
-    ".pypirc",
-    "*.keystore",
-)
 #: the identity of orchestrator commits in a repository that has none configured
 FIXED_NAME = "claude-orchestrator"
 FIXED_EMAIL = "orchestrator@localhost"

@@ -84,7 +84,7 @@ def finish(ws: WorkerSettings, task: Task, place: GitPlace, built: bool) -> dict
 
 
 def _land(ws: WorkerSettings, task: Task, place: GitPlace, notes: dict[str, Any]) -> dict[str, Any]:
-    made = commit_changes(ws.work_dir, commit_message(task, place.title))
+    made = commit_changes(ws.work_dir, commit_message(task, place.title), ws.git.secrets)
     if made.refused:
         notes["refused"] = made.refused
     landing = land(ws.work_dir, place.refs, place.branch, place.tip)
