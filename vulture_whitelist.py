@@ -7,11 +7,3 @@ vulture, never run.
 _.short_help  # click reads a command's short_help (cli/options.py)
 _.__spec__  # the import system reads a module's __spec__ (cli/workerentry.py)
 __getattr__  # Python calls a module's __getattr__ for names it lacks (cli/main.py)
-_.head_sha  # issue 12: used by the worker once isolation lands
-_.commits_not_on  # issue 12: used by the worker once isolation lands
-_.patches_not_on  # issue 12: used by the worker once isolation lands
-_.sha  # issue 12: used by the worker once isolation lands (CommitResult.sha)
-commits_since  # issue 12: used by the worker once isolation lands
-switch  # issue 12: used by the worker once isolation lands
-changed_outside  # issue 12: used by the worker once isolation lands
-_.remote  # issue 12: [git] remote, read by the worker and the leader once remotes land

@@ -15,16 +15,14 @@ import pytest
 from claude_orchestrator.conf.gitconf import SECRET_PATTERNS
 from claude_orchestrator.errors import OrchestratorError
 from claude_orchestrator.spawn.git import GitError, Repo, ensure_worktree, git_env
+from claude_orchestrator.spawn.gitchain import start_at
 from claude_orchestrator.spawn.gitcommit import (
     FIXED_EMAIL,
     FIXED_NAME,
     changed_outside,
     commit_changes,
-    commits_since,
     is_secret,
     status_fingerprint,
-    switch,
-    wip_message,
 )
 
 TEST_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
@@ -90,7 +88,7 @@ def test_worktree_created_once_then_reused(repo: Path) -> None:
 
 def test_worktree_reused_whatever_it_has_checked_out(repo: Path) -> None:
     path = worktree_of(repo)
-    switch(path, "co/chain-1", "main")
+    git(path, "checkout", "--quiet", "-b", "co/chain-1")
     info = ensure_worktree(Repo(repo), path, "co/worker/w1", "main")
     assert info.branch == "co/chain-1"
 
@@ -167,61 +165,6 @@ def test_callers_git_variables_do_not_redirect_git(
     (repo / "new.txt").write_text("x\n")
     assert commit_changes(repo, "add new").staged == ["new.txt"]
     assert not (tmp_path / "index").exists()
-
-
-# --- switching ---------------------------------------------------------------------------------
-
-
-def test_switch_commits_dirty_work_then_switches(repo: Path) -> None:
-    path = worktree_of(repo)
-    (path / "README.md").write_text("changed\n")
-    (path / "new.txt").write_text("new\n")
-    wip = switch(path, "co/chain-1", "main")
-    assert wip is not None and wip.sha == Repo(repo).head_sha("co/worker/w1")
-    assert sorted(wip.staged) == ["README.md", "new.txt"]
-    assert message_of(repo, "co/worker/w1") == wip_message("co/worker/w1", "co/chain-1") + "\n"
-    assert Repo(repo).current_branch(path) == "co/chain-1"
-    assert Repo(repo).head_sha("co/chain-1") == Repo(repo).head_sha("main")
-    assert not Repo(repo).is_dirty(path)
-
-
-def test_switch_creates_a_missing_branch_from_base(repo: Path) -> None:
-    git(repo, "branch", "release", "main")
-    git(repo, "commit", "--quiet", "--allow-empty", "-m", "main moves on")
-    path = worktree_of(repo)
-    assert switch(path, "co/chain-2", "release") is None
-    assert Repo(repo).head_sha("co/chain-2") == Repo(repo).head_sha("release")
-    assert Repo(repo).current_branch(path) == "co/chain-2"
-
-
-def test_switch_to_an_existing_branch_and_back(repo: Path) -> None:
-    path = worktree_of(repo)
-    git(repo, "branch", "co/chain-3", "main")
-    git(repo, "commit", "--quiet", "--allow-empty", "-m", "main moves on")
-    switch(path, "co/chain-3", "main")
-    assert Repo(repo).head_sha("HEAD") != Repo(path).head_sha("HEAD")
-    assert switch(path, "co/chain-3", "main") is None  # already there
-    switch(path, "co/worker/w1", "main")
-    assert Repo(repo).current_branch(path) == "co/worker/w1"
-
-
-def test_switch_refuses_a_branch_checked_out_elsewhere(repo: Path) -> None:
-    first, second = worktree_of(repo, "w1"), worktree_of(repo, "w2")
-    (second / "draft.txt").write_text("draft\n")
-    with pytest.raises(GitError, match="checked out in the worktree") as caught:
-        switch(second, "co/worker/w1", "main")
-    assert str(first.resolve()) in str(caught.value) or str(first) in str(caught.value)
-    assert Repo(repo).current_branch(second) == "co/worker/w2"
-    assert Repo(repo).status(second) == [("??", "draft.txt")]  # not committed either
-
-
-def test_switch_keeps_refused_secrets_untracked(repo: Path) -> None:
-    path = worktree_of(repo)
-    (path / ".env").write_text("TOKEN=1\n")
-    (path / "code.py").write_text("x = 1\n")
-    wip = switch(path, "co/chain-1", "main")
-    assert wip is not None and wip.staged == ["code.py"] and wip.refused == [".env"]
-    assert Repo(repo).status(path) == [("??", ".env")]
 
 
 # --- commits -----------------------------------------------------------------------------------
@@ -359,20 +302,8 @@ def test_hooks_never_run_for_orchestrator_commits(repo: Path) -> None:
     path = worktree_of(repo)
     (path / "f.txt").write_text("x\n")
     assert commit_changes(path, "build").sha is not None
-    switch(path, "co/chain-1", "main")
+    start_at(path, "co/worker/w1", Repo(repo).head_sha("main"), "w1")
     assert sorted(p.name for p in repo.glob("ran-*")) == []
-
-
-def test_commits_since_counts_the_agents_own_commits(repo: Path) -> None:
-    path = worktree_of(repo)
-    base = Repo(path).head_sha("HEAD")
-    (path / "a.txt").write_text("a\n")
-    git(path, "add", "a.txt")
-    git(path, "commit", "--quiet", "-m", "by the agent")
-    (path / "b.txt").write_text("b\n")
-    ours = commit_changes(path, "by the orchestrator").sha
-    since = commits_since(path, base)
-    assert len(since) == 2 and since[-1] == ours
 
 
 def test_commits_not_on_and_patches_not_on_after_a_cherry_pick(repo: Path) -> None:

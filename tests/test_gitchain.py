@@ -108,3 +108,26 @@ def test_land_with_nothing_built_changes_nothing(repo: Path) -> None:
     base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
     start_at(wt, "co/worker/w1", base, "w1")
     assert land(wt, LocalRefs(wt), "co/chain-1", base) == (base, [], [])
+
+
+def test_start_at_leaves_refused_secrets_untracked_where_they_are(repo: Path) -> None:
+    wt = worktree_of(repo)
+    tip = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
+    (wt / ".env").write_text("TOKEN=1\n")
+    (wt / "code.py").write_text("x = 1\n")
+    kept = start_at(wt, "co/worker/w1", tip, "w1")
+    assert "code.py" in git(repo, "ls-tree", "--name-only", kept[0]).split()  # committed aside
+    assert git(wt, "status", "--porcelain").strip() == "?? .env"  # never committed, not lost
+
+
+def test_land_carries_the_agents_own_commits_with_the_orchestrators(repo: Path) -> None:
+    wt = worktree_of(repo)
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
+    start_at(wt, "co/worker/w1", base, "w1")
+    (wt / "a.txt").write_text("a\n")
+    git(wt, "add", "a.txt")
+    git(wt, "commit", "--quiet", "-m", "by the agent")
+    (wt / "b.txt").write_text("b\n")
+    ours = commit_changes(wt, "by the orchestrator").sha
+    landed = land(wt, LocalRefs(wt), "co/chain-1", base)
+    assert len(landed.commits) == 2 and landed.commits[-1] == ours == landed.tip

@@ -1,11 +1,12 @@
-"""Commits made by the orchestrator, branch switches that never discard work, and the check
-that an agent wrote nothing outside its worktree.
+"""Commits made by the orchestrator, and the check that an agent wrote nothing outside its
+worktree.
 
 ``commit_changes`` stages what changed inside one worktree (``.gitignore`` respected), refuses
 files that look like secrets and embedded repositories, and commits with the message given,
-byte for byte, fed to ``git commit -F -`` on stdin. ``switch`` commits a dirty worktree as work
-in progress before it checks out another branch. ``status_fingerprint`` and ``changed_outside``
-compare the main checkout before and after an agent's run. See docs/git.md.
+byte for byte, fed to ``git commit -F -`` on stdin (a worktree moved to another branch has
+its uncommitted work committed this way first: spawn/gitchain.py). ``status_fingerprint``
+and ``changed_outside`` compare the main checkout before and after an agent's run. See
+docs/git.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from claude_orchestrator.conf.gitconf import SECRET_PATTERNS
-from claude_orchestrator.spawn.git import GitError, Repo, git_text, no_option, nul_fields, run_git
+from claude_orchestrator.spawn.git import Repo, git_text, nul_fields, run_git
 
 #: the identity of orchestrator commits in a repository that has none configured
 FIXED_NAME = "claude-orchestrator"
@@ -104,49 +105,8 @@ def identity_config(worktree: Path) -> list[str]:
     return [f"{key}={value}" for key, value in wanted.items() if key not in have]
 
 
-def commits_since(worktree: Path, base_sha: str) -> list[str]:
-    """Commits on ``worktree``'s HEAD since ``base_sha``, oldest first (the agent's own too)."""
-    spec = f"{no_option(base_sha)}..HEAD"
-    return git_text(worktree, ["rev-list", "--reverse", spec, "--"]).split()
-
-
 def wip_message(current: str, branch: str) -> str:
     return f"WIP: {current} before switching to {branch} (claude-orchestrator)"
-
-
-def switch(worktree: Path, branch: str, base: str) -> CommitResult | None:
-    """Check out ``branch`` in ``worktree`` (made from ``base`` when missing).
-
-    Uncommitted work is first committed on the current branch as work in progress (returned);
-    refused files stay untracked and travel along, as git carries them. Refused with a
-    GitError, before anything changes: a branch checked out in another worktree, and
-    uncommitted work on a detached HEAD (its commit would belong to no branch).
-    """
-    repo = Repo(worktree)
-    current = repo.current_branch(worktree)
-    if current == branch:
-        return None
-    _refuse_held(repo, worktree, no_option(branch))
-    wip = None
-    if repo.is_dirty(worktree):
-        if current is None:
-            raise GitError(f"{worktree}: uncommitted work on a detached HEAD; not switching")
-        wip = commit_changes(worktree, wip_message(current, branch))
-    if repo.branch_exists(branch):
-        run_git(worktree, ["switch", "--quiet", "--no-guess", branch])
-    else:
-        run_git(worktree, ["switch", "--quiet", "--no-guess", "-c", branch, no_option(base)])
-    return wip
-
-
-def _refuse_held(repo: Repo, worktree: Path, branch: str) -> None:
-    here = worktree.resolve()
-    for info in repo.worktrees():
-        if info.branch == branch and info.path.resolve() != here:
-            raise GitError(
-                f"branch {branch} is checked out in the worktree {info.path}; a branch can be "
-                f"checked out in one worktree at a time, so {worktree} stays where it is"
-            )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from claude_orchestrator.spawn.git import git_text, no_option, nul_fields, run_git
+from claude_orchestrator.spawn.git import Repo, git_text, no_option, nul_fields, run_git
 from claude_orchestrator.spawn.gitcommit import COMMIT_CONFIG, identity_config
 
 HUNKS_KEPT = 6000  # bytes of a conflicting commit's hunks kept for its revise round
@@ -87,7 +87,7 @@ def _is_ancestor(scratch: Path, old: str, new: str) -> bool:
 
 
 def head_of(worktree: Path) -> str:
-    return git_text(worktree, ["rev-parse", "HEAD"])
+    return Repo(worktree).head_sha("HEAD")
 
 
 def _empty(worktree: Path, sha: str) -> bool:
