@@ -197,8 +197,10 @@ def test_ratelimit() -> None:
     assert result.returncode == 1
     assert len(result.events("api_retry")) == 2
     assert result.outcome.reason == (
-        "agent exited without a result line (exit 1); rate limited: 2 API retries (429, rate_limit)"
+        "limit: rate limited (429); agent exited without a result line (exit 1); "
+        "rate limited: 2 API retries (429, rate_limit)"
     )
+    assert result.outcome.limit is not None and result.outcome.limit.until is None
 
 
 def test_sleep_then_succeed() -> None:

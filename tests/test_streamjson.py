@@ -314,7 +314,14 @@ def test_stderr_explains_a_run_without_result() -> None:
 def test_api_retries_explain_a_run_without_result(status: int, error: str, summary: str) -> None:
     stream = [init(), retry(503, "first"), retry(503, "second", 2), retry(status, error, 3)]
     outcome = parse(*stream).outcome(1)
-    assert outcome.reason == f"agent exited without a result line (exit 1); {summary}"
+    explained = f"agent exited without a result line (exit 1); {summary}"
+    if status in (429, 529):  # the provider's limit: said first, the run's own story after
+        assert (
+            outcome.limit is not None
+            and outcome.reason == f"limit: {outcome.limit.reason}; {explained}"
+        )
+    else:
+        assert outcome.limit is None and outcome.reason == explained
 
 
 def test_last_result_line_wins() -> None:

@@ -7,7 +7,9 @@ ZooKeeper only gets :func:`excerpt` of a long result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from claude_orchestrator.spawn.limits import Limit
 
 #: default size of a result excerpt kept in ZooKeeper, in UTF-8 bytes
 EXCERPT_LIMIT = 4096
@@ -26,6 +28,17 @@ class Outcome:
     cost_usd: float | None = None
     num_turns: int | None = None
     duration_ms: int | None = None
+    #: the run ended on the provider's rate or usage limit (spawn/limits.py)
+    limit: Limit | None = None
+
+    def limited(self, limit: Limit | None) -> Outcome:
+        """This outcome with ``limit``: not ok (the work was not done), the limit the reason."""
+        if limit is None:
+            return self
+        said = f"limit: {limit.reason}"
+        return replace(
+            self, ok=False, reason=f"{said}; {self.reason}" if self.reason else said, limit=limit
+        )
 
 
 def excerpt(text: str | None, limit: int = EXCERPT_LIMIT) -> str | None:

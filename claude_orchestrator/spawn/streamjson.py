@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from claude_orchestrator.spawn.exitstatus import ExitStatus
+from claude_orchestrator.spawn.limits import Limit, detect
 from claude_orchestrator.spawn.outcome import Outcome
 
 #: a stdout line longer than this is dropped instead of buffered
@@ -136,13 +137,24 @@ class StreamJsonParser:
         self.close()
         with self._lock:
             if self._result is not None:
-                return self._from_result(self._result)
-            return Outcome(
-                ok=False,
-                result=None,
-                reason=self._no_result_reason(exit_code, signal_desc),
-                session_id=self._session_id,
-            )
+                found = self._from_result(self._result)
+            else:
+                found = Outcome(
+                    ok=False,
+                    result=None,
+                    reason=self._no_result_reason(exit_code, signal_desc),
+                    session_id=self._session_id,
+                )
+            return found.limited(self._limit(found))
+
+    def _limit(self, found: Outcome) -> Limit | None:
+        """The rate or usage limit the run ended on, if it did."""
+        errors = [_str(r.get("error")) or "" for r in self._api_retries]
+        said = [found.result or "", found.reason or "", *errors[-1:]]
+        if found.result is None:
+            said.append(_decode_tail(self._stderr_tail))
+        statuses = tuple(s for r in self._api_retries if (s := _int(r.get("error_status"))))
+        return detect("\n".join(t for t in said if t), found.ok, statuses)
 
     def _from_result(self, event: dict[str, Any]) -> Outcome:
         failed, reason = _result_failure(event)
@@ -193,10 +205,12 @@ class TextOutputCollector:
     def outcome(self, exit_code: int | None, signal_desc: str | None = None) -> Outcome:
         text = self.text.strip() or None
         if exit_code == 0 and not signal_desc:
-            return Outcome(ok=True, result=text, reason=None)
-        reason = f"exited with {_how_it_ended(exit_code, signal_desc)}"
-        last = _last_line(text or "")
-        return Outcome(ok=False, result=text, reason=f"{reason}: {last}" if last else reason)
+            found = Outcome(ok=True, result=text, reason=None)
+        else:
+            reason = f"exited with {_how_it_ended(exit_code, signal_desc)}"
+            last = _last_line(text or "")
+            found = Outcome(ok=False, result=text, reason=f"{reason}: {last}" if last else reason)
+        return found.limited(detect(text or "", found.ok))
 
 
 # -- helpers -------------------------------------------------------------------
