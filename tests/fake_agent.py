@@ -20,6 +20,9 @@ stdin when there is none. The behaviour comes from ``FAKE_AGENT_MODE``
   spawn-child   start a sleeping grandchild, write its pid to
                 $FAKE_AGENT_CHILD_PID_FILE, then hang
   ratelimit     two api_retry lines (429), then exit 1 without a result
+  limit=S       two api_retry lines (429), then a "success" result whose text is Claude's
+                usage-limit notice with a reset S seconds ahead (epoch), exit 0; a resumed
+                session (--resume) succeeds instead, as it would once the limit reset
   cli=A|B|C     run [$CO_BIN, A, B, C], print its stdout as assistant text, succeed
                 (ARG runs to the end of the line, so it may hold spaces)
   ignore-term   ignore SIGTERM, then hang
@@ -134,6 +137,7 @@ class Agent:
 
     def __init__(self, args: Args, prompt: str) -> None:
         self.prompt = prompt
+        self.args = args
         self.session_id = (
             args.options.get("--session-id") or args.options.get("--resume") or str(uuid.uuid4())
         )
@@ -293,6 +297,17 @@ def ratelimit(agent: Agent, arg: str | None) -> int:
     return 1
 
 
+def limit(agent: Agent, arg: str | None) -> int:
+    if "--resume" in agent.args.options:
+        return succeed(agent, None)
+    agent.init()
+    agent.api_retry(1)
+    agent.api_retry(2)
+    reset = int(time.time() + float(arg or 5))
+    agent.result(f"Claude AI usage limit reached|{reset}")
+    return 0
+
+
 def cli(agent: Agent, arg: str | None) -> int:
     agent.init()
     argv = [os.environ["CO_BIN"], *(arg or "").split("|")]
@@ -343,6 +358,7 @@ MODES = {
     "silent": silent,
     "spawn-child": spawn_child,
     "ratelimit": ratelimit,
+    "limit": limit,
     "cli": cli,
     "ignore-term": ignore_term,
 }

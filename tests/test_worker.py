@@ -17,6 +17,7 @@ import psutil
 import pytest
 from kazoo.client import KazooClient
 
+from claude_orchestrator.zk.governor import FIRST_BACKOFF_S, Pauses
 from claude_orchestrator.zk.push import push, validate_spec
 from claude_orchestrator.zk.recovery import sweep
 from claude_orchestrator.zk.taskmodel import Task
@@ -142,7 +143,6 @@ def test_worker_runs_a_task_end_to_end(rig: Rig) -> None:
         ("lie", "error"),
         ("crash", "without a result"),
         ("silent", "printed nothing"),
-        ("ratelimit", "without a result"),
     ],
 )
 def test_worker_reports_agent_failures(rig: Rig, mode: str, reason: str) -> None:
@@ -150,6 +150,18 @@ def test_worker_reports_agent_failures(rig: Rig, mode: str, reason: str) -> None
     tid = rig.push("x", f"fake-agent:{mode}")
     rec = rig.wait_status(tid, "failed")
     assert reason in str(rec.reason)
+
+
+def test_a_rate_limited_run_gives_the_task_back_and_pauses_the_agent(rig: Rig) -> None:
+    rig.start_worker()
+    tid = rig.push("x", "fake-agent:ratelimit")  # 429s, then no result: no reset time said
+    wait_until(lambda: Pauses(rig.team.client, "test").all(), 20, "the pause record")
+    [pause] = Pauses(rig.team.client, "test").all()
+    assert pause.agent == "claude" and pause.hits == 1 and pause.reason == "rate limited (429)"
+    assert pause.until_ts - pause.set_at == pytest.approx(FIRST_BACKOFF_S, abs=0.01)  # backoff
+    rec = rig.wait_status(tid, "pending")
+    assert rec.retry_count == 0 and "released on a limit" in str(rec.history[-1].note)
+    assert session_of(rec)["session_id"]  # kept: the next claim resumes it
 
 
 def test_worker_keeps_a_bounded_excerpt_of_a_huge_result(rig: Rig) -> None:

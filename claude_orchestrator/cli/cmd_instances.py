@@ -261,6 +261,7 @@ def status(app: App) -> None:
     out and nobody has swept it yet (its tasks wait for recovery). A team with no tree
     yet is healthy with "team_exists": false; nothing is created."""
     from claude_orchestrator.zk.election import describe_leader, leader_record
+    from claude_orchestrator.zk.governor import paused_agents
     from claude_orchestrator.zk.paths import TeamPaths
     from claude_orchestrator.zk.query import counts
 
@@ -284,6 +285,7 @@ def status(app: App) -> None:
             "instance_id": me,
             "registered": me in online,
             "leader": describe_leader(leader_record(team.client, TeamPaths(team.name))),
+            "paused": paused_agents(team.client, team.name, now) if team.exists else [],
         }
     )
 

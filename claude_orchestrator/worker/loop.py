@@ -1,16 +1,16 @@
 """The worker loop: watch → claim (or take a message) → render → run agent → report.
 
-One thread owns the worker's state; ZooKeeper watches, the connection
-listener, signal handlers and the agent's exit callback only post events (events.py).
+One thread owns the worker's state; ZooKeeper watches, the connection listener, signal
+handlers and the agent's exit callback only post events (events.py). While its agent is
+paused (governor.py) the worker claims nothing and says so on its instance.
 
-Connection states: SUSPENDED — no new claims or messages are taken; a
-running agent goes on and its report waits (``retrying``) for the
-connection. CONNECTED after any suspension — the instance node is checked:
-if the session was lost (node gone, or owned by another session) the worker
-registers again under a new id, re-arms its inbox watch, and any result of
-the old claim is refused by fencing and kept in the session log as stale.
-SIGTERM — stop claiming; a running agent gets ``grace`` seconds to finish,
-then is stopped and its task released to pending without counting a retry.
+Connection states: SUSPENDED — no new claims or messages are taken; a running agent goes on
+and its report waits (``retrying``) for the connection. CONNECTED after any suspension — the
+instance node is checked: if the session was lost (node gone, or owned by another session)
+the worker registers again under a new id, re-arms its inbox watch, and any result of the old
+claim is refused by fencing and kept in the session log as stale. SIGTERM — stop claiming; a
+running agent gets ``grace`` seconds to finish, then is stopped and its task released to
+pending without counting a retry.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
 from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.worker import gitstage, stages
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
+from claude_orchestrator.worker.governor import Governor
 from claude_orchestrator.worker.nameholder import running_holder
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
@@ -36,6 +37,7 @@ from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import connect, disconnect
+from claude_orchestrator.zk.governor import Pauses
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.team import Team
 from claude_orchestrator.zk.txn import retrying
@@ -72,6 +74,7 @@ class Worker:
         self.team: Team | None = None
         self.actor = Actor(label=ws.name)
         self.claimer: Claimer | None = None
+        self.governor: Governor | None = None  # its agent's pause (worker/governor.py)
         self.current_set = False  # the instance still names the last task as current
         # the agent's exit is posted by its Child: no waiter thread of ours
         self.builder = RunBuilder(ws, self.environ, lambda info: self.events.put(AgentExited(info)))
@@ -96,18 +99,17 @@ class Worker:
         return 0
 
     def start(self) -> None:
-        client = connect(self.ws.zk)
+        ws = self.ws
+        client = connect(ws.zk)
         client.add_listener(lambda state: self.events.put(Connection(str(state))))
-        self.team = Team(client, self.ws.team)
-        check_team_tree(client, self.ws.team, self.ws.zk)  # open or foreign ACLs: refuse
+        self.team = Team(client, ws.team)
+        check_team_tree(client, ws.team, ws.zk)  # open or foreign ACLs: refuse
+        self.governor = Governor(Pauses(client, ws.team), ws.agent.name, ws.name, self._wake_paused)
+        self.governor.watch()
         self.register()
-        paths = self.team.tasks.paths
-        for folder in (
-            paths.queue_any,
-            paths.queue_name(self.ws.name),
-            paths.queue_role(self.ws.role),
-        ):
-            self.team.tasks.ensure_folder(folder)  # a listing's watch needs the folder there
+        paths = self.team.tasks.paths  # a listing's watch needs its folder there
+        for folder in (paths.queue_any, paths.queue_name(ws.name), paths.queue_role(ws.role)):
+            self.team.tasks.ensure_folder(folder)
 
     def register(self) -> None:
         team = self._team()
@@ -120,7 +122,7 @@ class Worker:
         )
         # the queue watch is set by the claimer's own listings (zk/claim.py)
         self.claimer = Claimer(team.tasks, self.actor, on_change=self._queue_changed)
-        self.reporter = Reporter(team, self.actor, self.clock)
+        self.reporter = Reporter(team, self.actor, self.clock, self.governor)
         self.arm(team.inboxes.paths.unread(iid), "inbox")
         log.info("%s registered as %s (role %s)", self.ws.name, iid, self.ws.role)
 
@@ -194,7 +196,8 @@ class Worker:
             self.needs_check = self.held_unknown = True
             self._wait_event(ZK_ERROR_PAUSE)
             return
-        self._wait_event(self.ws.reconcile_s)
+        wait = self.ws.reconcile_s
+        self._wait_event(self.governor.wait(wait, self.clock()) if self.governor else wait)
 
     def verify_registration(self) -> None:
         """After a reconnect: is our instance node still ours? If not, register again."""
@@ -235,7 +238,7 @@ class Worker:
         self.reporter.message_done(msg, result)
 
     def work_one_task(self) -> bool:
-        if self.claimer is None:
+        if self.claimer is None or (self.governor and self.governor.blocks(self.clock())):
             return False
         try:
             task = self.claimer.claim(self.clock())
@@ -283,6 +286,9 @@ class Worker:
         # the instance's current task is cleared once the queue is found empty: with more
         # work waiting, the next task's start overwrites it (one write per task, not two)
         self.current_set = True
+
+    def _wake_paused(self) -> None:
+        self.events.put(Wake("pause"))
 
     def _run_to_end(self, run: AgentRun) -> SessionResult:
         """Another run of the same task (a plan's repair), supervised like the first."""

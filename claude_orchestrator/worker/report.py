@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ from claude_orchestrator.zk.taskmodel import Action, Change, Task, TaskStatus
 from claude_orchestrator.zk.team import Team
 
 if TYPE_CHECKING:
+    from claude_orchestrator.spawn.limits import Limit
+    from claude_orchestrator.worker.governor import Governor
     from claude_orchestrator.worker.stages import ChainStep
 
 log = logging.getLogger("claude_orchestrator.worker")
@@ -46,8 +49,16 @@ class _NotMine(Exception):
 
 
 class Reporter:
-    def __init__(self, team: Team, actor: Actor, clock: Callable[[], float]) -> None:
-        self.team, self.actor, self.clock = team, actor, clock
+    def __init__(
+        self,
+        team: Team,
+        actor: Actor,
+        clock: Callable[[], float],
+        governor: Governor | None = None,
+    ) -> None:
+        self.team, self.actor, self.clock, self.governor = team, actor, clock, governor
+        if governor is not None:  # a pause starting or ending is said on the instance
+            governor.report = partial(self.set_current, None)
         self.cost_usd = 0.0  # this instance's agent sessions so far, shown by `ps`
 
     def _change(self, action: Action, **kw: Any) -> Change:
@@ -91,7 +102,9 @@ class Reporter:
     def set_current(self, task_id: str | None) -> None:
         """Heartbeat: record the current task ('' clears it, None keeps it) and the cost."""
         try:
-            extra = {"cost_usd": round(self.cost_usd, 6)}
+            extra: dict[str, Any] = {"cost_usd": round(self.cost_usd, 6)}
+            if self.governor is not None:  # paused: until when, and why (ps shows it)
+                extra["paused"] = self.governor.state()
             self.team.registry.heartbeat(str(self.actor.instance_id), self.clock(), task_id, extra)
         except Exception as exc:  # informational only; never stops the work
             log.debug("heartbeat failed: %s", exc)
@@ -128,6 +141,9 @@ class Reporter:
             change = self._with_verdict(change, res, session)
             if step.fields and change.action is Action.COMPLETE:
                 change = change._replace(fields={**(change.fields or {}), **step.fields})
+        limit = res.outcome.limit if change.action is Action.RELEASE else None
+        if limit is not None and self.governor is not None:
+            self._pause(limit)
         for _ in range(HOLD_ATTEMPTS):
             try:
                 rec = self._apply(task_id, change, plan, stage)
@@ -154,6 +170,9 @@ class Reporter:
         if released:
             note = "worker stopped during the run; released"
             return self._change(Action.RELEASE, note=note, session=session, on_stop=True)
+        if res.outcome.limit is not None:  # given back, no retry counted; its session kept
+            note = f"released on a limit ({res.outcome.limit.reason}); no retry counted"
+            return self._change(Action.RELEASE, note=note, session=session)
         if res.outcome.ok:
             return self._change(
                 Action.COMPLETE, result=excerpt(res.outcome.result, RESULT_EXCERPT), session=session
@@ -163,6 +182,16 @@ class Reporter:
             note = f"recovered: the agent crashed ({res.info.description})"
             return self._change(Action.RECOVER, reason=reason, note=note, session=session)
         return self._change(Action.FAIL, reason=reason, note=reason, session=session)
+
+    def _pause(self, limit: Limit) -> None:
+        """Pause the agent for the team before the task goes back (so no worker claims it
+        straight into the same wall); a pause that cannot be written is logged."""
+        if self.governor is None:
+            return
+        try:
+            self.governor.hit(limit, self.clock())
+        except ZkError as exc:
+            log.warning("pause not written: %s", exc)
 
     def _chain_cost(self, chain_id: str, res: SessionResult) -> None:
         """A chain's run that did not complete still cost money: its chain counts it (a

@@ -10,7 +10,7 @@ policy is set per folder, by path:
 | ``/claude-orchestrator`` (shared by teams) | world: all | world: all |
 | the team root | all | read (no new children: no ``leader``, no ``control``) |
 | ``control/`` and below | all | none |
-| ``supervisors/``, ``election/``, ``hosts/`` and below, ``leader``, ``auth`` | all | read |
+| ``supervisors/``, ``election/``, ``hosts/``, ``governor/``, ``leader``, ``auth`` | all | read |
 | everything else (tasks, instances, inboxes, context, ...) | all | read, write, create, delete |
 
 The clients (zk/policyclient.py, zk/oneshot.py) give every node they create the ACL of its
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 AGENT_SCOPED = Permissions.READ | Permissions.WRITE | Permissions.CREATE | Permissions.DELETE
 TEAM_ONLY = ("control",)
-AGENT_READS = ("supervisors", "election", "hosts", "leader", "auth")
+AGENT_READS = ("supervisors", "election", "hosts", "leader", "auth", "governor")
 SHOWN_NODES = 8
 
 
@@ -100,6 +100,7 @@ def checked_nodes(team: str) -> list[str]:
         paths.supervisors,
         paths.election,
         paths.hosts,
+        paths.governor,
     ]
 
 

@@ -187,6 +187,19 @@ class TeamPaths(NamedTuple):
     def merge_entry(self, name: str) -> str:
         return f"{self.merge_queue}/{name}"
 
+    # -- the fleet governor (zk/governor.py) ---------------------------------------
+    @property
+    def governor(self) -> str:
+        return f"{self.root}/governor"
+
+    @property
+    def pauses(self) -> str:
+        return f"{self.governor}/pauses"
+
+    def pause(self, agent: str) -> str:
+        """That agent's pause record: no worker running it claims while it holds."""
+        return f"{self.pauses}/{agent}"
+
     # -- leadership and supervisors --------------------------------------------
     @property
     def leader(self) -> str:

@@ -1,0 +1,112 @@
+"""The fleet governor end to end (issue 13 §1): real supervisor, workers and ZooKeeper; the
+fake agent hits Claude's usage limit (429 api_retry lines, then the limit notice with a reset
+a few seconds ahead, exit 0). The task goes back with no retry counted, every worker stops
+claiming until the reset, then the same session is resumed; an operator's pause and resume
+do the same by hand."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_orchestrator.zk.codec import parse_iso
+from tests.helpers import wait_until
+from tests.teamdir import TeamDir
+
+pytestmark = pytest.mark.slow
+
+FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
+
+
+class Team(TeamDir):
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.record = root / "calls.jsonl"
+        agent = json.dumps([sys.executable, str(FAKE_AGENT)])
+        env = f'env = {{ FAKE_AGENT_RECORD = "{self.record}" }}'
+        (root / "team.toml").write_text(
+            f'[team]\nname = "gov"\n\n[agents.claude]\ncommand = {agent}\n\n'
+            f'[[worker]]\nname = "w"\nreplicas = 2\n{env}\n'
+        )
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.ok("show-task", "--task-id", task_id)
+        return found
+
+    def push(self, title: str, description: str = "") -> str:
+        return str(self.ok("push-task", "--title", title, "--description", description)["id"])
+
+    def completed(self, *ids: str) -> bool:
+        return all(self.task(i)["status"] == "completed" for i in ids)
+
+    def calls(self, task_id: str) -> list[dict[str, Any]]:
+        lines = self.record.read_text().splitlines() if self.record.exists() else []
+        calls = [json.loads(line) for line in lines]
+        return [c for c in calls if c["env"].get("CO_TASK_ID") == task_id]
+
+    def paused_workers(self) -> list[str]:
+        rows = self.ok("list-instances")
+        return sorted(r["name"] for r in rows if r.get("paused"))
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[Team]:
+    t = Team(tmp_path)
+    t.ok("up", "-d")
+    yield t
+    t.stop_all()
+
+
+def claimed_at(task: dict[str, Any]) -> float:
+    return parse_iso(task["claimed_at"])
+
+
+def test_a_usage_limit_pauses_every_worker_until_the_reset_then_resumes_the_session(
+    team: Team,
+) -> None:
+    limited = team.push("hits the limit", "fake-agent:limit=3")
+    wait_until(lambda: team.ok("status")["paused"], 30, "the pause record")
+    [pause] = team.ok("status")["paused"]
+    assert pause["agent"] == "claude" and pause["reason"] == "rate limited (429)"
+    others = [team.push("after the limit"), team.push("another")]
+    wait_until(lambda: team.paused_workers() == ["w-1", "w-2"], 30, "both workers to pause")
+    assert all(team.task(i)["status"] == "pending" for i in [limited, *others])
+    wait_until(lambda: team.completed(limited, *others), 60, "the work after the reset")
+    until = pause["until_ts"]
+    for task_id in [limited, *others]:
+        assert claimed_at(team.task(task_id)) >= until, task_id  # nothing claimed before
+    task = team.task(limited)
+    assert task["retry_count"] == 0
+    assert any("released on a limit" in (h.get("note") or "") for h in task["history"])
+    first, second = team.calls(limited)
+    session = next(a for a in first["argv"] if a.startswith("--session-id"))
+    assert f"--resume={session.split('=', 1)[1]}" in second["argv"]  # the same session
+    wait_until(lambda: team.paused_workers() == [], 30, "the workers to say they resumed")
+
+
+def test_an_operator_pauses_and_resumes_by_hand(team: Team) -> None:
+    for args in (
+        ("pause", "--agent", "clade", "--for", "1m"),
+        ("pause", "--agent", "claude", "--for", "0s"),
+        ("pause", "--agent", "claude", "--for", "soon"),
+        ("resume", "--agent", "../x"),
+    ):
+        r = team.run(*args)
+        assert r.returncode == 2 and r.stderr.startswith("error:"), (args, r.stderr)
+    assert team.ok("status")["paused"] == []
+    paused = team.ok("pause", "--agent", "claude", "--for", "30m", "--reason", "maintenance")
+    assert paused["agent"] == "claude" and paused["reason"] == "maintenance"
+    waiting = team.push("waits for the operator")
+    wait_until(lambda: team.paused_workers() == ["w-1", "w-2"], 30, "both workers to pause")
+    rows = {r["name"]: r for r in team.ok("list-instances")}
+    assert rows["w-1"]["paused"]["reason"] == "maintenance"
+    assert team.task(waiting)["status"] == "pending"  # both looked, neither claimed
+    resumed_at = team.ok("resume")
+    assert resumed_at == {"resumed": ["claude"]}
+    wait_until(lambda: team.completed(waiting), 30, "the task after resume")
+    assert team.ok("status")["paused"] == []
