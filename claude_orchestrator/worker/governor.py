@@ -42,10 +42,6 @@ class Governor:
         self.pause = parse_pause(data, self.pauses.path(self.agent))
         self.wake()
 
-    def holds(self, now: float) -> bool:
-        """Whether the worker must not claim now."""
-        return self.pause is not None and self.pause.active(now)
-
     def blocks(self, now: float) -> bool:
         """Whether the worker must not claim now; a change is said on the instance."""
         active = self.pause if self.pause is not None and self.pause.active(now) else None
