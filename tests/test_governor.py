@@ -106,7 +106,12 @@ def test_an_operator_pauses_and_resumes_by_hand(team: Team) -> None:
     rows = {r["name"]: r for r in team.ok("list-instances")}
     assert rows["w-1"]["paused"]["reason"] == "maintenance"
     assert team.task(waiting)["status"] == "pending"  # both looked, neither claimed
+    shown = team.run("ps", "--no-json").stdout
+    assert shown.count("paused until") == 2 and "(maintenance)" in shown
+    rows = team.ok("ps", "--json")
+    assert all(r["paused_until"] == paused["until_ts"] for r in rows)
     resumed_at = team.ok("resume")
     assert resumed_at == {"resumed": ["claude"]}
     wait_until(lambda: team.completed(waiting), 30, "the task after resume")
     assert team.ok("status")["paused"] == []
+    assert "paused" not in team.run("ps", "--no-json").stdout

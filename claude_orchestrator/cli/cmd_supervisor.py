@@ -13,6 +13,7 @@ from claude_orchestrator.errors import OrchestratorError, UsageError
 
 if TYPE_CHECKING:
     from claude_orchestrator.conf.settings import Settings
+    from claude_orchestrator.supervisor.teamview import TeamView
 
 
 def _duration(value: str, flag: str) -> float:
@@ -217,6 +218,25 @@ def _with_held_work(app: App, reply: dict[str, Any], only_removed: bool = False)
     return {**reply, "worktrees_kept": held} if held else reply
 
 
+def _with_pauses(app: App, view: TeamView) -> TeamView:
+    """Each worker's pause as its agent's record says now (the governor)."""
+    from claude_orchestrator.supervisor.teamview import with_pauses
+    from claude_orchestrator.zk.governor import Pauses
+
+    if not app.team.exists:
+        return view
+    now = time.time()
+    found = Pauses(app.team.client, app.settings.team).all()
+    pauses = {p.agent: (p.until_ts, p.reason) for p in found if p.active(now)}
+    team = app.settings.team_config
+
+    def agent_of(name: str) -> str | None:
+        spec = team.find_worker(name)
+        return spec.agent if spec is not None else None
+
+    return with_pauses(view, pauses, agent_of)
+
+
 def _need_supervisor(app: App) -> None:
     from claude_orchestrator.supervisor.runfiles import live_supervisor_pid
 
@@ -236,7 +256,7 @@ def ps(app: App) -> None:
         _print_not_running(app)
         return
     only = _flags(app).get("host")  # given on the command line: a filter (CO_HOST is not)
-    view = team_view(app.team, app.settings.team, time.time(), only)
+    view = _with_pauses(app, team_view(app.team, app.settings.team, time.time(), only))
     if app.settings.json_output:
         from claude_orchestrator.cli.output import emit
 

@@ -59,6 +59,9 @@ def state_text(row: WorkerRow, now: float) -> Text:
         label = f"backoff (retry in {duration_text(math.ceil(row.next_try_at - now))})"
     elif row.state == "lost" and row.last_seen is not None:
         label = f"lost (last seen {clock_text(row.last_seen)})"
+    elif row.state == "running" and row.paused_until is not None and row.paused_until > now:
+        why = f" ({row.paused_reason[:40]})" if row.paused_reason else ""
+        return cell(f"paused until {clock_text(row.paused_until)}{why}", "yellow")
     return cell(label, STATE_STYLES.get(row.state, ""))
 
 

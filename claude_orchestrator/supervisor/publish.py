@@ -40,6 +40,7 @@ from claude_orchestrator.supervisor.teamread import (
     ChainBoard,
     ChainReader,
     instance_rows,
+    paused_fields,
     read_board,
     watch_chains,
 )
@@ -170,6 +171,7 @@ def _with_instance(row: WorkerRow, inst: Mapping[str, Any]) -> WorkerRow:
         current_task=inst.get("current_task"),
         cost_usd=float(inst.get("cost_usd") or 0.0),
         instance_id=inst.get("id"),
+        **paused_fields(inst.get("paused")),
     )
 
 

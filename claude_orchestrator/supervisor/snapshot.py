@@ -43,6 +43,8 @@ class WorkerRow:
     cost_usd: float = 0.0  # sum of its sessions so far
     instance_id: str | None = None
     last_seen: float | None = None  # a lost host's worker: when its host was last seen
+    paused_until: float | None = None  # its agent is paused (the governor) until then
+    paused_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)
@@ -63,6 +65,8 @@ class WorkerRow:
             cost_usd=float(data.get("cost_usd") or 0.0),
             instance_id=_opt_str(data, "instance_id"),
             last_seen=_opt_float(data, "last_seen"),
+            paused_until=_opt_float(data, "paused_until"),
+            paused_reason=_opt_str(data, "paused_reason"),
         )
 
 

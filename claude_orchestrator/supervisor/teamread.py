@@ -117,9 +117,22 @@ def instance_rows(team: Any, now: float) -> list[WorkerRow]:
                 current_task=inst.get("current_task"),
                 cost_usd=float(inst.get("cost_usd") or 0.0),
                 instance_id=inst["id"],
+                **paused_fields(inst.get("paused")),
             )
         )
     return rows
+
+
+def paused_fields(paused: Any) -> dict[str, Any]:
+    """A worker instance's ``paused`` ({agent, until, reason}, worker/governor.py) as row
+    fields; anything else (not paused, or unreadable) as none."""
+    if not isinstance(paused, Mapping) or not isinstance(paused.get("until"), str):
+        return {}
+    try:
+        until = parse_iso(paused["until"])
+    except ValueError:
+        return {}
+    return {"paused_until": until, "paused_reason": str(paused.get("reason") or "")}
 
 
 def read_snapshots(client: Any, team: str) -> list[Snapshot]:

@@ -7,8 +7,8 @@ The rows come from every supervisor's published snapshot (a stale one's states r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +133,16 @@ def up_again(
 def state_why(state: str, last_exit: str | None) -> str:
     """A worker that is down says why: ``fatal (exited 2: error: …)``."""
     return f"{state} ({last_exit})" if state in ("fatal", "backoff") and last_exit else state
+
+
+def with_pauses(
+    view: TeamView, pauses: Mapping[str, tuple[float, str]], agent_of: Callable[[str], str | None]
+) -> TeamView:
+    """``view`` with each worker's pause as the records say now (agent -> (until, reason)):
+    a snapshot may be older than a pause that began or ended."""
+    rows = []
+    for row in view.rows:
+        found = pauses.get(agent_of(row.name) or "")
+        until, reason = found if found is not None else (None, None)
+        rows.append(replace(row, paused_until=until, paused_reason=reason))
+    return replace(view, rows=rows)
