@@ -83,6 +83,9 @@ def test_a_usage_limit_pauses_every_worker_until_the_reset_then_resumes_the_sess
     task = team.task(limited)
     assert task["retry_count"] == 0
     assert any("released on a limit" in (h.get("note") or "") for h in task["history"])
+    runs = task["sessions"]  # one line per attempt: the limit, then the resumed session
+    assert [r["to"] for r in runs] == ["pending", "completed"]
+    assert runs[0]["session_id"] == runs[1]["session_id"] and runs[0]["cost_usd"] == 0.0123
     first, second = team.calls(limited)
     session = next(a for a in first["argv"] if a.startswith("--session-id"))
     assert f"--resume={session.split('=', 1)[1]}" in second["argv"]  # the same session

@@ -22,6 +22,8 @@ DEFAULT_MAX_RETRIES = 3
 #: releases on a stop (worker stopped mid-run) that count no retry; past this a release
 #: counts one, so a task that stops its own worker cannot bounce forever
 FREE_RELEASES = 3
+SESSIONS_KEEP = 10  # finished runs listed on a task (``sessions``)
+SESSION_KEYS = ("session_id", "cost_usd", "num_turns", "duration_ms", "exit_code", "log")
 
 
 class TaskStatus(StrEnum):
@@ -243,10 +245,21 @@ def apply(task: Task, change: Change) -> Task:
     entry = HistoryEntry(change.at, current, new.status, change.by, change.note)
     if change.fields:
         new = new._replace(extra={**(new.extra or {}), **change.fields})
-    return new._replace(
+    return _with_run(new, change)._replace(
         session=task.session if change.session is None else change.session,
         history=(*task.history, entry)[-HISTORY_KEEP:],
     )
+
+
+def _with_run(task: Task, change: Change) -> Task:
+    """A change that reports a finished run (its session has an exit code or a cost) adds
+    it to ``sessions``: one line per attempt, the last SESSIONS_KEEP (``show-task``)."""
+    run = change.session
+    if run is None or (run.get("exit_code") is None and run.get("cost_usd") is None):
+        return task
+    line = {"at": change.at, "to": task.status.value, **{k: run.get(k) for k in SESSION_KEYS}}
+    runs = [*((task.extra or {}).get("sessions") or ()), line][-SESSIONS_KEEP:]
+    return task._replace(extra={**(task.extra or {}), "sessions": runs})
 
 
 def _claim(task: Task, ch: Change) -> Task:
