@@ -24,14 +24,14 @@ FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 
 
 class Team(TeamDir):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, team: str = "", worker: str = "replicas = 2") -> None:
         super().__init__(root)
         self.record = root / "calls.jsonl"
         agent = json.dumps([sys.executable, str(FAKE_AGENT)])
         env = f'env = {{ FAKE_AGENT_RECORD = "{self.record}" }}'
         (root / "team.toml").write_text(
-            f'[team]\nname = "gov"\n\n[agents.claude]\ncommand = {agent}\n\n'
-            f'[[worker]]\nname = "w"\nreplicas = 2\n{env}\n'
+            f'[team]\nname = "gov"\n{team}\n\n[agents.claude]\ncommand = {agent}\n\n'
+            f'[[worker]]\nname = "w"\n{worker}\n{env}\n'
         )
 
     def task(self, task_id: str) -> dict[str, Any]:
@@ -118,3 +118,54 @@ def test_an_operator_pauses_and_resumes_by_hand(team: Team) -> None:
     wait_until(lambda: team.completed(waiting), 30, "the task after resume")
     assert team.ok("status")["paused"] == []
     assert "paused" not in team.run("ps", "--no-json").stdout
+
+
+@pytest.fixture
+def budgeted(tmp_path: Path) -> Iterator[Team]:
+    t = Team(tmp_path, team="budget_usd = 0.03", worker="")  # one worker; a run costs 0.0123
+    t.ok("up", "-d")
+    yield t
+    t.stop_all()
+
+
+def test_a_team_budget_stops_claims_when_reached_and_reset_resumes(budgeted: Team) -> None:
+    team = budgeted
+    ids = [team.push(f"t{n}") for n in range(5)]
+    wait_until(lambda: team.paused_workers() == ["w"], 60, "the worker held by the budget")
+    done = [i for i in ids if team.task(i)["status"] == "completed"]
+    assert len(done) == 3  # 0.0123 and 0.0246 are under $0.03: the third run is the last
+    assert all(team.task(i)["status"] == "pending" for i in ids if i not in done)
+    view = team.ok("budget")
+    assert view["team"]["reached"] and view["team"]["spent_usd"] == pytest.approx(0.0369)
+    assert view["stopped"] == ["w"]
+    status = team.ok("status")
+    assert status["spend"]["total_usd"] == pytest.approx(0.0369)
+    assert status["spend"]["by_worker"] == {"w": pytest.approx(0.0369)}
+    assert status["spend"]["today_usd"] == pytest.approx(0.0369)
+    assert "held (team budget $0.03 reached" in team.run("ps", "--no-json").stdout
+    reset = team.ok("budget", "--reset")
+    assert reset["spent_before_usd"] == pytest.approx(0.0369) and not reset["team"]["reached"]
+    wait_until(lambda: team.completed(*ids), 60, "the rest after the reset")
+    assert len(team.calls(ids[0])) == 1  # nothing ran twice
+
+
+def test_a_task_budget_reaches_the_agent_and_a_worker_budget_holds_that_worker(
+    tmp_path: Path,
+) -> None:
+    team = Team(tmp_path, worker="budget_usd = 0.02")
+    try:
+        team.ok("up", "-d")
+        capped = str(team.ok("push-task", "--title", "capped", "--budget", "0.5")["id"])
+        second = team.push("second")
+        third = team.push("third")
+        wait_until(lambda: team.paused_workers() == ["w"], 60, "the worker held by its budget")
+        assert "--max-budget-usd=0.5" in team.calls(capped)[0]["argv"]
+        assert team.task(capped)["budget_usd"] == 0.5
+        assert team.completed(capped, second) and team.task(third)["status"] == "pending"
+        [row] = [r for r in team.ok("list-instances") if r["name"] == "w"]
+        assert row["paused"]["budget"] and "worker budget $0.02" in row["paused"]["reason"]
+        for bad in ("0", "-1", "nan", "lots"):
+            r = team.run("push-task", "--title", "x", "--budget", bad)
+            assert r.returncode == 2 and r.stderr.startswith("error:"), (bad, r.stderr)
+    finally:
+        team.stop_all()

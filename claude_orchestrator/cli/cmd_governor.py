@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from claude_orchestrator.cli.app import App, pass_app
@@ -57,4 +59,27 @@ def resume(app: App, agent: str | None) -> None:
     app.emit({"resumed": Pauses(app.team.client, app.settings.team).resume(name)})
 
 
-COMMANDS = [pause, resume]
+@click.command("budget")
+@click.option("--reset", is_flag=True, help="Start the team's spend again from zero.")
+@global_options
+@pass_app
+def budget(app: App, reset: bool) -> None:
+    """The team's budgets, what has been spent under each, and which stop claims now."""
+    from claude_orchestrator.zk.spend import SpendStore
+
+    store = SpendStore(app.team.client, app.settings.team)
+    if reset:
+        before, _ = store.reset(app.now())
+        app.emit({"reset": True, "spent_before_usd": round(before.total_usd, 6), **_view(app)})
+        return
+    app.emit(_view(app))
+
+
+def _view(app: App) -> dict[str, Any]:
+    from claude_orchestrator.zk.spend import SpendStore, budget_view
+
+    spend = SpendStore(app.team.client, app.settings.team).get() if app.team.exists else None
+    return budget_view(app.settings.team_config, spend, app.now())
+
+
+COMMANDS = [pause, resume, budget]

@@ -264,8 +264,10 @@ def status(app: App) -> None:
     from claude_orchestrator.zk.governor import paused_agents
     from claude_orchestrator.zk.paths import TeamPaths
     from claude_orchestrator.zk.query import counts
+    from claude_orchestrator.zk.spend import Spend, SpendStore
 
     team, now = app.team, app.now()
+    spend = SpendStore(team.client, team.name).get() if team.exists else Spend()
     me = app.settings.instance_id
     instances = team.registry.describe_all(now) if team.exists else []
     online = [i["id"] for i in instances if i["alive"]]
@@ -286,6 +288,7 @@ def status(app: App) -> None:
             "registered": me in online,
             "leader": describe_leader(leader_record(team.client, TeamPaths(team.name))),
             "paused": paused_agents(team.client, team.name, now) if team.exists else [],
+            "spend": spend.to_dict() | {"today_usd": round(spend.today(now), 6)},
         }
     )
 

@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 @click.option("--chain-id", help="Pipeline chain this task belongs to.")
 @click.option("--link", help="Pipeline stage (plan, build, verify, review, accept).")
 @click.option("--max-retries", type=click.IntRange(0, 100), help="Default 3.")
+@click.option(
+    "--budget",
+    "budget_usd",
+    type=float,
+    help="USD one run may spend (Claude Code's --max-budget-usd).",
+)
 @click.option("--from-file", type=click.File("r"), help="JSON lines, one task each ('-': stdin).")
 @global_options
 @pass_app

@@ -66,7 +66,7 @@ LAZY_COMMANDS = {
     "run": "cmd_run",
     "worktrees": "cmd_worktrees",
     **dict.fromkeys(["merges", "show-merge"], "cmd_merges"),
-    **dict.fromkeys(["pause", "resume"], "cmd_governor"),
+    **dict.fromkeys(["pause", "resume", "budget"], "cmd_governor"),
     **dict.fromkeys(
         ["plan", "chains", "show-chain", "cancel-chain", "approve", "reject"], "cmd_chains"
     ),

@@ -83,6 +83,9 @@ class AgentPreset:
     #: False: the agent is handed the task's own text (the shell preset runs it as a
     #: script), not the rendered worker.md / message.md prompt
     templated: bool = True
+    #: the option that caps one run's spend in USD (``--max-budget-usd``); "" when the CLI
+    #: has none (a task's ``budget_usd`` is then only recorded)
+    budget_flag: str = ""
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -112,6 +115,7 @@ CLAUDE = AgentPreset(
     prompt_via=PromptRoute.STDIN,
     session_args=(f"--session-id={SESSION_PLACEHOLDER}",),
     resume_args=(f"--resume={SESSION_PLACEHOLDER}",),
+    budget_flag="--max-budget-usd",
 )
 
 # codex exec: progress on stderr, the final message on stdout. Its session ids are its own (not

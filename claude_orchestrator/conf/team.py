@@ -63,9 +63,20 @@ TEAM_KEYS = (
     "default_host",
     "leader",
     "isolation",
+    "budget_usd",
 )
 AGENT_KEYS = ("command", "args", "timeout", "idle_timeout", "env")
-WORKER_KEYS = ("name", "role", "work_dir", "agent", "restart", "env", "replicas", "host")
+WORKER_KEYS = (
+    "name",
+    "role",
+    "work_dir",
+    "agent",
+    "restart",
+    "env",
+    "replicas",
+    "host",
+    "budget_usd",
+)
 
 _AUTH_FORM = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 # The embedded server's JVM heap (-Xmx): see docs/supervisor.md for how it relates to the quotas.
@@ -104,6 +115,7 @@ class WorkerSpec(NamedTuple):
     #: the host whose supervisor runs it: its own ``host``, else ``[team] default_host``;
     #: None in a team that names no host: it runs wherever ``up`` runs
     host: str | None = None
+    budget_usd: float | None = None  # past it, the worker claims nothing (docs/governor.md)
 
 
 class TeamConfig(NamedTuple):
@@ -133,6 +145,7 @@ class TeamConfig(NamedTuple):
     #: ``[team] leader``: the name the leading supervisor registers for its inbox
     leader: str = DEFAULT_LEADER
     git: GitConfig = DEFAULT_GIT  # [team] isolation and [git] (conf/gitconf.py)
+    budget_usd: float | None = None  # the team's spend past which nothing is claimed
 
     @property
     def state_dir(self) -> Path:
@@ -252,6 +265,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         pipeline=pipeline,
         leader=team.name("leader", DEFAULT_LEADER),
         git=read_git(top, team, root),
+        budget_usd=team.positive_number("budget_usd"),
     )
 
 
@@ -406,6 +420,7 @@ def _expand_worker(
         restart=RestartMode(table.choice("restart", tuple(RestartMode), DEFAULT_RESTART)),
         env=table.str_map("env"),
         host=host,
+        budget_usd=table.positive_number("budget_usd"),
     )
     replicas = table.integer("replicas", default=1, minimum=1)
     if replicas == 1:

@@ -62,6 +62,8 @@ def state_text(row: WorkerRow, now: float) -> Text:
     elif row.state == "running" and row.paused_until is not None and row.paused_until > now:
         why = f" ({row.paused_reason[:40]})" if row.paused_reason else ""
         return cell(f"paused until {clock_text(row.paused_until)}{why}", "yellow")
+    elif row.state == "running" and row.paused_until is None and row.paused_reason:
+        return cell(f"held ({row.paused_reason[:60]})", "yellow")  # a budget is spent
     return cell(label, STATE_STYLES.get(row.state, ""))
 
 

@@ -124,15 +124,17 @@ def instance_rows(team: Any, now: float) -> list[WorkerRow]:
 
 
 def paused_fields(paused: Any) -> dict[str, Any]:
-    """A worker instance's ``paused`` ({agent, until, reason}, worker/governor.py) as row
-    fields; anything else (not paused, or unreadable) as none."""
-    if not isinstance(paused, Mapping) or not isinstance(paused.get("until"), str):
+    """A worker instance's ``paused`` ({agent, until, reason, budget}, worker/governor.py)
+    as row fields; anything else (not paused, or unreadable) as none."""
+    if not isinstance(paused, Mapping) or not paused.get("reason"):
         return {}
+    until = paused.get("until")
+    if until is None:  # a budget holds it: until the spend or the budget changes
+        return {"paused_until": None, "paused_reason": str(paused["reason"])}
     try:
-        until = parse_iso(paused["until"])
+        return {"paused_until": parse_iso(str(until)), "paused_reason": str(paused["reason"])}
     except ValueError:
         return {}
-    return {"paused_until": until, "paused_reason": str(paused.get("reason") or "")}
 
 
 def read_snapshots(client: Any, team: str) -> list[Snapshot]:

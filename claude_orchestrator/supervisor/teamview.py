@@ -143,6 +143,9 @@ def with_pauses(
     rows = []
     for row in view.rows:
         found = pauses.get(agent_of(row.name) or "")
-        until, reason = found if found is not None else (None, None)
-        rows.append(replace(row, paused_until=until, paused_reason=reason))
+        if found is not None:
+            row = replace(row, paused_until=found[0], paused_reason=found[1])
+        elif row.paused_until is not None:  # a pause that has ended (a budget hold stays)
+            row = replace(row, paused_until=None, paused_reason=None)
+        rows.append(row)
     return replace(view, rows=rows)

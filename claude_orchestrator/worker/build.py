@@ -63,6 +63,8 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         host=s.host,
         pipeline=team.pipeline,
         git=team.git,
+        team_budget_usd=team.budget_usd,
+        budget_usd=spec.budget_usd if spec else None,
         stage_agents={
             stage: resolve_agent(name, team.agents.get(name))
             for stage, name in team.pipeline.stage_agents.items()

@@ -1,14 +1,16 @@
 """A worker's side of the fleet governor (issue 13; docs/governor.md): it claims nothing
-while its agent is paused, and pauses the agent for the whole team when a run ends on a
-limit.
+while its agent is paused or a budget it runs under is spent, pauses the agent for the
+whole team when a run ends on a limit, and adds each run's cost to the team's spend.
 
-The pause record of the worker's agent (zk/governor.py) is watched with a DataWatch — kazoo
-re-arms it after a reconnect and reads the record again — and its deadline kept here; the
-watch's callback (kazoo's thread) only sets it and wakes the loop. ``wait`` tells the loop
-how long it may sleep, so it wakes by itself when the pause ends: no polling.
+The pause record of the worker's agent (zk/governor.py) and, when a budget applies, the
+team's spend counter (zk/spend.py) are watched with DataWatches — kazoo re-arms them after a
+reconnect and reads them again — and kept here; the callbacks (kazoo's thread) only keep
+what they read and wake the loop. ``wait`` tells the loop how long it may sleep, so it wakes
+by itself when a pause ends: no polling. A hold starting or ending is said on the worker's
+instance (``paused``: ``{agent, until, reason, budget}``; ``ps`` shows it).
 
-SUSPENDED / LOST: the last deadline seen holds; the watch reads the record again on
-reconnect.
+SUSPENDED / LOST: the last records seen hold; the watches read them again on reconnect. A
+spend that cannot be added is logged (the run's cost stays on its task).
 """
 
 from __future__ import annotations
@@ -16,52 +18,107 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kazoo.recipe.watchers import DataWatch
 
+from claude_orchestrator.errors import ZkError
 from claude_orchestrator.spawn.limits import Limit
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.governor import Pause, Pauses, parse_pause
+from claude_orchestrator.zk.spend import Spend, SpendStore, parse_spend
+
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+    from claude_orchestrator.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
+class Budgets(NamedTuple):
+    team_usd: float | None = None  # [team] budget_usd
+    worker_usd: float | None = None  # [[worker]] budget_usd
+
+    def any(self) -> bool:
+        return self.team_usd is not None or self.worker_usd is not None
+
+
+NO_BUDGETS = Budgets()
+
+
+class Hold(NamedTuple):
+    reason: str
+    until: float | None = None  # None: until the budget or the spend changes
+    budget: bool = False
+
+
 class Governor:
-    def __init__(self, pauses: Pauses, agent: str, by: str, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        pauses: Pauses,
+        agent: str,
+        by: str,
+        wake: Callable[[], None],
+        budgets: Budgets = NO_BUDGETS,
+    ) -> None:
         self.pauses, self.agent, self.by, self.wake = pauses, agent, by, wake
+        self.budgets = budgets
+        self.store = SpendStore(pauses.client, pauses.paths.team)
         self.pause: Pause | None = None
-        self.shown: Pause | None = None  # the pause the instance last said (None: none)
+        self.spend = Spend()
+        self.shown: Hold | None = None  # the hold the instance last said (None: none)
         self.report: Callable[[], None] | None = None  # writes ``state`` on the instance
 
     def watch(self) -> None:
-        DataWatch(self.pauses.client, self.pauses.path(self.agent), self._changed)
+        DataWatch(self.pauses.client, self.pauses.path(self.agent), self._pause_changed)
+        if self.budgets.any():
+            DataWatch(self.pauses.client, self.store.path, self._spend_changed)
 
-    def _changed(self, data: bytes | None, _stat: Any) -> None:
+    def _pause_changed(self, data: bytes | None, _stat: Any) -> None:
         """kazoo's thread: keep the record, wake the loop to look again."""
         self.pause = parse_pause(data, self.pauses.path(self.agent))
         self.wake()
 
+    def _spend_changed(self, data: bytes | None, _stat: Any) -> None:
+        self.spend = parse_spend(data, self.store.path)
+        self.wake()
+
+    def hold(self, now: float) -> Hold | None:
+        """Why the worker must not claim now (None: it may)."""
+        if self.pause is not None and self.pause.active(now):
+            return Hold(self.pause.reason, self.pause.until_ts)
+        team, mine = self.budgets.team_usd, self.budgets.worker_usd
+        total, own = self.spend.total_usd, self.spend.by_worker.get(self.by, 0.0)
+        if team is not None and total >= team:
+            return Hold(f"team budget ${team:.2f} reached (${total:.4f} spent)", None, True)
+        if mine is not None and own >= mine:
+            return Hold(f"worker budget ${mine:.2f} reached (${own:.4f} spent)", None, True)
+        return None
+
     def blocks(self, now: float) -> bool:
         """Whether the worker must not claim now; a change is said on the instance."""
-        active = self.pause if self.pause is not None and self.pause.active(now) else None
-        if active != self.shown:
-            self.shown = active
+        hold = self.hold(now)
+        if hold != self.shown:
+            self.shown = hold
             if self.report is not None:
                 self.report()
-        return active is not None
+        return hold is not None
 
     def state(self) -> dict[str, Any] | None:
-        """What the instance says: ``{agent, until, reason}`` while paused, else None."""
+        """What the instance says: ``{agent, until, reason, budget}`` while held, else None."""
         if self.shown is None:
             return None
-        return {"agent": self.agent, "until": iso(self.shown.until_ts), "reason": self.shown.reason}
+        until = iso(self.shown.until) if self.shown.until is not None else None
+        reason, budget = self.shown.reason, self.shown.budget
+        return {"agent": self.agent, "until": until, "reason": reason, "budget": budget}
 
     def wait(self, default: float, now: float) -> float:
         """How long the loop may sleep: no later than the pause's end."""
-        if self.pause is None or not self.pause.active(now):
+        hold = self.hold(now)
+        if hold is None or hold.until is None:
             return default
-        return min(default, self.pause.until_ts - now + 0.01)
+        return min(default, hold.until - now + 0.01)
 
     def hit(self, limit: Limit, now: float | None = None) -> Pause:
         """A run ended on ``limit``: pause the agent for every worker running it."""
@@ -70,3 +127,21 @@ class Governor:
         shown = time.strftime("%H:%M:%S", time.localtime(pause.until_ts))
         log.warning("%s paused until %s: %s", self.agent, shown, pause.reason)
         return pause
+
+    def spent(self, cost: float | None, chain: str | None, now: float) -> None:
+        """Add a run's cost to the team's spend (kept here at once: the next claim of this
+        worker already sees it)."""
+        if not cost or cost <= 0:
+            return
+        try:
+            self.spend = self.store.add(cost, self.by, chain, now)
+        except ZkError as exc:
+            log.warning("spend of $%.4f not added: %s", cost, exc)
+
+
+def open_governor(client: KazooClient, ws: WorkerSettings, wake: Callable[[], None]) -> Governor:
+    """The governor of worker ``ws``, watching its agent's pause and its budgets' spend."""
+    budgets = Budgets(ws.team_budget_usd, ws.budget_usd)
+    governor = Governor(Pauses(client, ws.team), ws.agent.name, ws.name, wake, budgets)
+    governor.watch()
+    return governor

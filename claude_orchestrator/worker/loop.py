@@ -28,7 +28,7 @@ from claude_orchestrator.errors import IdentityError, SpawnError, ZkError
 from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.worker import gitstage, stages
 from claude_orchestrator.worker.events import AgentExited, Connection, Event, Stop, Wake
-from claude_orchestrator.worker.governor import Governor
+from claude_orchestrator.worker.governor import Governor, open_governor
 from claude_orchestrator.worker.nameholder import running_holder
 from claude_orchestrator.worker.report import Reporter
 from claude_orchestrator.worker.runs import RunBuilder
@@ -37,7 +37,6 @@ from claude_orchestrator.worker.settings import WorkerSettings
 from claude_orchestrator.zk.acls import check_team_tree
 from claude_orchestrator.zk.claim import Claimer
 from claude_orchestrator.zk.client import connect, disconnect
-from claude_orchestrator.zk.governor import Pauses
 from claude_orchestrator.zk.registry import Actor, Registration
 from claude_orchestrator.zk.team import Team
 from claude_orchestrator.zk.txn import retrying
@@ -104,8 +103,7 @@ class Worker:
         client.add_listener(lambda state: self.events.put(Connection(str(state))))
         self.team = Team(client, ws.team)
         check_team_tree(client, ws.team, ws.zk)  # open or foreign ACLs: refuse
-        self.governor = Governor(Pauses(client, ws.team), ws.agent.name, ws.name, self._wake_paused)
-        self.governor.watch()
+        self.governor = open_governor(client, ws, self._held)
         self.register()
         paths = self.team.tasks.paths  # a listing's watch needs its folder there
         for folder in (paths.queue_any, paths.queue_name(ws.name), paths.queue_role(ws.role)):
@@ -287,8 +285,8 @@ class Worker:
         # work waiting, the next task's start overwrites it (one write per task, not two)
         self.current_set = True
 
-    def _wake_paused(self) -> None:
-        self.events.put(Wake("pause"))
+    def _held(self) -> None:
+        self.events.put(Wake("governor"))
 
     def _run_to_end(self, run: AgentRun) -> SessionResult:
         """Another run of the same task (a plan's repair), supervised like the first."""

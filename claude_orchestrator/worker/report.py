@@ -144,12 +144,27 @@ class Reporter:
         limit = res.outcome.limit if change.action is Action.RELEASE else None
         if limit is not None and self.governor is not None:
             self._pause(limit)
+        chain = self._record(task_id, change, plan, stage, res)
+        if self.governor is not None:  # the team's spend counter, after the report
+            self.governor.spent(res.outcome.cost_usd, chain, self.clock())
+
+    def _record(
+        self,
+        task_id: str,
+        change: Change,
+        plan: PlanAnswer | None,
+        stage: bool,
+        res: SessionResult,
+    ) -> str | None:
+        """Write the outcome, holding it while ZooKeeper is away: the task's chain, if any."""
+        session = change.session or res.record()
         for _ in range(HOLD_ATTEMPTS):
             try:
                 rec = self._apply(task_id, change, plan, stage)
                 log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
                 if rec.chain_id is not None and rec.status is not TaskStatus.COMPLETED:
                     self._chain_cost(rec.chain_id, res)
+                return rec.chain_id
             except NoVerdictError as exc:  # a failed run of the stage, never a pass
                 failed = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
                 change = _retried(failed)
@@ -161,8 +176,9 @@ class Reporter:
             except ZkError as exc:  # still cut off after the retry deadline: hold on
                 log.warning("%s: report held: %s", task_id, exc)
                 continue
-            return
+            return None
         self._stale(res.log_path, task_id, "ZooKeeper stayed unreachable")
+        return None
 
     def _outcome_change(
         self, res: SessionResult, session: dict[str, Any], released: bool

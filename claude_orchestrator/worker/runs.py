@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from claude_orchestrator.conf.agents import OutputParser, is_session_id
+from claude_orchestrator.conf.agents import AgentSpec, OutputParser, is_session_id
 from claude_orchestrator.spawn.process import ExitInfo
 from claude_orchestrator.worker.agentenv import agent_environment, private_dir
 from claude_orchestrator.worker.prompt import STAGE_TEMPLATES, Template, load_template
@@ -73,7 +73,7 @@ class RunBuilder:
         log_path = private_dir(self.ws.sessions_dir) / f"{task.id}.{attempt}.{self.ext}"
         prompt = self.task_prompt(task, instance_id, stage)
         env = self.task_env(task, instance_id)
-        run = self._run(prompt, env, log_path, session_id, resume, notes)
+        run = self._run(prompt, env, log_path, session_id, resume, notes, _capped(self.ws, task))
         started = {
             "log": str(log_path),
             "session_id": session_id,
@@ -161,10 +161,11 @@ class RunBuilder:
         session_id: str | None,
         resume: bool,
         notes: tuple[str, ...],
+        agent: AgentSpec | None = None,
     ) -> AgentRun:
         ws = self.ws
         return AgentRun(
-            ws.agent,
+            agent or ws.agent,
             prompt,
             ws.work_dir,
             env,
@@ -175,6 +176,15 @@ class RunBuilder:
             notes=notes,
             on_exit=self.on_exit,
         )
+
+
+def _capped(ws: WorkerSettings, task: Task) -> AgentSpec | None:
+    """The agent told the task's ``budget_usd`` (``--max-budget-usd=X``), where it can be."""
+    budget = (task.extra or {}).get("budget_usd")
+    flag = ws.agent.preset.budget_flag
+    if not flag or not isinstance(budget, (int, float)) or budget <= 0:
+        return None
+    return replace(ws.agent, args=(*ws.agent.args, f"{flag}={float(budget):g}"))
 
 
 def session_started(log_path: Any, stream_json: bool) -> bool:

@@ -33,6 +33,8 @@ class WorkerSettings:
     #: ``[pipeline.stage.X] agent``: the agent a chain's stage X runs instead of ``agent``
     stage_agents: Mapping[str, AgentSpec] = field(default_factory=dict)
     git: GitConfig = DEFAULT_GIT  # [team] isolation and [git]: a chain stage's git (gitstage.py)
+    team_budget_usd: float | None = None  # [team] budget_usd (worker/governor.py)
+    budget_usd: float | None = None  # [[worker]] budget_usd
 
     @property
     def sessions_dir(self) -> Path:

@@ -196,6 +196,11 @@ class TeamPaths(NamedTuple):
     def pauses(self) -> str:
         return f"{self.governor}/pauses"
 
+    @property
+    def spend(self) -> str:
+        """The team's spend counter (zk/spend.py)."""
+        return f"{self.governor}/spend"
+
     def pause(self, agent: str) -> str:
         """That agent's pause record: no worker running it claims while it holds."""
         return f"{self.pauses}/{agent}"

@@ -12,6 +12,7 @@ push fails before or after it committed, never half-way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,7 @@ FIELDS = (
     "max_retries",
     "item",
     "round",
+    "budget_usd",
 )
 LOCAL_REF = re.compile(r"#([0-9]+)")  # fullmatch only: a "$" would let a trailing newline in
 
@@ -72,6 +74,7 @@ def validate_spec(raw: Any, where: str) -> dict[str, Any]:
     spec[WHERE] = where
     _check_text(spec, where)
     _check_numbers(spec, where)
+    _check_budget(spec, where)
     _check_assignee(spec, where)
     _check_deps(spec, where)
     return spec
@@ -95,6 +98,17 @@ def _check_numbers(spec: dict[str, Any], where: str) -> None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise UsageError(f"{where}: {key} must be an integer from {low} to {high}")
+
+
+def _check_budget(spec: dict[str, Any], where: str) -> None:
+    """``budget_usd``: what one run of the task may spend (the agent is told, where it can be)."""
+    value = spec.get("budget_usd")
+    if value is None:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{where}: budget_usd must be a number of dollars greater than 0")
+    spec["budget_usd"] = float(value)
 
 
 def _check_assignee(spec: dict[str, Any], where: str) -> None:

@@ -207,7 +207,7 @@ def task_id_of_entry(entry: str) -> str:
 
 
 #: a pipeline stage task's place in its chain (zk/chains.py), kept as record keys of its own
-STAGE_KEYS = ("item", "round")
+STAGE_KEYS = ("item", "round", "budget_usd")  # kept on the record as they were pushed
 
 
 def new_record(fields: Mapping[str, Any], task_id: str, by: str, at: str) -> Task:
