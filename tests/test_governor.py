@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from claude_orchestrator.zk.codec import parse_iso
@@ -60,6 +61,13 @@ def team(tmp_path: Path) -> Iterator[Team]:
     t.ok("up", "-d")
     yield t
     t.stop_all()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def claimed_at(task: dict[str, Any]) -> float:
@@ -167,5 +175,76 @@ def test_a_task_budget_reaches_the_agent_and_a_worker_budget_holds_that_worker(
         for bad in ("0", "-1", "nan", "lots"):
             r = team.run("push-task", "--title", "x", "--budget", bad)
             assert r.returncode == 2 and r.stderr.startswith("error:"), (bad, r.stderr)
+    finally:
+        team.stop_all()
+
+
+def pid_of(team: Team, worker: str) -> int | None:
+    return {r["name"]: r for r in team.ok("ps", "--json")}[worker]["pid"]  # type: ignore[no-any-return]
+
+
+def hook_argv(code: str, path: Path) -> str:
+    return json.dumps([sys.executable, "-c", code, str(path)])
+
+
+def test_task_and_pause_hooks_get_their_events(tmp_path: Path) -> None:
+    from tests.test_hooks import WRITER, lines
+
+    out = tmp_path / "hooks.jsonl"
+    hooks = "".join(
+        f"{name} = {hook_argv(WRITER, out)}\n"
+        for name in ("on_task_completed", "on_task_failed", "on_pause")
+    )
+    team = Team(tmp_path, worker="")
+    with open(tmp_path / "team.toml", "a") as f:
+        f.write(f"\n[hooks]\n{hooks}")
+    try:
+        team.ok("up", "-d")
+        ok, bad = team.push("fine"), team.push("breaks", "fake-agent:fail")
+        limited = team.push("limited", "fake-agent:limit=1")
+        wait_until(lambda: len(lines(out)) == 4, 60, "four hook runs")
+    finally:
+        team.stop_all()
+    got = {(e["event"]["event"], e["event"].get("task_id")): e for e in lines(out)}
+    assert set(got) == {
+        ("on_task_completed", ok),
+        ("on_task_failed", bad),
+        ("on_pause", None),
+        ("on_task_completed", limited),
+    }
+    done = got[("on_task_completed", ok)]
+    assert done["event"]["worker"] == "w" and done["event"]["cost_usd"] == 0.0123
+    assert done["env"]["CO_EVENT"] == "on_task_completed" and done["env"]["CO_TASK_ID"] == ok
+    pause = got[("on_pause", None)]["event"]
+    assert pause["agent"] == "claude" and pause["reason"] == "rate limited (429)"
+    assert got[("on_task_failed", bad)]["event"]["status"] == "failed"
+
+
+def test_a_hung_fatal_hook_is_killed_at_its_timeout_and_never_holds_supervision(
+    tmp_path: Path,
+) -> None:
+    from tests.test_hooks import HANGER
+
+    pids = tmp_path / "pids"
+    garbage = tmp_path / "not-a-program"
+    garbage.write_bytes(b"\x00\x01\x02")
+    garbage.chmod(0o755)
+    team = Team(tmp_path, worker="")
+    with open(tmp_path / "team.toml", "a") as f:
+        f.write(
+            f"\n[agents.broken]\ncommand = [{json.dumps(str(garbage))}]\n"
+            '\n[[worker]]\nname = "bad"\nagent = "broken"\n'
+            f'\n[hooks]\non_worker_fatal = {hook_argv(HANGER, pids)}\ntimeout = "8s"\n'
+        )
+    try:
+        team.ok("up", "-d")
+        team.ok("push-task", "--title", "x", "--assignee", "bad")
+        wait_until(lambda: pids.exists() and pids.read_text(), 30, "the fatal hook to start")
+        hook, child = (int(p) for p in pids.read_text().split())
+        before = pid_of(team, "w")
+        assert team.ok("restart", "w")["restarted"] == ["w"]  # while the hook hangs
+        wait_until(lambda: pid_of(team, "w") not in (before, None), 20, "w restarted")
+        assert not gone(hook)  # the restart did not wait for the hook
+        wait_until(lambda: gone(hook) and gone(child), 20, "the hook killed at its timeout")
     finally:
         team.stop_all()

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from claude_orchestrator.conf.gitconf import DEFAULT_GIT, GitConfig, read_git
+from claude_orchestrator.conf.hooks import NO_HOOK_CONFIG, HookConfig, read_hooks
 from claude_orchestrator.conf.layout import state_dir_of
 from claude_orchestrator.conf.names import NAME_RULE, is_valid_name, shown
 from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig, read_pipeline
@@ -50,7 +51,7 @@ DEFAULT_RESTART = RestartMode.ON_FAILURE
 #: the name the leading supervisor registers for its inbox (``[team] leader``)
 DEFAULT_LEADER = "leader"
 
-TOP_KEYS = ("team", "agents", "worker", "pipeline", "git")
+TOP_KEYS = ("team", "agents", "worker", "pipeline", "git", "hooks")
 TEAM_KEYS = (
     "name",
     "zookeeper",
@@ -146,6 +147,7 @@ class TeamConfig(NamedTuple):
     leader: str = DEFAULT_LEADER
     git: GitConfig = DEFAULT_GIT  # [team] isolation and [git] (conf/gitconf.py)
     budget_usd: float | None = None  # the team's spend past which nothing is claimed
+    hooks: HookConfig = NO_HOOK_CONFIG  # [hooks]: event -> argv, and their timeout
 
     @property
     def state_dir(self) -> Path:
@@ -266,6 +268,7 @@ def _build_team(source: Source, path: Path, data: Mapping[str, Any]) -> TeamConf
         leader=team.name("leader", DEFAULT_LEADER),
         git=read_git(top, team, root),
         budget_usd=team.positive_number("budget_usd"),
+        hooks=read_hooks(top),
     )
 
 

@@ -37,6 +37,7 @@ from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.control_schema import Request
 from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
+from claude_orchestrator.supervisor.hookfire import supervisor_hooks
 from claude_orchestrator.supervisor.leaderinbox import LeaderInbox
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.merger import Merger, start_merger
@@ -59,8 +60,6 @@ from claude_orchestrator.zk.client import connect, disconnect
 from claude_orchestrator.zk.team import Team
 
 log = logging.getLogger("claude_orchestrator.supervisor")
-
-S = ProcState
 
 
 class Supervisor:
@@ -143,6 +142,7 @@ class Supervisor:
         gone_after = opts.session_timeout  # what `ps` deducts for a lost host's last sight
         self.publisher = Publisher(team, self.lane, self.post, self.emit_line, host, gone_after)
         self.publisher.watchers.extend(self.snapshot_watchers)
+        self.publisher.hooks = supervisor_hooks(self.cfg, self.leadership.is_leader)
         self.publisher.baseline()
         lanejobs.watch_pushes(team, lambda: self.post(ev.TasksChanged()))
         self.control = ControlServer(
@@ -227,7 +227,7 @@ class Supervisor:
             elif isinstance(effect, Changed):
                 changed = True
         if changed:
-            self.stuck.track(self.pool.in_state(S.RUNNING), time.monotonic())
+            self.stuck.track(self.pool.in_state(ProcState.RUNNING), time.monotonic())
             self.run_files.write_workers(self.pool.slots)
             self.changed()
 
@@ -248,7 +248,7 @@ class Supervisor:
 
     def _check_registered(self) -> None:
         """Which STARTING workers have registered: read on the lane, applied on the loop."""
-        names = [name for name, _ in self.pool.in_state(S.STARTING)]
+        names = [name for name, _ in self.pool.in_state(ProcState.STARTING)]
         if self.instance_ids is not None and names:
             done = self._on_loop(lambda pids: self.apply(self.pool.registered(pids)))
             job = lanejobs.registered_pids(self.instance_ids, names, done)

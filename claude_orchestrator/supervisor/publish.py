@@ -29,6 +29,7 @@ from typing import Any
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
 from claude_orchestrator.supervisor.events import Call, Event
+from claude_orchestrator.supervisor.hookfire import SupervisorHooks
 from claude_orchestrator.supervisor.lanejobs import InstanceIds
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.slots import Slot
@@ -45,6 +46,7 @@ from claude_orchestrator.supervisor.teamread import (
     watch_chains,
 )
 from claude_orchestrator.supervisor.zklane import ZkLane
+from claude_orchestrator.zk.chains import Chain
 from claude_orchestrator.zk.hosts import HostRecord, forget_host, record_host
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.team import Team
@@ -199,7 +201,8 @@ class Publisher:
         self.ask: Callable[[Any], None] = lambda _event: post(Call(self.mark))
         self.feed = TaskEventFeed(changed=self.ask)
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
-        self.chains = ChainReader(changed=self.ask)  # the lane's, like the feed
+        self.chains = ChainReader(changed=self.ask, moved=self._chain_moved)  # the lane's
+        self.hooks: SupervisorHooks | None = None  # the team file's [hooks] (hookfire.py)
         self.last: Reading | None = None  # the last full reading (the loop's)
         self.marked = True  # something changed since the last full reading was asked for
         self.full_pending = False  # a full reading is on its way (a keepalive waits for it)
@@ -220,6 +223,13 @@ class Publisher:
     def record(self, line: EventLine) -> None:
         self.events.append(line)
         self.mark()
+        if self.hooks is not None:
+            self.hooks.on_line(line)
+
+    def _chain_moved(self, chain: Chain) -> None:
+        """The lane's: a chain changed status; its hook fires from the loop."""
+        if self.hooks is not None:
+            self.post(Call(partial(self.hooks.on_chain, chain)))
 
     def due(self) -> bool:
         return self.pending_due is not None and self.pending_due <= time.monotonic()

@@ -188,8 +188,13 @@ class ChainReader:
     folder watch (``watch_chains``).
     """
 
-    def __init__(self, changed: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        changed: Callable[[Any], None] | None = None,
+        moved: Callable[[Chain], None] | None = None,
+    ) -> None:
         self.changed = changed  # the one-shot watch on each chain in view
+        self.moved = moved  # a chain read again whose status changed (the lane's thread)
         self.known: dict[str, _Known] = {}
         self.settled: set[str] = set()  # finished before the window: not read again
 
@@ -220,7 +225,11 @@ class ChainReader:
                 data, stat = reply.get()
             except NoNodeError:
                 continue  # removed since it was listed
-            self.known[name] = _known(stat.version, data, paths.chain(name))
+            before = self.known.get(name)
+            self.known[name] = fresh = _known(stat.version, data, paths.chain(name))
+            was = before.chain.status if before is not None and before.chain else None
+            if self.moved and was is not None and fresh.chain and fresh.chain.status is not was:
+                self.moved(fresh.chain)
 
     def _board(self, active: Collection[str], now: float) -> ChainBoard:
         """Settle what finished before the window; the chains not final, those someone

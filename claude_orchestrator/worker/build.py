@@ -65,6 +65,7 @@ def worker_settings(s: Settings, flags: WorkerFlags, cwd: Path) -> WorkerSetting
         git=team.git,
         team_budget_usd=team.budget_usd,
         budget_usd=spec.budget_usd if spec else None,
+        hooks=team.hooks,
         stage_agents={
             stage: resolve_agent(name, team.agents.get(name))
             for stage, name in team.pipeline.stage_agents.items()

@@ -16,6 +16,7 @@ spend that cannot be added is logged (the run's cost stays on its task).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kazoo.recipe.watchers import DataWatch
 
 from claude_orchestrator.errors import ZkError
+from claude_orchestrator.spawn.hooks import NO_HOOKS, Hooks
 from claude_orchestrator.spawn.limits import Limit
 from claude_orchestrator.zk.codec import iso
 from claude_orchestrator.zk.governor import Pause, Pauses, parse_pause
@@ -61,9 +63,10 @@ class Governor:
         by: str,
         wake: Callable[[], None],
         budgets: Budgets = NO_BUDGETS,
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.pauses, self.agent, self.by, self.wake = pauses, agent, by, wake
-        self.budgets = budgets
+        self.budgets, self.hooks = budgets, hooks
         self.store = SpendStore(pauses.client, pauses.paths.team)
         self.pause: Pause | None = None
         self.spend = Spend()
@@ -126,6 +129,8 @@ class Governor:
         self.pause = pause  # at once, before the watch says so
         shown = time.strftime("%H:%M:%S", time.localtime(pause.until_ts))
         log.warning("%s paused until %s: %s", self.agent, shown, pause.reason)
+        event = {"agent": self.agent, "worker": self.by, **pause.to_dict()}
+        self.hooks.fire("on_pause", {**event, "team": self.pauses.paths.team})
         return pause
 
     def spent(self, cost: float | None, chain: str | None, now: float) -> None:
@@ -142,6 +147,7 @@ class Governor:
 def open_governor(client: KazooClient, ws: WorkerSettings, wake: Callable[[], None]) -> Governor:
     """The governor of worker ``ws``, watching its agent's pause and its budgets' spend."""
     budgets = Budgets(ws.team_budget_usd, ws.budget_usd)
-    governor = Governor(Pauses(client, ws.team), ws.agent.name, ws.name, wake, budgets)
+    hooks = Hooks(ws.hooks.commands, os.environ, ws.credential_vars, ws.hooks.timeout)
+    governor = Governor(Pauses(client, ws.team), ws.agent.name, ws.name, wake, budgets, hooks)
     governor.watch()
     return governor

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("claude_orchestrator.worker")
 
 RESULT_EXCERPT = 4096
+HOOKED = {TaskStatus.COMPLETED: "on_task_completed", TaskStatus.FAILED: "on_task_failed"}
 HOLD_ATTEMPTS = 6  # each waits up to retrying()'s deadline for the connection
 REASON_EXCERPT = 2048
 
@@ -144,9 +145,29 @@ class Reporter:
         limit = res.outcome.limit if change.action is Action.RELEASE else None
         if limit is not None and self.governor is not None:
             self._pause(limit)
-        chain = self._record(task_id, change, plan, stage, res)
+        rec = self._record(task_id, change, plan, stage, res)
         if self.governor is not None:  # the team's spend counter, after the report
+            chain = rec.chain_id if rec is not None else None
             self.governor.spent(res.outcome.cost_usd, chain, self.clock())
+            if rec is not None:
+                self._hook(rec, res)
+
+    def _hook(self, rec: Task, res: SessionResult) -> None:
+        """``on_task_completed`` / ``on_task_failed`` for the outcome just recorded."""
+        if self.governor is None or rec.status not in HOOKED:
+            return
+        event = {
+            "task_id": rec.id,
+            "title": rec.title,
+            "status": rec.status.value,
+            "worker": self.actor.name,
+            "chain_id": rec.chain_id,
+            "result": rec.result,
+            "reason": rec.reason,
+            "cost_usd": res.outcome.cost_usd,
+            "team": self.team.name,
+        }
+        self.governor.hooks.fire(HOOKED[rec.status], event)
 
     def _record(
         self,
@@ -155,8 +176,8 @@ class Reporter:
         plan: PlanAnswer | None,
         stage: bool,
         res: SessionResult,
-    ) -> str | None:
-        """Write the outcome, holding it while ZooKeeper is away: the task's chain, if any."""
+    ) -> Task | None:
+        """Write the outcome, holding it while ZooKeeper is away: the record written."""
         session = change.session or res.record()
         for _ in range(HOLD_ATTEMPTS):
             try:
@@ -164,7 +185,7 @@ class Reporter:
                 log.info("%s: %s (%s)", task_id, rec.status.value, res.info.description)
                 if rec.chain_id is not None and rec.status is not TaskStatus.COMPLETED:
                     self._chain_cost(rec.chain_id, res)
-                return rec.chain_id
+                return rec
             except NoVerdictError as exc:  # a failed run of the stage, never a pass
                 failed = self._change(Action.FAIL, reason=str(exc), note=str(exc), session=session)
                 change = _retried(failed)

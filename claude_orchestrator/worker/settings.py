@@ -8,6 +8,7 @@ from pathlib import Path
 
 from claude_orchestrator.conf.agents import AgentSpec
 from claude_orchestrator.conf.gitconf import DEFAULT_GIT, GitConfig
+from claude_orchestrator.conf.hooks import NO_HOOK_CONFIG, HookConfig
 from claude_orchestrator.conf.pipeline import DEFAULT_PIPELINE, PipelineConfig
 from claude_orchestrator.zk.client import ZkOptions
 
@@ -35,6 +36,7 @@ class WorkerSettings:
     git: GitConfig = DEFAULT_GIT  # [team] isolation and [git]: a chain stage's git (gitstage.py)
     team_budget_usd: float | None = None  # [team] budget_usd (worker/governor.py)
     budget_usd: float | None = None  # [[worker]] budget_usd
+    hooks: HookConfig = NO_HOOK_CONFIG  # [hooks]: the task events' (worker/governor.py)
 
     @property
     def sessions_dir(self) -> Path:
