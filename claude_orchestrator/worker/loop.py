@@ -211,7 +211,7 @@ class Worker:
         self.register()
 
     def answer_one_message(self) -> bool:
-        if not self.inbox_dirty:
+        if not self.inbox_dirty or (self.governor and self.governor.blocks(self.clock())):
             return False
         team = self._team()
         iid = str(self.actor.instance_id)

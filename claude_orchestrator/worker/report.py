@@ -273,6 +273,10 @@ class Reporter:
             "session": res.record(),
         }
         self.team.inboxes.annotate(str(self.actor.instance_id), msg["id"], fields)
+        if res.outcome.limit is not None:  # the agent hit the wall answering: pause it too
+            self._pause(res.outcome.limit)
+        if self.governor is not None:
+            self.governor.spent(res.outcome.cost_usd, None, self.clock())
 
     def message_unstarted(self, msg: dict[str, Any], reason: str) -> None:
         """A taken message whose agent could not be started: processed, not ok."""
