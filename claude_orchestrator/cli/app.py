@@ -45,12 +45,15 @@ READ_ONLY_COMMANDS = frozenset(
         *("list-tasks", "poll-task", "show-task", "watch-tasks", "list-instances", "status"),
         *("poll-messages", "poll-message", "wait-for-message", "get-context"),
         *("list-context-keys", "watch-context", "ps", "chains", "show-chain", "logs"),
-        *("merges", "show-merge"),
+        *("merges", "show-merge", "budget"),
     }
 )
 
+#: commands that write into a team that must exist already (never the first to make its tree)
+EXISTING_TEAM_COMMANDS = frozenset({"pause", "resume"})
+
 #: read-only commands that report an unknown team (as not there yet) instead of refusing it
-REPORTING_COMMANDS = frozenset({"status", "ps", "chains", "merges"})
+REPORTING_COMMANDS = frozenset({"status", "ps", "chains", "merges", "budget"})
 
 
 #: short commands that neither watch nor wait: they run on the one-shot session
@@ -116,6 +119,8 @@ class App:
         from claude_orchestrator.zk.team import Team, open_existing
 
         command = self.ctx.find_root().invoked_subcommand
+        if command in EXISTING_TEAM_COMMANDS:
+            return open_existing(self._client, name)
         if command not in READ_ONLY_COMMANDS:
             return Team(self._client, name)
         return open_existing(self._client, name, missing_ok=command in REPORTING_COMMANDS)

@@ -11,6 +11,14 @@ from claude_orchestrator.cli.options import global_options
 from claude_orchestrator.errors import UsageError
 
 
+def _existing(app: App) -> None:
+    """A reset is for a team that exists (a team is made by its first push-task, register
+    or up; ``pause`` and ``resume`` open only an existing one too): never a half-made tree."""
+    from claude_orchestrator.zk.team import open_existing
+
+    open_existing(app.team.client, app.settings.team)  # ConfigError naming the teams there
+
+
 def _agent(app: App, agent: str) -> str:
     """``agent`` if it names a preset or an agent of the team file (a typo would pause
     nothing and say nothing)."""
@@ -69,6 +77,7 @@ def budget(app: App, reset: bool) -> None:
 
     store = SpendStore(app.team.client, app.settings.team)
     if reset:
+        _existing(app)
         before, _ = store.reset(app.now())
         app.emit({"reset": True, "spent_before_usd": round(before.total_usd, 6), **_view(app)})
         return
