@@ -23,6 +23,7 @@ from claude_orchestrator.supervisor.dashboard import (
     state_text,
     uptime_text,
 )
+from claude_orchestrator.supervisor.plaintext import clock_text
 from claude_orchestrator.supervisor.snapshot import EventLine, Snapshot, TaskLine, WorkerRow
 from tests.test_textsafe import HOSTILE, HOSTILE_SPELLED, raw_controls
 
@@ -137,6 +138,15 @@ def test_state_text_colours_by_state() -> None:
     assert styles["starting"] == styles["backoff"] == "yellow"
     assert "red" in styles["fatal"] and "red" in styles["exited"]
     assert styles["stopped"] == "dim"
+
+
+def test_state_text_says_a_pause_and_a_budget_hold() -> None:
+    paused = WorkerRow("w", "r", "h", "running", paused_until=NOW + 90, paused_reason="429")
+    assert str(state_text(paused, NOW)) == f"paused until {clock_text(NOW + 90)} (429)"
+    assert str(state_text(paused, NOW + 91)) == "running"  # it ended: no stale notice
+    held = WorkerRow("w", "r", "h", "running", paused_reason="team budget $1.00 reached")
+    assert str(state_text(held, NOW)) == "held (team budget $1.00 reached)"
+    assert str(state_text(held, NOW).style) == "yellow"
 
 
 # -- the team table ---------------------------------------------------------------------------
