@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -56,3 +59,16 @@ def exited(pid: int) -> bool:
         return not running(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return True
+
+
+def run_demo(script: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """An example's demo.py run as `make demo` runs it, asserted to succeed."""
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out

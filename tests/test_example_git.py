@@ -5,12 +5,12 @@ orchestrator, landed on main by the merge queue — and leaves nothing running."
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.helpers import run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +24,7 @@ def test_the_git_demo_lands_its_chain_on_main(tmp_path: Path) -> None:
         shutil.copy(EXAMPLES / "git" / name, tmp_path / "git" / name)
     shutil.copy(EXAMPLES / "pipeline" / "stagebot.py", tmp_path / "pipeline" / "stagebot.py")
     before = {p.pid for p in psutil.process_iter()}
-    out = subprocess.run(
-        [sys.executable, str(tmp_path / "git" / "demo.py")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_demo(tmp_path / "git" / "demo.py")
     assert "chain chain-0000000001: done, merge merged" in out.stdout
     assert "Write the greeting (chain-0000000001, round 2)" in out.stdout
     assert "main:out/HELLO.txt: HELLO, WORLD" in out.stdout

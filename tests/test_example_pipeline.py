@@ -5,12 +5,12 @@ running."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.helpers import run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -20,14 +20,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pipeline"
 def test_the_pipeline_demo_ends_its_chain_done(tmp_path: Path) -> None:
     for name in ("team.toml", "stagebot.py", "demo.py"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
-    out = subprocess.run(
-        [sys.executable, str(tmp_path / "demo.py")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_demo(tmp_path / "demo.py")
     assert "chain chain-0000000001: done" in out.stdout
     assert "greeting  round 2  passed   verify r1 revise, verify r2 pass" in out.stdout
     assert (tmp_path / "out" / "HELLO.txt").read_text().strip() == "HELLO, WORLD"
