@@ -121,6 +121,9 @@ can each finish in one session. End your final message with exactly one fenced J
   changed, where, and how you checked it. You give no verdict and need not call `complete-task`.
 - The orchestrator runs the pipeline's checks after you finish (a failing check comes back
   to you as a new round with its output); then the verify and review stages judge your work.
+- In a team with git worktrees the orchestrator commits what you changed (you may commit
+  too); files that look like secrets (`.env`, keys) are never committed, and a build that
+  changes nothing goes back to you as a new round.
 - Do not switch branches or rewrite history. Stuck on something outside the item:
   `claude-orchestrator task-block --reason "…"`, then stop.
 """,
