@@ -101,7 +101,7 @@ def drain(hosts: str, checks: bool, chains: int, commits: int) -> dict[str, Any]
             team = Team(client, f"mq-{int(time.time() * 1000)}")
             ids = queue_chains(team, root, chains, commits)
             config = load_team(root / "team.toml")
-            merger = Merger(team, config, Leading(), lambda _e: None, lambda *_a: None)  # type: ignore[arg-type]
+            merger = Merger(team, config, Leading(), lambda _e: None, lambda *_a: None)
             times = []
             original = merger.merge_one
 

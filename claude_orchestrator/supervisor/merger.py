@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from kazoo.exceptions import KazooException
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
@@ -50,7 +50,6 @@ from claude_orchestrator.supervisor import mergeback
 from claude_orchestrator.supervisor.conflictprobe import ConflictProbe
 from claude_orchestrator.supervisor.events import Call, Event
 from claude_orchestrator.supervisor.leaderinbox import Emit
-from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.zk.chainmerge import send_back
 from claude_orchestrator.zk.chains import Chain, ChainStatus
 from claude_orchestrator.zk.merges import (
@@ -73,7 +72,14 @@ POLL_S = 30.0  # a look at the queue even when no watch fired (watches are hints
 PROBE_S = 2.0  # how often the chain branches' tips are compared with the last probe's
 REMOTE_PROBE_S = 15.0  # the same with [git] remote: each look is a fetch
 MOVE_ATTEMPTS = 3  # the target moved under a merge this often: left for the next wake
+GIVE_UP = 3  # merges of one chain failed with a git error in a row: it needs a human
 BY = "merge-queue"
+
+
+class Leads(Protocol):
+    """What the merger asks of the leadership (supervisor/leadership.py)."""
+
+    def is_leader(self) -> bool: ...
 
 
 class Merger:
@@ -81,7 +87,7 @@ class Merger:
         self,
         team: Team,
         config: TeamConfig,
-        leadership: Leadership,
+        leadership: Leads,
         post: Callable[[Event], None],
         emit: Emit,
     ) -> None:
@@ -99,6 +105,7 @@ class Merger:
         self.wakeup = threading.Event()
         self.stopped = False
         self.check_pid: int | None = None  # the check running now: killed if we stop
+        self.failures: dict[str, int] = {}  # chain -> merges failed with a git error in a row
         self.thread = threading.Thread(target=self._run, name="merge-queue", daemon=True)
 
     def start(self) -> None:
@@ -139,12 +146,24 @@ class Merger:
                 log.exception("merge queue: unexpected failure")
 
     def drain(self) -> None:
-        """Merge the queue's chains in order while this supervisor leads."""
+        """Merge the queue's chains in order while this supervisor leads. A chain whose
+        merge fails with a git error GIVE_UP times in a row needs a human and leaves the
+        queue, so one broken chain never holds the others back."""
         while not self.stopped and self.is_leader():
             entries = queue(self.team.client, self.team.name)
             if not entries:
                 return
-            self.merge_one(*entries[0])
+            entry, chain_id = entries[0]
+            try:
+                self.merge_one(entry, chain_id)
+            except GitError as exc:
+                self.failures[chain_id] = self.failures.get(chain_id, 0) + 1
+                if self.failures[chain_id] < GIVE_UP:
+                    raise
+                chain = self.records.read(chain_id)
+                if chain is not None:
+                    self._needs_human(entry, chain, f"merge failed {GIVE_UP} times: {exc}")
+            self.failures.pop(chain_id, None)
 
     def merge_one(self, entry: str, chain_id: str) -> None:
         chain = self.records.read(chain_id)
@@ -266,7 +285,7 @@ def _secret_vars(config: TeamConfig) -> set[str]:
 def start_merger(
     team: Team,
     config: TeamConfig,
-    leadership: Leadership,
+    leadership: Leads,
     post: Callable[[Event], None],
     emit: Emit,
 ) -> Merger | None:
