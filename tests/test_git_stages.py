@@ -168,6 +168,8 @@ def test_a_build_that_conflicts_with_one_that_landed_is_revised(make_team: Any) 
     assert "shared.txt" in first["verdict"]["reason"]
     kept = first["verdict"]["feedback"][1].split("branch ")[1].split(" ")[0]
     assert git(team.root, "show", f"{kept}:shared.txt").splitlines()[1].startswith("TWO by")
+    rows = {r["worker"]: r for r in team.ok("worktrees")}
+    assert kept in [b for r in rows.values() for b in r["kept"]]  # listed with its worker
     item = first["item"]
     assert chain["items"][item]["round"] == 2
     branch = f"co/{chain['id']}"

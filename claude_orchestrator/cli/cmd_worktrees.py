@@ -18,9 +18,12 @@ from claude_orchestrator.errors import UsageError
 @global_options
 @pass_app
 def worktrees(app: App, prune: bool) -> None:
-    """Each worker's worktree: its path, branch, commits not yet on the target, dirty files."""
+    """Each worker's worktree: its path, branch, commits not yet on the target, dirty files,
+    and the branches where work it could not land was kept (co/kept/<worker>-<sha>)."""
     from claude_orchestrator.conf.layout import worktree_dir
     from claude_orchestrator.spawn.git import Repo
+    from claude_orchestrator.spawn.gitchain import KEPT_PREFIX
+    from claude_orchestrator.spawn.gitrefs import tips_under
     from claude_orchestrator.worker.isolation import landed_ref, prune_worktrees
 
     team = app.settings.team_config
@@ -46,6 +49,7 @@ def worktrees(app: App, prune: bool) -> None:
                 head=info.head,
                 unmerged=repo.commits_not_on(tip, landed_ref(team)),
                 dirty=[entry.path for entry in repo.status(path)],
+                kept=sorted(tips_under(repo.path, "refs/heads/", f"{KEPT_PREFIX}{spec.name}-*")),
             )
         rows.append(row)
     app.emit(rows)
