@@ -72,6 +72,31 @@ def test_an_agent_cannot_stop_the_team_and_never_sees_its_credential(project: Pr
     assert stranger.returncode == 1 and "not authorised" in stranger.stderr
 
 
+def test_an_agent_cannot_pause_the_team_or_reset_its_budget(project: Project) -> None:
+    (project.root / "team.toml").write_text(ONE_WORKER)
+    project.ok("up", "-d")
+    team, client = project.team()
+
+    def agent_runs(command: str) -> str:
+        tid = project.ok("push-task", "--title", "t", "--description", f"fake-agent:cli={command}")
+
+        def done() -> Task | None:
+            rec = team.tasks.get(tid["id"])
+            return rec if rec.status == "completed" else None
+
+        return Path(session_of(wait_until(done, 30, command))["log"]).read_text()
+
+    try:
+        assert "exit 1: error: not authorised" in agent_runs("pause|--agent|claude|--for|1h")
+        assert "exit 1: error: not authorised" in agent_runs("budget|--reset")
+        project.ok("pause", "--agent", "shell", "--for", "1h")  # the operator may
+        assert "exit 1: error: not authorised" in agent_runs("resume")
+        assert [p["agent"] for p in project.ok("status")["paused"]] == ["shell"]
+    finally:
+        client.stop()
+        client.close()
+
+
 def test_a_tree_left_open_is_refused_by_up_and_repaired_by_fix_acls(project: Project) -> None:
     (project.root / "team.toml").write_text(
         ONE_WORKER.replace("[team]\n", "[team]\ninsecure = true\n")
