@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.spawn.gitchain import ensure_branch, land, start_at
 from claude_orchestrator.spawn.gitcommit import commit_changes
 from claude_orchestrator.spawn.gitrefs import LocalRefs, compare_and_swap, ref_sha
@@ -131,3 +134,18 @@ def test_land_carries_the_agents_own_commits_with_the_orchestrators(repo: Path) 
     ours = commit_changes(wt, "by the orchestrator").sha
     landed = land(wt, LocalRefs(wt), "co/chain-1", base)
     assert len(landed.commits) == 2 and landed.commits[-1] == ours == landed.tip
+
+
+def test_land_with_the_ref_locked_raises_and_loses_nothing(repo: Path) -> None:
+    wt = worktree_of(repo)
+    base = ensure_branch(LocalRefs(repo), "co/chain-1", "main")
+    start_at(wt, "co/worker/w1", base, "w1")
+    (wt / "a.txt").write_text("a\n")
+    made = commit_changes(wt, "a").sha
+    lock = repo / ".git" / "refs" / "heads" / "co" / "chain-1.lock"
+    lock.write_text("held by someone else\n")  # another git process holds the ref
+    with pytest.raises(GitError, match="update-ref"):
+        land(wt, LocalRefs(wt), "co/chain-1", base)
+    lock.unlink()
+    assert ref_sha(repo, "co/chain-1") == base and ref_sha(wt, "HEAD") == made
+    assert start_at(wt, "co/worker/w1", base, "w1")  # the commit is kept aside, not lost

@@ -129,6 +129,19 @@ def conflict_verdict(branch: str, paths: list[str], kept: str) -> dict[str, Any]
     }
 
 
+def unlanded_verdict(branch: str, error: str) -> dict[str, Any]:
+    """A build whose commits git could not land (its work is kept in the worktree)."""
+    return {
+        "verdict": "revise",
+        "reason": f"the build could not be landed on {branch}: {error[:300]}",
+        "feedback": [
+            "your commits were kept aside (worktrees lists the co/kept branches); this round "
+            "starts again from the chain branch: bring your change back and finish"
+        ],
+        "evidence": None,
+    }
+
+
 def unchanged_verdict(branch: str, refused: list[str]) -> dict[str, Any]:
     why = "the build changed nothing: no commit for " + branch
     feedback = ["make the change the item asks for in the working directory"]

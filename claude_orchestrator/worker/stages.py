@@ -76,8 +76,11 @@ def _git_fields(
     built = result.outcome.ok and task.link == builder.ws.pipeline.stages[0]
     try:
         return gitstage.finish(builder.ws, task, place, built)
-    except GitError as exc:  # the run stands; the task says what git refused
-        return {"branch": place.branch, "git": {"error": str(exc)}}
+    except GitError as exc:  # the task says what git refused; a build not landed never passes
+        fields: dict[str, Any] = {"branch": place.branch, "git": {"error": str(exc)}}
+        if built:
+            fields["verdict"] = gitstage.unlanded_verdict(place.branch, str(exc))
+        return fields
 
 
 def _checked(
