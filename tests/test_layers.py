@@ -13,6 +13,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from claude_orchestrator.zk.chaingraph import strongly_connected
+
 PACKAGE = Path(__file__).resolve().parent.parent / "claude_orchestrator"
 #: which layers each layer may import (its own included); modules at the top level
 #: (errors, textsafe, logtext) are below everything
@@ -85,48 +87,5 @@ def test_the_core_never_imports_click() -> None:
 def test_no_import_circle() -> None:
     """On every import that runs, at any depth of the code (function-level ones included)."""
     deps = graph()
-    circles = [c for c in _strongly_connected(deps) if len(c) > 1]
+    circles = [c for c in strongly_connected({m: sorted(d) for m, d in deps.items()}) if len(c) > 1]
     assert circles == [], "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in circles)
-
-
-def _strongly_connected(deps: dict[str, set[str]]) -> list[set[str]]:
-    """Tarjan's algorithm, iterative over a recursion-free stack."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[set[str]] = []
-    for root in deps:
-        if root in index:
-            continue
-        work = [(root, iter(sorted(deps[root])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is None:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    found.append(_pop_component(node, stack, on_stack))
-            elif child not in index:
-                index[child] = low[child] = len(index)
-                stack.append(child)
-                on_stack.add(child)
-                work.append((child, iter(sorted(deps[child]))))
-            elif child in on_stack:
-                low[node] = min(low[node], index[child])
-    return found
-
-
-def _pop_component(node: str, stack: list[str], on_stack: set[str]) -> set[str]:
-    component = set()
-    while True:
-        member = stack.pop()
-        on_stack.discard(member)
-        component.add(member)
-        if member == node:
-            return component

@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from claude_orchestrator.conf.names import is_valid_name, shown
@@ -343,7 +343,7 @@ def _cycles(items: list[Item]) -> list[list[str]]:
     following depends_on in their order; the groups in the order their first items came."""
     position = {item.key: n for n, item in enumerate(items)}
     deps = {item.key: tuple(d for d in item.depends_on if d in position) for item in items}
-    groups = [g for g in _strongly_connected(deps) if len(g) > 1]
+    groups = [g for g in strongly_connected(deps) if len(g) > 1]
     firsts = [(min(group, key=position.__getitem__), group) for group in groups]
     firsts.sort(key=lambda pair: position[pair[0]])
     return [_cycle_through(start, deps, group) for start, group in firsts]
@@ -361,11 +361,12 @@ def _cycle_through(start: str, deps: Mapping[str, tuple[str, ...]], group: set[s
             if dep in group and dep not in seen:
                 seen.add(dep)
                 paths.append([*path, dep])
-    return [start, start]  # unreachable for a group found by _strongly_connected
+    return [start, start]  # unreachable for a group found by strongly_connected
 
 
-def _strongly_connected(deps: Mapping[str, tuple[str, ...]]) -> list[set[str]]:
-    """Tarjan's algorithm over an explicit stack (no recursion limit to meet)."""
+def strongly_connected(deps: Mapping[str, Iterable[str]]) -> list[set[str]]:
+    """Tarjan's algorithm over an explicit stack (no recursion limit to meet). Every node a
+    node depends on must be a key of ``deps`` (also tests/test_layers.py's import circles)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
