@@ -72,3 +72,10 @@ def run_demo(script: Path, timeout: float = 240) -> subprocess.CompletedProcess[
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out
+
+
+def give_answers(folder: Path, answers: tuple[str, ...]) -> None:
+    """The fake agent's answers in ``folder`` (``answers=DIR`` mode), in the order given:
+    zero-padded names, as it takes them in name order."""
+    for n, text in enumerate(answers, 1):
+        (folder / f"{n:04d}.txt").write_text(text)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import exited, wait_until
+from tests.helpers import exited, give_answers, wait_until
 from tests.teamdir import TeamDir
 from tests.test_plan_stage import fenced
 from tests.test_verdict_loop import ONE, verdict
@@ -39,8 +39,7 @@ class Project(TeamDir):
         )
 
     def give(self, *answers: str) -> None:
-        for n, text in enumerate(answers, 1):
-            (self.answers / f"{n:02d}.txt").write_text(text)
+        give_answers(self.answers, answers)
 
     def chain(self, chain_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self.ok("show-chain", "--chain-id", chain_id)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.clihelp import BIN, Cli
-from tests.helpers import exited, wait_until
+from tests.helpers import exited, give_answers, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +60,7 @@ class Planner:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def give(self, *answers: str) -> None:
-        for n, text in enumerate(answers, 1):
-            (self.answers / f"{n}.txt").write_text(text)
+        give_answers(self.answers, answers)
 
     def start(self) -> None:
         argv = [BIN, "-f", str(self.root / "team.toml"), "worker", "--name", "p1"]
