@@ -16,8 +16,10 @@ import psutil
 import pytest
 
 from claude_orchestrator.zk.codec import parse_iso
+from claude_orchestrator.zk.paths import TeamPaths
 from tests.helpers import wait_until
 from tests.teamdir import TeamDir
+from tests.test_supervisor import Project
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +70,19 @@ def gone(pid: int) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
+
+
+def published_reasons(team: Team) -> set[str | None]:
+    """The paused reasons of the workers in the supervisor's published snapshot (what the
+    dashboard draws), read from ZooKeeper with the team's credential."""
+    _, client = Project(team.root).team()
+    try:
+        folder = TeamPaths("gov").supervisors
+        snaps = [json.loads(client.get(f"{folder}/{h}")[0]) for h in client.get_children(folder)]
+    finally:
+        client.stop()
+        client.close()
+    return {row.get("paused_reason") for snap in snaps for row in snap["workers"]}
 
 
 def claimed_at(task: dict[str, Any]) -> float:
@@ -121,10 +136,12 @@ def test_an_operator_pauses_and_resumes_by_hand(team: Team) -> None:
     assert shown.count("paused until") == 2 and "(maintenance)" in shown
     rows = team.ok("ps", "--json")
     assert all(r["paused_until"] == paused["until_ts"] for r in rows)
+    wait_until(lambda: published_reasons(team) == {"maintenance"}, 30, "the dashboard's rows")
     resumed_at = team.ok("resume")
     assert resumed_at == {"resumed": ["claude"]}
     wait_until(lambda: team.completed(waiting), 30, "the task after resume")
     assert team.ok("status")["paused"] == []
+    wait_until(lambda: published_reasons(team) == {None}, 30, "the rows resumed")
     assert "paused" not in team.run("ps", "--no-json").stdout
 
 

@@ -219,22 +219,17 @@ def _with_held_work(app: App, reply: dict[str, Any], only_removed: bool = False)
 
 
 def _with_pauses(app: App, view: TeamView) -> TeamView:
-    """Each worker's pause as its agent's record says now (the governor)."""
-    from claude_orchestrator.supervisor.teamview import with_pauses
-    from claude_orchestrator.zk.governor import Pauses
+    """Each worker's hold (a pause of its agent, a spent budget) as the records say now: a
+    snapshot may be older than a pause that began or ended."""
+    from dataclasses import replace
+
+    from claude_orchestrator.supervisor.governorview import GovernorView, read_governor
 
     if not app.team.exists:
         return view
-    now = time.time()
-    found = Pauses(app.team.client, app.settings.team).all()
-    pauses = {p.agent: (p.until_ts, p.reason) for p in found if p.active(now)}
-    team = app.settings.team_config
-
-    def agent_of(name: str) -> str | None:
-        spec = team.find_worker(name)
-        return spec.agent if spec is not None else None
-
-    return with_pauses(view, pauses, agent_of)
+    state = read_governor(app.team.client, app.settings.team)
+    rows = GovernorView(app.settings.team_config).rows(view.rows, state, time.time())
+    return replace(view, rows=rows)
 
 
 def _need_supervisor(app: App) -> None:

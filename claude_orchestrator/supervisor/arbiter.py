@@ -37,7 +37,6 @@ from claude_orchestrator.supervisor.control import ControlServer
 from claude_orchestrator.supervisor.control_schema import Request
 from claude_orchestrator.supervisor.effects import Changed, Effect, Note, Outcome, PutBack
 from claude_orchestrator.supervisor.embedded import EmbeddedZk
-from claude_orchestrator.supervisor.hookfire import supervisor_hooks
 from claude_orchestrator.supervisor.leaderinbox import LeaderInbox
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.merger import Merger, start_merger
@@ -142,7 +141,7 @@ class Supervisor:
         gone_after = opts.session_timeout  # what `ps` deducts for a lost host's last sight
         self.publisher = Publisher(team, self.lane, self.post, self.emit_line, host, gone_after)
         self.publisher.watchers.extend(self.snapshot_watchers)
-        self.publisher.hooks = supervisor_hooks(self.cfg, self.leadership.is_leader)
+        self.publisher.configure(self.cfg, self.leadership.is_leader)
         self.publisher.baseline()
         lanejobs.watch_pushes(team, lambda: self.post(ev.TasksChanged()))
         self.control = ControlServer(

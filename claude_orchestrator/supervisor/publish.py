@@ -28,8 +28,10 @@ from typing import Any
 
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
+from claude_orchestrator.supervisor.config import SupervisorConfig
 from claude_orchestrator.supervisor.events import Call, Event
-from claude_orchestrator.supervisor.hookfire import SupervisorHooks
+from claude_orchestrator.supervisor.governorview import GovernorState, GovernorView, read_governor
+from claude_orchestrator.supervisor.hookfire import SupervisorHooks, supervisor_hooks
 from claude_orchestrator.supervisor.lanejobs import InstanceIds
 from claude_orchestrator.supervisor.leadership import Leadership
 from claude_orchestrator.supervisor.slots import Slot
@@ -41,7 +43,6 @@ from claude_orchestrator.supervisor.teamread import (
     ChainBoard,
     ChainReader,
     instance_rows,
-    paused_fields,
     read_board,
     watch_chains,
 )
@@ -80,6 +81,7 @@ class Reading:
     board: Board | None = None
     found: tuple[EventLine, ...] = ()  # task events in the records that moved
     chains: ChainBoard | None = None  # read with the rest on a full reading (Publisher)
+    governor: GovernorState | None = None  # pauses and spend, likewise (governorview.py)
 
 
 def read_team(
@@ -173,7 +175,6 @@ def _with_instance(row: WorkerRow, inst: Mapping[str, Any]) -> WorkerRow:
         current_task=inst.get("current_task"),
         cost_usd=float(inst.get("cost_usd") or 0.0),
         instance_id=inst.get("id"),
-        **paused_fields(inst.get("paused")),
     )
 
 
@@ -203,6 +204,7 @@ class Publisher:
         self.marks = EventMarks(self.feed.since)  # the loop's: which events were shown
         self.chains = ChainReader(changed=self.ask, moved=self._chain_moved)  # the lane's
         self.hooks: SupervisorHooks | None = None  # the team file's [hooks] (hookfire.py)
+        self.governor: GovernorView | None = None  # the workers' holds (governorview.py)
         self.last: Reading | None = None  # the last full reading (the loop's)
         self.marked = True  # something changed since the last full reading was asked for
         self.full_pending = False  # a full reading is on its way (a keepalive waits for it)
@@ -213,6 +215,12 @@ class Publisher:
         self.team.tasks.ensure_layout()
         self.feed.scan(self.team.tasks)
         watch_chains(self.team, lambda: self.post(Call(self.mark)))
+
+    def configure(self, cfg: SupervisorConfig, is_leader: Callable[[], bool]) -> None:
+        """Before the loop runs: the team file's hooks, and the governor's records watched."""
+        self.hooks = supervisor_hooks(cfg, is_leader)
+        self.governor = GovernorView(cfg.team)
+        self.governor.watch(self.team.client, self.team.name, lambda: self.post(Call(self.mark)))
 
     def mark(self) -> None:
         self.marked = True
@@ -253,17 +261,20 @@ class Publisher:
         def read() -> None:
             reading = reader(last)
             if last is None and reading.connected:
-                reading = self._with_chains(reading)
+                reading = self._full(reading)
             self.post(Call(partial(self._built, meta, rows, reading, then, full=last is None)))
 
         self.lane.submit(read, key="publish")
 
-    def _with_chains(self, reading: Reading) -> Reading:
-        """On the lane: ``reading`` with the chain board (a full reading's part)."""
+    def _full(self, reading: Reading) -> Reading:
+        """On the lane: ``reading`` with the chain board and the governor's records (a full
+        reading's parts)."""
         running = reading.board.in_progress if reading.board is not None else ()
         active = {task.id for task in running}
-        board = self.chains.read(self.team.client, self.team.name, active, time.time())
-        return replace(reading, chains=board)
+        client, team = self.team.client, self.team.name
+        board = self.chains.read(client, team, active, time.time())
+        governor = read_governor(client, team) if self.governor is not None else None
+        return replace(reading, chains=board, governor=governor)
 
     def _built(
         self,
@@ -279,6 +290,7 @@ class Publisher:
         for line in self.marks.fresh(reading.found):
             self.emit_line(line)
         events = tuple(sorted(self.events, key=lambda line: line.at))
+        rows = self._held(rows, reading.governor)
         snap = build_snapshot(meta, rows, reading, events, time.time())
         for watcher in self.watchers:
             watcher(snap)
@@ -291,6 +303,21 @@ class Publisher:
 
         # keyed (a newer snapshot replaces a queued one) unless someone waits for this one
         self.lane.submit(write, key=None if then is not None else "publish-write")
+
+    def _held(
+        self, rows: list[tuple[WorkerRow, bool]], state: GovernorState | None
+    ) -> list[tuple[WorkerRow, bool]]:
+        """The rows with the workers' holds; a pause that ends by the clock is published
+        ended (a snapshot is due then)."""
+        if self.governor is None:
+            return rows
+        now = time.time()
+        held = self.governor.rows([row for row, _ in rows], state, now)
+        end = self.governor.next_end(state, now)
+        if end is not None:
+            due = time.monotonic() + end - now + 0.05
+            self.pending_due = due if self.pending_due is None else min(self.pending_due, due)
+        return [(row, up) for row, (_, up) in zip(held, rows, strict=True)]
 
     def _write(self, snap: Snapshot) -> bool:
         client = self.team.client

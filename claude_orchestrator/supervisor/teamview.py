@@ -7,8 +7,8 @@ The rows come from every supervisor's published snapshot (a stale one's states r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,19 +133,3 @@ def up_again(
 def state_why(state: str, last_exit: str | None) -> str:
     """A worker that is down says why: ``fatal (exited 2: error: …)``."""
     return f"{state} ({last_exit})" if state in ("fatal", "backoff") and last_exit else state
-
-
-def with_pauses(
-    view: TeamView, pauses: Mapping[str, tuple[float, str]], agent_of: Callable[[str], str | None]
-) -> TeamView:
-    """``view`` with each worker's pause as the records say now (agent -> (until, reason)):
-    a snapshot may be older than a pause that began or ended."""
-    rows = []
-    for row in view.rows:
-        found = pauses.get(agent_of(row.name) or "")
-        if found is not None:
-            row = replace(row, paused_until=found[0], paused_reason=found[1])
-        elif row.paused_until is not None:  # a pause that has ended (a budget hold stays)
-            row = replace(row, paused_until=None, paused_reason=None)
-        rows.append(row)
-    return replace(view, rows=rows)

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kazoo.recipe.watchers import DataWatch
 
@@ -27,7 +27,15 @@ from claude_orchestrator.errors import ZkError
 from claude_orchestrator.spawn.hooks import NO_HOOKS, Hooks
 from claude_orchestrator.spawn.limits import Limit
 from claude_orchestrator.zk.codec import iso
-from claude_orchestrator.zk.governor import Pause, Pauses, parse_pause
+from claude_orchestrator.zk.governor import (
+    NO_BUDGETS,
+    Budgets,
+    Hold,
+    Pause,
+    Pauses,
+    hold_of,
+    parse_pause,
+)
 from claude_orchestrator.zk.spend import Spend, SpendStore, parse_spend
 
 if TYPE_CHECKING:
@@ -36,23 +44,6 @@ if TYPE_CHECKING:
     from claude_orchestrator.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-class Budgets(NamedTuple):
-    team_usd: float | None = None  # [team] budget_usd
-    worker_usd: float | None = None  # [[worker]] budget_usd
-
-    def any(self) -> bool:
-        return self.team_usd is not None or self.worker_usd is not None
-
-
-NO_BUDGETS = Budgets()
-
-
-class Hold(NamedTuple):
-    reason: str
-    until: float | None = None  # None: until the budget or the spend changes
-    budget: bool = False
 
 
 class Governor:
@@ -89,15 +80,7 @@ class Governor:
 
     def hold(self, now: float) -> Hold | None:
         """Why the worker must not claim now (None: it may)."""
-        if self.pause is not None and self.pause.active(now):
-            return Hold(self.pause.reason, self.pause.until_ts)
-        team, mine = self.budgets.team_usd, self.budgets.worker_usd
-        total, own = self.spend.total_usd, self.spend.by_worker.get(self.by, 0.0)
-        if team is not None and total >= team:
-            return Hold(f"team budget ${team:.2f} reached (${total:.4f} spent)", None, True)
-        if mine is not None and own >= mine:
-            return Hold(f"worker budget ${mine:.2f} reached (${own:.4f} spent)", None, True)
-        return None
+        return hold_of(self.pause, self.spend, self.budgets, self.by, now)
 
     def blocks(self, now: float) -> bool:
         """Whether the worker must not claim now; a change is said on the instance."""

@@ -27,6 +27,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from claude_orchestrator.zk.codec import decode, encode, iso, parse_iso
 from claude_orchestrator.zk.paths import TeamPaths
+from claude_orchestrator.zk.spend import Spend
 from claude_orchestrator.zk.txn import retrying
 
 if TYPE_CHECKING:
@@ -76,6 +77,41 @@ def _epoch(value: Any) -> float:
         return parse_iso(str(value)) if value else 0.0
     except ValueError:
         return 0.0
+
+
+class Budgets(NamedTuple):
+    team_usd: float | None = None  # [team] budget_usd
+    worker_usd: float | None = None  # [[worker]] budget_usd
+
+    def any(self) -> bool:
+        return self.team_usd is not None or self.worker_usd is not None
+
+
+NO_BUDGETS = Budgets()
+
+
+class Hold(NamedTuple):
+    """Why a worker claims nothing now."""
+
+    reason: str
+    until: float | None = None  # None: until the budget or the spend changes
+    budget: bool = False
+
+
+def hold_of(
+    pause: Pause | None, spend: Spend, budgets: Budgets, worker: str, now: float
+) -> Hold | None:
+    """Whether ``worker`` must not claim now: its agent's ``pause`` is running, or a budget it
+    runs under is spent (the worker decides by it, and ``ps`` and the dashboard show it)."""
+    if pause is not None and pause.active(now):
+        return Hold(pause.reason, pause.until_ts)
+    team, mine = budgets.team_usd, budgets.worker_usd
+    total, own = spend.total_usd, spend.by_worker.get(worker, 0.0)
+    if team is not None and total >= team:
+        return Hold(f"team budget ${team:.2f} reached (${total:.4f} spent)", None, True)
+    if mine is not None and own >= mine:
+        return Hold(f"worker budget ${mine:.2f} reached (${own:.4f} spent)", None, True)
+    return None
 
 
 def backoff(hits: int) -> float:
