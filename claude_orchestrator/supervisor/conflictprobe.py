@@ -20,7 +20,7 @@ from claude_orchestrator.errors import NotFoundError
 from claude_orchestrator.spawn.gitchain import CHAIN_PREFIX
 from claude_orchestrator.spawn.gitmerge import would_conflict
 from claude_orchestrator.spawn.gitrefs import Refs
-from claude_orchestrator.zk.chains import CHAIN_ID_RE, ChainStatus, ChainStore
+from claude_orchestrator.zk.chains import CHAIN_ID_RE, Chain, ChainStatus, ChainStore
 
 Warnings = dict[str, list[dict[str, Any]]]  # chain id -> [{with, paths}]
 
@@ -44,17 +44,22 @@ class ConflictProbe:
         if tips == self.seen:
             return
         self.seen = tips
-        running = [c for c in sorted(tips) if c and c not in self.ended and self._running(c)]
-        self._record(self._warnings(running, tips))
+        running = self._running([c for c in sorted(tips) if c and c not in self.ended])
+        self._record(running, self._warnings(list(running), tips))
 
-    def _running(self, chain_id: str) -> bool:
-        try:
-            status = self.chains.get(chain_id).status
-        except NotFoundError:
-            status = ChainStatus.CANCELLED
-        if status is not ChainStatus.RUNNING:
-            self.ended.add(chain_id)
-        return status is ChainStatus.RUNNING
+    def _running(self, chain_ids: list[str]) -> dict[str, Chain]:
+        """The running chains among ``chain_ids`` (one read each); the others are ended."""
+        found = {}
+        for chain_id in chain_ids:
+            try:
+                chain = self.chains.get(chain_id)
+            except NotFoundError:
+                chain = None
+            if chain is not None and chain.status is ChainStatus.RUNNING:
+                found[chain_id] = chain
+            else:
+                self.ended.add(chain_id)
+        return found
 
     def _warnings(self, running: list[str], tips: dict[str, str]) -> Warnings:
         found: Warnings = {c: [] for c in running}
@@ -69,10 +74,11 @@ class ConflictProbe:
                 found[other].append({"with": one, "paths": paths})
         return found
 
-    def _record(self, found: Warnings) -> None:
-        """Write each chain's warnings where they changed; a new one is an event line too."""
+    def _record(self, chains: dict[str, Chain], found: Warnings) -> None:
+        """Write each chain's warnings where they changed (``chains``: as just read); a new
+        one is an event line too."""
         for chain_id, warnings in found.items():
-            if (self.chains.get(chain_id).extra.get("conflicts_ahead") or []) == warnings:
+            if (chains[chain_id].extra.get("conflicts_ahead") or []) == warnings:
                 continue
             said = "; ".join(_said(w) for w in warnings) or "no conflict ahead any more"
 
