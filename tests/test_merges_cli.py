@@ -28,7 +28,7 @@ def queued_chain(team: Team) -> str:
     chain, _ = store.create(team.tasks, "goal", "test", time.time(), PlanOptions(merge=True))
     running = store.update(chain.id, lambda c: {"status": ChainStatus.RUNNING}, "t", 0.0, "run")
     t = Txn(team.client)
-    queued = enqueue(team.client, t, TeamPaths("test"), running, "t", "now")
+    queued = enqueue(t, TeamPaths("test"), running, "t", "now")
     t.set_data(TeamPaths("test").chain(chain.id), _encoded(queued), store.read(chain.id)[1])
     t.commit()
     return chain.id

@@ -327,6 +327,8 @@ class ChainStore:
 
         tasks.ensure_layout()
         self.client.ensure_path(self.paths.chain_records)
+        if opts.merge:  # its accept queues it there (zk/merges.py)
+            self.client.ensure_path(self.paths.merge_queue)
         task = push(tasks, [spec], by, now, extra=add_chain)[0]
         return self.get(chain_id), task
 

@@ -128,7 +128,7 @@ def _accepted(
     tasks: TaskStore, t: Txn, chain: Chain, verdict: Mapping[str, Any], by: str, at: str
 ) -> Chain:
     if verdict.get("verdict") == PASS and chain.options.merge:  # done once it has landed
-        return enqueue(tasks.client, t, tasks.paths, chain, by, at)
+        return enqueue(t, tasks.paths, chain, by, at)
     if verdict.get("verdict") == PASS:
         return chain.noted(at, by, "accepted", status=ChainStatus.DONE)
     why = verdict.get("reason") or "; ".join(verdict.get("feedback") or ()) or "not accepted"

@@ -45,9 +45,9 @@ def with_merge(chain: Chain, **fields: Any) -> dict[str, Any]:
     return {**chain.extra, "merge": {**merge_of(chain), **fields}}
 
 
-def enqueue(client: KazooClient, t: Txn, paths: TeamPaths, chain: Chain, by: str, at: str) -> Chain:
-    """In the accept's transaction: the chain queued for merging (still running)."""
-    client.ensure_path(paths.merge_queue)
+def enqueue(t: Txn, paths: TeamPaths, chain: Chain, by: str, at: str) -> Chain:
+    """In the accept's transaction: the chain queued for merging (still running; the queue's
+    folder was made with the chain)."""
     t.create(paths.merge_entry(f"{chain.id}-"), b"", sequence=True)
     merge: dict[str, Any] = {
         "status": QUEUED,
