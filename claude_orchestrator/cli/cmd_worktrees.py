@@ -35,7 +35,7 @@ def worktrees(app: App, prune: bool) -> None:
     if prune:
         app.emit(prune_worktrees(team))
         return
-    repo = Repo(team.git.repo or team.root)
+    repo = Repo(team.repo_dir)
     known = {info.path.resolve(): info for info in repo.worktrees()}
     rows: list[dict[str, Any]] = []
     for spec in team.workers:

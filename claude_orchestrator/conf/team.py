@@ -153,6 +153,11 @@ class TeamConfig(NamedTuple):
     def state_dir(self) -> Path:
         return state_dir_of(self.root)
 
+    @property
+    def repo_dir(self) -> Path:
+        """``[git] repo``, else the team file's directory (worktree isolation's repository)."""
+        return self.git.repo or self.root
+
     def on_host(self, host: str) -> TeamConfig:
         """The team as the supervisor of ``host`` runs it: only the workers placed on
         ``host``, and those placed nowhere (a team that names no host keeps them all).

@@ -93,7 +93,7 @@ class Merger:
     ) -> None:
         self.team, self.is_leader = team, leadership.is_leader
         self.post, self.loop_emit = post, emit
-        self.repo = config.git.repo or config.root
+        self.repo = config.repo_dir
         self.target = config.git.target
         self.checks, self.timeout = config.pipeline.checks, config.pipeline.check_timeout
         self.scratch_path = config.state_dir / "merge"

@@ -29,7 +29,7 @@ def landed_ref(team: TeamConfig) -> str:
 
 def prepare_worktree(team: TeamConfig, name: str) -> Path:
     """The worker's worktree, made on first use (GitError when something else is there)."""
-    repo = Repo(team.git.repo or team.root)
+    repo = Repo(team.repo_dir)
     path = worktree_dir(team.state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     ensure_worktree(repo, path, worker_branch(name), team.git.target)
@@ -56,7 +56,7 @@ def _worktrees(
 ) -> tuple[Repo, list[tuple[Path, WorktreeInfo]]]:
     """The repository, and the worktrees under the state dir that git knows (only those of
     workers the team file no longer has, with ``only_removed``)."""
-    repo = Repo(team.git.repo or team.root)
+    repo = Repo(team.repo_dir)
     folder = worktree_dir(team.state_dir, "x").parent
     known = {info.path.resolve(): info for info in repo.worktrees()}
     current = {spec.name for spec in team.workers}
