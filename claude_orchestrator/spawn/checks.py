@@ -10,13 +10,13 @@ together). The first failing check stops the rest: a build that fails a check go
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from claude_orchestrator.spawn.kill import kill_group
 
 TAIL = 4096  # bytes of a check's output kept on the task
 TIMED_OUT = -1  # the exit_code of a check killed at its deadline
@@ -100,10 +100,3 @@ def _record(argv: list[str], code: int, start: float, out: bytes) -> dict[str, A
         "duration_ms": int((time.monotonic() - start) * 1000),
         "output_tail": out[-TAIL:].decode("utf-8", errors="replace"),
     }
-
-
-def kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import subprocess
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from claude_orchestrator.conf.hooks import DEFAULT_HOOK_TIMEOUT
+from claude_orchestrator.spawn.kill import kill_group
 
 log = logging.getLogger("claude_orchestrator.hooks")
 
@@ -77,7 +76,7 @@ def run_hook(
     try:
         _, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill(proc.pid)
+        kill_group(proc.pid)
         proc.communicate()
         log.warning("hook %s: %r killed after %gs", name, argv[0], timeout)
         return None
@@ -85,13 +84,6 @@ def run_hook(
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         log.warning("hook %s: %r exited %d: %s", name, argv[0], proc.returncode, tail[0][:200])
     return proc.returncode
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 NO_HOOKS = Hooks({}, {})

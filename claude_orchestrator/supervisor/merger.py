@@ -35,7 +35,7 @@ from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
 from claude_orchestrator.conf.team import TeamConfig
 from claude_orchestrator.errors import OrchestratorError
-from claude_orchestrator.spawn.checks import failed, kill_group, run_checks
+from claude_orchestrator.spawn.checks import failed, run_checks
 from claude_orchestrator.spawn.git import GitError
 from claude_orchestrator.spawn.gitchain import KEPT_PREFIX, chain_branch
 from claude_orchestrator.spawn.gitmerge import (
@@ -46,6 +46,7 @@ from claude_orchestrator.spawn.gitmerge import (
     unlanded,
 )
 from claude_orchestrator.spawn.gitrefs import refs_for
+from claude_orchestrator.spawn.kill import kill_group
 from claude_orchestrator.supervisor import mergeback
 from claude_orchestrator.supervisor.conflictprobe import ConflictProbe
 from claude_orchestrator.supervisor.events import Call, Event
