@@ -23,12 +23,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.zk.codec import decode, encode, iso, parse_iso
 from claude_orchestrator.zk.paths import TeamPaths
 from claude_orchestrator.zk.spend import Spend
-from claude_orchestrator.zk.txn import retrying
+from claude_orchestrator.zk.txn import put_versioned, retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -158,10 +158,10 @@ class Pauses:
         """A run of ``agent`` ended on a limit: pause it (lengthen a running pause)."""
         at = time.time() if now is None else now
 
-        def make(old: Pause | None) -> Pause | None:
+        def make(old: Pause | None) -> Pause:
             if old is not None and old.active(at):
                 if reset_at is None or reset_at <= old.until_ts:
-                    return None  # already paused at least that long
+                    return old  # already paused at least that long
                 return old._replace(until_ts=reset_at, reason=reason, by=by)
             again = old is not None and old.hits and at - old.until_ts < BACKOFF_RESET_S
             hits = old.hits + 1 if old is not None and again else 1
@@ -189,27 +189,18 @@ class Pauses:
         except NoNodeError:
             pass
 
-    def _write(self, agent: str, make: Callable[[Pause | None], Pause | None]) -> Pause:
-        """Write ``make(old)`` over the record, version-checked (None: keep ``old``)."""
+    def _write(self, agent: str, make: Callable[[Pause | None], Pause]) -> Pause:
+        """Write ``make(old)`` over the record, version-checked (``old`` itself: kept)."""
         path = self.path(agent)
 
         def step() -> Pause:
             while True:
                 old, version = self.read(agent)
                 new = make(old)
-                if new is None and old is not None:
-                    return old  # kept as it is
-                if new is None:
-                    continue
-                data = encode(new.to_dict(), "pause record")
-                try:
-                    if version is None:
-                        self.client.create(path, data, makepath=True)
-                    else:
-                        self.client.set(path, data, version=version)
-                except (NodeExistsError, BadVersionError):
-                    continue
-                return new
+                if new is old:
+                    return new
+                if put_versioned(self.client, path, encode(new.to_dict(), "pause"), version):
+                    return new
 
         return retrying(self.client, step)
 

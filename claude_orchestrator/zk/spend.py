@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import NoNodeError
 
 from claude_orchestrator.zk.codec import decode, encode, iso
 from claude_orchestrator.zk.paths import TeamPaths
-from claude_orchestrator.zk.txn import retrying
+from claude_orchestrator.zk.txn import put_versioned, retrying
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -129,16 +129,9 @@ class SpendStore:
         def step() -> Spend:
             while True:
                 old, version = self.read()
-                new: Spend = make(old)
-                data = encode(new.to_dict(), "spend record")
-                try:
-                    if version is None:
-                        self.client.create(self.path, data, makepath=True)
-                    else:
-                        self.client.set(self.path, data, version=version)
-                except (NodeExistsError, BadVersionError):
-                    continue
-                return new
+                new = make(old)
+                if put_versioned(self.client, self.path, encode(new.to_dict(), "spend"), version):
+                    return new
 
         return retrying(self.client, step)
 

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kazoo.exceptions import (
     AuthFailedError,
+    BadVersionError,
     ConnectionLoss,
     NoAuthError,
+    NodeExistsError,
     OperationTimeoutError,
     RolledBackError,
     SessionExpiredError,
@@ -103,6 +105,19 @@ class Txn:
             if isinstance(res, Exception) and not isinstance(res, RolledBackError):
                 raise TxnConflict(op, res)
         return results
+
+
+def put_versioned(client: KazooClient, path: str, data: bytes, version: int | None) -> bool:
+    """Create ``path`` (``version`` None: it was not there) or set it at ``version``; False
+    when another writer came first (read again and decide again)."""
+    try:
+        if version is None:
+            client.create(path, data, makepath=True)
+        else:
+            client.set(path, data, version=version)
+    except (NodeExistsError, BadVersionError):
+        return False
+    return True
 
 
 def retrying(client: KazooClient, step: Callable[[], T], deadline_s: float = 20.0) -> T:
