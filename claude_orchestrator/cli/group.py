@@ -9,6 +9,7 @@ process starts in cli/main.py.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -134,6 +135,8 @@ class OrchestratorGroup(click.Group):
         except Exception as exc:  # translated below, never a traceback
             from claude_orchestrator.textsafe import escape
 
+            if _INTERRUPTED:  # Ctrl-C, whatever it broke on its way: 130, quietly
+                ctx.exit(130)
             code, message = describe(exc)
             click.echo(f"error: {escape(message)}", err=True)  # it may quote task text
             ctx.exit(code)
@@ -162,7 +165,18 @@ def cli(ctx: click.Context) -> None:
 
 def run() -> None:
     """Run the command line ``sys.argv`` names."""
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         cli.main(prog_name="claude-orchestrator")
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+_INTERRUPTED: list[bool] = []  # Ctrl-C came (a signal handler may only record)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Python's own behaviour (KeyboardInterrupt), remembered: an error that the interrupt
+    provokes on its way out (a ZooKeeper call cut short) is still a Ctrl-C."""
+    _INTERRUPTED.append(True)
+    raise KeyboardInterrupt
